@@ -1,0 +1,1 @@
+"""User interfaces: the `metallmix` command line and the Gradio chat app."""
