@@ -53,8 +53,8 @@ MODELS: dict[str, ModelSpec] = {
                   note="no timm model: published records only, the launcher cannot train it"),
         ModelSpec("efficientnet_b4", "EfficientNet-B4", "efficientnet", 19.3),
         ModelSpec("vit_base_patch16_224", "ViT-B/16", "vit", 86.6),
-        ModelSpec("vit_base_patch16_clip_224.openai", "CLIP ViT-B/16", "vit", 86.2),
-        ModelSpec("eva02_base_patch16_224.mim_in22k", "EVA-02 ViT-B/16", "vit", 85.8),
+        ModelSpec("vit_base_patch16_clip_224", "CLIP ViT-B/16", "vit", 86.2),
+        ModelSpec("eva02_base_patch16_clip_224", "EVA-02 ViT-B/16", "vit", 85.8),
         ModelSpec("vit_base_patch16_224.dino", "DINO ViT-B/16", "vit", 85.8),
         ModelSpec("samvit_base_patch16.sa1b", "SAM ViT-B/16", "vit", 89.7),
     ]

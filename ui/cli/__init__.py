@@ -9,7 +9,7 @@ import sys
 import typer
 
 from knowledge.errors import MetaLLMiXError
-from ui.cli import analyze, runs, sweep, train
+from ui.cli import analyze, published, runs, sweep, train
 
 app = typer.Typer(
     name="metallmix",
@@ -33,13 +33,14 @@ def _root(
 app.command("analyze")(analyze.analyze)
 app.command("train")(train.train)
 app.command("sweep")(sweep.sweep)
+runs.app.command("import-medmnist-plus")(published.import_medmnist_plus)
 app.add_typer(runs.app, name="runs")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except MetaLLMiXError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
@@ -51,11 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - click usage errors
         import click
 
-        if isinstance(exc, click.ClickException):
+        # recent typer vendors click: its usage errors are typer.TyperException, not click's
+        if isinstance(exc, (click.ClickException, typer.TyperException)) and hasattr(exc, "show"):
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":
