@@ -71,6 +71,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from knowledge import paths
 from knowledge.datasets.medmnist_info import MEDMNIST_2D, medmnist_info
 from knowledge.errors import ConfigError, DatasetError
 from knowledge.metafeatures import MetaFeatures, from_class_counts, from_traits
@@ -135,8 +136,10 @@ def shared_data_dir() -> Path:
 
 
 def default_results_csv() -> Path:
-    """Where the published results table is looked for by default."""
-    return shared_data_dir() / "medmnist_plus" / "results.csv"
+    """Where the published results table is looked for by default: the shared data folder, else the
+    byte-identical copy shipped in the package (knowledge/data/published/, with its SOURCE.md)."""
+    shared = shared_data_dir() / "medmnist_plus" / "results.csv"
+    return shared if shared.exists() else paths.PACKAGE_DATA / "published" / "medmnist_plus" / "results.csv"
 
 
 def default_class_counts_csv(results_csv: Path) -> Path:

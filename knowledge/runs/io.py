@@ -57,6 +57,9 @@ def write_frame(frame: pd.DataFrame, path: str | Path, *, format: str | None = N
                 frame.to_parquet(handle, index=False)
             handle.flush()
             os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a normal file's mode instead
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)

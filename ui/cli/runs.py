@@ -33,9 +33,9 @@ STATUS = typer.Option(None, "--status", help="Run status: ok, failed, diverged, 
 
 
 def _open(store: Optional[Path]) -> Any:
-    from knowledge.runs.store import RunStore
+    from knowledge.meta_dataset.shipped import open_store
 
-    return RunStore(store)
+    return open_store(store)
 
 
 def _filters(source: Optional[SourceOpt], dataset: Optional[str], status: Optional[str]) -> dict:
@@ -135,3 +135,24 @@ def import_(
     runs = _open(store)
     added = runs.import_file(path, replace=replace)
     typer.echo(f"added {added} runs from {path} (store now holds {len(runs)})")
+
+
+@app.command("rebuild")
+def rebuild(
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Meta-dataset file to write (default: the one shipped in knowledge/data/)."
+    ),
+    results: Optional[Path] = typer.Option(
+        None, "--results", help="MedMNIST+ results.csv (default: ../shared/data, else the shipped copy)."
+    ),
+    store: Optional[Path] = STORE,
+) -> None:
+    """Regenerate the shipped meta-dataset: the published MedMNIST+ table plus the store's own runs."""
+    from knowledge.meta_dataset.shipped import SHIPPED
+    from knowledge.meta_dataset.shipped import rebuild as do_rebuild
+
+    target = out or SHIPPED
+    counts = do_rebuild(_open(store), out=target, results_csv=results)
+    typer.echo(
+        f"wrote {counts['total']} records ({counts['published']} published, {counts['own']} own) to {target}"
+    )

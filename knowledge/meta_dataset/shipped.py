@@ -1,0 +1,55 @@
+"""The meta-dataset shipped with the package, and the default run store seeded from it.
+
+`knowledge/data/meta_dataset.parquet` holds every published record and every own run we made (one flat
+row per record, see `record_to_row`). A fresh install opens its default store with it, so MetaLLMiX
+recommends at once; `rebuild()` (`metallmix runs rebuild`) regenerates the file from its sources: the
+published MedMNIST+ table and the own runs in a run store (made by `metallmix sweep`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from knowledge import paths
+from knowledge.runs import io
+from knowledge.runs.record import record_to_row
+from knowledge.runs.store import RunStore
+
+log = logging.getLogger(__name__)
+
+SHIPPED = paths.PACKAGE_DATA / "meta_dataset.parquet"
+
+
+def open_store(path: str | Path | None = None, *, seed: bool = True) -> RunStore:
+    """The run store at `path` (default: `paths.store_path()`).
+
+    The default store is seeded with the shipped meta-dataset when it is created, so a fresh install
+    holds every published and own record; an explicit path is opened as it is.
+    """
+    target = Path(path) if path is not None else paths.store_path()
+    fresh = not target.exists()
+    store = RunStore(target)
+    if seed and fresh and path is None and SHIPPED.exists():
+        added = store.import_file(SHIPPED)
+        log.info("seeded new run store %s with %d shipped records", target, added)
+    return store
+
+
+def rebuild(
+    store: RunStore,
+    *,
+    out: str | Path = SHIPPED,
+    results_csv: str | Path | None = None,
+) -> dict[str, int]:
+    """Write the meta-dataset file from its sources: the published MedMNIST+ table (re-imported from
+    `results_csv`) plus the store's own runs. Written atomically; returns counts by source."""
+    from knowledge.meta_dataset.medmnist_plus import default_results_csv, load_medmnist_plus
+
+    published = load_medmnist_plus(Path(results_csv) if results_csv else default_results_csv())
+    own = store.query(source="own")
+    import pandas as pd
+
+    frame = pd.DataFrame([record_to_row(r) for r in [*published, *own]])
+    io.write_frame(frame, Path(out))
+    return {"published": len(published), "own": len(own), "total": len(frame)}
