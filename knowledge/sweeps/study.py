@@ -1,0 +1,129 @@
+"""Optuna studies of a sweep: names, the resumable RDB storage, samplers and trial counting.
+
+One study per (dataset, sampler), e.g. `metallmix:medmnist:breastmnist?n=200&seed=0:tpe`, in one
+SQLite file (default `<home>/sweeps.sqlite`). The storage records a heartbeat for each running trial;
+a trial whose process died (crash, kill, power loss) stops beating, is marked FAIL once its heartbeat
+is `grace_period` seconds old, and `RetryHeartbeatStaleTrialCallback` queues a copy with the same parameters,
+which the next trial of any worker picks up first.
+
+A trial is *finished* when it produced a run record that ended: COMPLETE (status ok) or FAIL with
+a run status (failed, diverged, out-of-memory, timeout). Trials that were interrupted (Ctrl-C,
+cancelled runs, stale trials from a dead process) are not finished: a resumed sweep does them again.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from knowledge import paths
+from knowledge.errors import ConfigError
+
+SamplerName = Literal["random", "tpe"]
+SAMPLERS: tuple[str, ...] = ("random", "tpe")
+FINISHED_STATUSES = frozenset({"ok", "failed", "diverged", "out-of-memory", "timeout"})
+HEARTBEAT_INTERVAL_S = 30
+MAX_RETRY = 2
+SQLITE_TIMEOUT_S = 60
+
+
+def study_name(dataset_id: str, sampler: str, prefix: str = "metallmix") -> str:
+    """`<prefix>:<dataset id>:<sampler>`, e.g. `metallmix:digits:tpe`."""
+    return f"{prefix}:{dataset_id}:{sampler}"
+
+
+def default_storage_path() -> Path:
+    """`<home>/sweeps.sqlite`."""
+    return paths.home() / "sweeps.sqlite"
+
+
+def storage_url(storage: str | Path | None = None) -> str:
+    """A SQLAlchemy URL: given as is (`sqlite:///...`, `postgresql://...`), or a SQLite file path."""
+    if storage is None:
+        storage = default_storage_path()
+    text = str(storage)
+    if "://" in text:
+        return text
+    path = Path(text).expanduser().resolve()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"sweep storage {path}: cannot create its folder: {exc}") from None
+    return f"sqlite:///{path}"
+
+
+def open_storage(
+    url: str, *, heartbeat_interval: int = HEARTBEAT_INTERVAL_S, grace_period: int | None = None
+) -> RDBStorage:
+    """The RDB storage with heartbeats and retries of trials whose process died."""
+    engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else {}
+    with warnings.catch_warnings():  # heartbeat options are flagged experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            return RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+            )
+        except Exception as exc:  # noqa: BLE001 - sqlalchemy/optuna errors: one line for the user
+            raise ConfigError(f"sweep storage {url}: cannot open: {exc}".splitlines()[0]) from None
+
+
+def sampler_seed(seed: int, worker: int, n_existing: int) -> int:
+    """A sampler seed per (sweep seed, worker, trials already in the study): workers draw different
+    points, and a resumed sweep does not replay the draws of the first session. Fresh studies of
+    different sources share the seed, so random search tries the same configs on each dataset (a
+    paired design for the meta-learner)."""
+    return int(np.random.SeedSequence([seed, worker, n_existing]).generate_state(1)[0])
+
+
+def make_sampler(name: str, *, seed: int, warmup: int | None = None) -> optuna.samplers.BaseSampler:
+    """`random`: RandomSampler. `tpe`: multivariate, grouped TPE (the search space is conditional:
+    `pretrained` only for models with pretrained weights) whose first `warmup` trials (default:
+    Optuna's 10) are drawn at random - the paper's random search, then Bayesian optimisation."""
+    if name == "random":
+        if warmup is not None:
+            raise ConfigError("--warmup only applies to the tpe sampler (random search has no warm-up)")
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "tpe":
+        if warmup is not None and warmup < 0:
+            raise ConfigError(f"--warmup {warmup}: must be 0 or more")
+        kwargs = {} if warmup is None else {"n_startup_trials": warmup}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(
+                seed=seed, multivariate=True, group=True, **kwargs
+            )
+    raise ConfigError(f"sampler {name!r}: unknown; allowed: {', '.join(SAMPLERS)}")
+
+
+def is_finished(trial: FrozenTrial) -> bool:
+    """Did this trial produce a run that ended (see the module docstring)?"""
+    if trial.state == TrialState.COMPLETE:
+        return True
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("status") in FINISHED_STATUSES
+
+
+def count_finished(study: optuna.Study) -> int:
+    """Finished trials of a study."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+    return sum(is_finished(t) for t in trials)
+
+
+class StopAtFinished:
+    """Optuna callback: stop the study once it has `n` finished trials (also across processes)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if count_finished(study) >= self.n:
+            study.stop()
