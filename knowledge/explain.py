@@ -1,0 +1,238 @@
+"""Why the meta-learner predicts what it does: SHAP (TreeExplainer) on the accuracy model.
+
+    expl = explain(learner, meta, config)        # one prediction, in accuracy points
+    print(expl.factors[0].text)                  # "class imbalance (largest/smallest) 2.9 -> -1.2 points"
+    plot_waterfall(expl, "why.png")
+    plot_importance(global_importance(learner, frame), "importance.png")
+
+SHAP values are computed for the median (0.5-quantile) output of the quantile model, in accuracy
+percentage points. Related feature columns are summed into one readable factor (`FEATURE_GROUPS`:
+model / family / size -> "model", resolution / ratio -> "input resolution", ...); SHAP values are
+additive, so the factors still sum exactly to prediction - base value. When `top_n` cuts the list,
+the rest is one "other factors" entry, so that sum always holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from knowledge.metafeatures import MetaFeatures
+from knowledge.metalearner.features import (
+    FEATURE_COLUMNS,
+    FEATURE_GROUPS,
+    FEATURE_LABELS,
+    GROUP_LABELS,
+    describe_value,
+    featurize,
+    featurize_one,
+    group_of,
+)
+from knowledge.metalearner.model import QUANTILES, MetaLearner
+from knowledge.search_space import TrainConfig
+
+log = logging.getLogger(__name__)
+
+MEDIAN = QUANTILES.index(0.5)
+_EXPLAINERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+class Factor(BaseModel):
+    """One feature (or group of related columns) and its contribution to the prediction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    feature: str = Field(description="feature column or group name, e.g. 'imbalance_ratio', 'model'")
+    label: str = Field(description="readable name")
+    value_text: str = Field(description="its value for this dataset/config, readable")
+    contribution_points: float = Field(description="SHAP value, accuracy percentage points")
+
+    @property
+    def text(self) -> str:
+        """'class imbalance (largest/smallest) 2.9 -> -1.2 points' (with a real arrow and minus)."""
+        sign = "+" if self.contribution_points >= 0 else "\u2212"
+        value = f" {self.value_text}" if self.value_text else ""
+        return f"{self.label}{value} \u2192 {sign}{abs(self.contribution_points):.1f} points"
+
+
+class Explanation(BaseModel):
+    """A prediction split into factors: prediction = base_value + sum(contribution_points)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: TrainConfig
+    base_value: float = Field(description="average prediction over the training runs, accuracy %")
+    prediction: float = Field(description="the model's median prediction for this config, accuracy %")
+    factors: list[Factor] = Field(description="sorted by |contribution|, largest first")
+
+    def text(self) -> str:
+        """A few readable lines: the prediction, the base value and each factor."""
+        lines = [f"predicted accuracy {self.prediction:.1f} % "
+                 f"(average over past runs {self.base_value:.1f} %):"]
+        lines += [f"  {f.text}" for f in self.factors]
+        return "\n".join(lines)
+
+
+def _explainer(learner: MetaLearner) -> Any:
+    """A cached `shap.TreeExplainer` of the learner's accuracy model."""
+    import shap
+
+    if learner.acc_model is None:
+        from knowledge.errors import StoreError
+
+        raise StoreError("the meta-learner is not fitted (run `metallmix fit`)")
+    model = learner.acc_model
+    if model not in _EXPLAINERS:
+        _EXPLAINERS[model] = shap.TreeExplainer(model)
+    return _EXPLAINERS[model]
+
+
+def shap_values(learner: MetaLearner, features: pd.DataFrame) -> tuple[np.ndarray, float]:
+    """SHAP values of the median output, (n_rows, n_features) in points, and the base value (%)."""
+    explainer = _explainer(learner)
+    X = features[list(FEATURE_COLUMNS)]
+    values = np.asarray(explainer.shap_values(X))
+    expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype="float64"))
+    if values.ndim == 3:  # (rows, features, quantiles)
+        values = values[:, :, MEDIAN]
+        base = float(expected[MEDIAN])
+    else:
+        base = float(expected[0])
+    return values * 100.0, base * 100.0
+
+
+def _group_value(group: str, row: pd.Series) -> str:
+    if group == "model":
+        return describe_value("model", row["model"])
+    if group == "resolution":
+        text = f"{describe_value('resolution', row['resolution'])} px"
+        ratio = row["resolution_ratio"]
+        return text if pd.isna(ratio) else f"{text} ({ratio:.2g} of native)"
+    if group == "image size":
+        return f"{describe_value('height', row['height'])} \u00d7 {describe_value('width', row['width'])}"
+    if group == "class sizes":
+        return f"mean {describe_value('class_size_mean', row['class_size_mean'])}"
+    return describe_value(group, row[group])
+
+
+def _grouped(values: np.ndarray) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for column, value in zip(FEATURE_COLUMNS, values):
+        group = group_of(column)
+        out[group] = out.get(group, 0.0) + float(value)
+    return out
+
+
+def _label(group: str) -> str:
+    return GROUP_LABELS.get(group) or FEATURE_LABELS.get(group, group)
+
+
+def explain(learner: MetaLearner, meta: MetaFeatures, config: TrainConfig,
+            top_n: int | None = 6) -> Explanation:
+    """Why `learner` predicts its accuracy for `config` on the dataset `meta` (top_n factors,
+    plus an "other factors" remainder; None = every factor)."""
+    features = featurize_one(meta, [config])
+    values, base = shap_values(learner, features)
+    row = features.iloc[0]
+    groups = _grouped(values[0])
+    factors = [
+        Factor(feature=g, label=_label(g), value_text=_group_value(g, row), contribution_points=v)
+        for g, v in groups.items()
+    ]
+    factors.sort(key=lambda f: abs(f.contribution_points), reverse=True)
+    if top_n is not None and len(factors) > top_n:
+        rest = factors[top_n:]
+        factors = factors[:top_n] + [Factor(
+            feature="other", label=f"{len(rest)} other factors", value_text="",
+            contribution_points=float(sum(f.contribution_points for f in rest)),
+        )]
+    return Explanation(config=config, base_value=base,
+                       prediction=base + float(values[0].sum()), factors=factors)
+
+
+def global_importance(learner: MetaLearner, frame: pd.DataFrame, *, max_rows: int = 2000,
+                      seed: int = 0) -> pd.DataFrame:
+    """Mean |SHAP| per factor (grouped) over `frame` (flat records or a `featurize` frame), in
+    points, largest first: columns feature, label, mean_abs_points."""
+    features = frame if set(FEATURE_COLUMNS) <= set(frame.columns) else featurize(frame)
+    if len(features) > max_rows:
+        features = features.sample(max_rows, random_state=seed)
+    values, _ = shap_values(learner, features)
+    per_column = pd.DataFrame(values, columns=list(FEATURE_COLUMNS))
+    grouped = per_column.T.groupby([group_of(c) for c in FEATURE_COLUMNS]).sum().T
+    importance = grouped.abs().mean().sort_values(ascending=False)
+    return pd.DataFrame({
+        "feature": importance.index,
+        "label": [_label(g) for g in importance.index],
+        "mean_abs_points": importance.to_numpy(),
+    }).reset_index(drop=True)
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def plot_waterfall(expl: Explanation, path: str | Path) -> Path:
+    """A SHAP waterfall plot of the explanation's factors, written as PNG; returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import shap
+
+    values = np.array([f.contribution_points for f in expl.factors])
+    shap.plots.waterfall(
+        shap.Explanation(
+            values=values,
+            base_values=expl.base_value,
+            data=np.array([f.value_text for f in expl.factors], dtype=object),
+            feature_names=[f.label for f in expl.factors],
+        ),
+        max_display=len(values) + 1,
+        show=False,
+    )
+    fig = plt.gcf()
+    c = expl.config
+    fig.suptitle(f"{c.spec.label} ({c.scheme}, {c.resolution} px): predicted accuracy "
+                 f"{expl.prediction:.1f} % (contributions in points)", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_importance(importance: pd.DataFrame, path: str | Path, *, top_n: int = 15) -> Path:
+    """A horizontal bar chart of `global_importance` (mean |SHAP|, points) as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    top = importance.head(top_n).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(top) + 1.2))
+    ax.barh(top["label"], top["mean_abs_points"], color="#3b7dd8")
+    ax.set_xlabel("mean |SHAP value| (accuracy points)")
+    ax.set_title("What drives the predicted accuracy")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+__all__ = [
+    "Explanation",
+    "FEATURE_GROUPS",
+    "Factor",
+    "explain",
+    "global_importance",
+    "plot_importance",
+    "plot_waterfall",
+    "shap_values",
+]

@@ -1,0 +1,31 @@
+"""The meta-learner: featurize runs, fit XGBoost models, rank candidate configs within a budget.
+
+    from knowledge.metalearner import load_or_fit, rank, parse_budget
+    learner = load_or_fit()                                  # the user's run store
+    top = rank(meta, learner, top_k=5, budget=parse_budget("one hour on a T4"))
+"""
+
+from knowledge.metalearner.artifact import load, load_or_fit, save
+from knowledge.metalearner.budget import Budget, parse_budget
+from knowledge.metalearner.candidates import candidate_configs
+from knowledge.metalearner.features import FEATURE_LABELS, featurize, featurize_one
+from knowledge.metalearner.model import MetaLearner, grouped_cv
+from knowledge.metalearner.ranking import RankedConfig, fastest_within, pareto_front, rank
+
+__all__ = [
+    "Budget",
+    "FEATURE_LABELS",
+    "MetaLearner",
+    "RankedConfig",
+    "candidate_configs",
+    "fastest_within",
+    "featurize",
+    "featurize_one",
+    "grouped_cv",
+    "load",
+    "load_or_fit",
+    "parse_budget",
+    "pareto_front",
+    "rank",
+    "save",
+]

@@ -1,0 +1,233 @@
+"""Turning an `ImageDataset` into tensors, batches and on-the-fly batch transforms.
+
+Images stay uint8 (N, 3, H, W) in memory; each batch is converted to float, resized to the config's
+resolution with `F.interpolate`, augmented per sample and normalised — on tensors, on the training
+device, so nothing is pre-computed per resolution. Grayscale images are repeated to 3 channels, an
+alpha channel is dropped. Missing val/test splits are carved out of train, stratified and seeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.model_selection import train_test_split
+
+from knowledge.datasets.base import ImageDataset, Split
+from knowledge.errors import DatasetError
+
+log = logging.getLogger(__name__)
+
+VAL_FRACTION = 0.1  # of train, when a dataset has no validation split
+TEST_FRACTION = 0.2  # of train, when a dataset has no test split
+AUGMENTATIONS = ("none", "light", "strong")
+
+
+@dataclass
+class TensorSplit:
+    """A split as tensors: uint8 images (N, 3, H, W) and labels (int64 (N,) or float (N, L))."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass
+class PreparedData:
+    """Train/val/test tensors plus what the loss and metrics need to know."""
+
+    train: TensorSplit
+    val: TensorSplit
+    test: TensorSplit
+    n_classes: int  # number of classes, or of labels when multi-label
+    multilabel: bool
+    notes: list[str]
+
+
+def is_multilabel(dataset: ImageDataset) -> bool:
+    """Multi-label: (N, L) 0/1 labels with L > 1 (or the dataset says so)."""
+    y = np.asarray(dataset.train.labels)
+    return dataset.task == "multi-label" or (y.ndim == 2 and y.shape[1] > 1)
+
+
+def _labels(y: np.ndarray, multilabel: bool) -> np.ndarray:
+    y = np.asarray(y)
+    if multilabel:
+        return y.reshape(len(y), -1).astype(np.float32)
+    return y.reshape(len(y)).astype(np.int64)
+
+
+def _to_nchw(img: np.ndarray) -> np.ndarray:
+    """(H, W) / (H, W, C) uint8 -> (3, H, W)."""
+    img = np.asarray(img)
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.shape[-1] == 4:
+        img = img[..., :3]
+    if img.shape[-1] == 1:
+        img = np.repeat(img, 3, axis=-1)
+    if img.shape[-1] != 3:
+        raise DatasetError(f"images must have 1, 3 or 4 channels, got shape {img.shape}")
+    return np.ascontiguousarray(img.transpose(2, 0, 1))
+
+
+def images_to_tensor(images: np.ndarray | list[np.ndarray], size: int) -> torch.Tensor:
+    """uint8 (N, 3, H, W). Equal-sized images keep their size (resized per batch later); images of
+    varying sizes are resized once to `size` x `size` here so they can be stacked."""
+    if isinstance(images, np.ndarray) and images.ndim in (3, 4):
+        arr = images if images.ndim == 4 else images[..., None]
+        if arr.shape[-1] == 4:
+            arr = arr[..., :3]
+        if arr.shape[-1] == 1:
+            arr = np.repeat(arr, 3, axis=-1)
+        if arr.shape[-1] != 3:
+            raise DatasetError(f"images must have 1, 3 or 4 channels, got shape {images.shape}")
+        if arr.dtype != np.uint8:
+            arr = _as_uint8(arr)
+        return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)))
+    out = torch.empty((len(images), 3, size, size), dtype=torch.uint8)
+    for i, img in enumerate(images):
+        t = torch.from_numpy(_to_nchw(_as_uint8(np.asarray(img))))[None].float()
+        out[i] = resize(t, size).round().clamp(0, 255).to(torch.uint8)[0]
+    return out
+
+
+def _as_uint8(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    if np.issubdtype(arr.dtype, np.floating) and arr.size and float(np.nanmax(arr)) <= 1.0:
+        arr = arr * 255.0
+    return np.clip(arr, 0, 255).astype(np.uint8)
+
+
+def _split_off(
+    images: np.ndarray | list[np.ndarray], labels: np.ndarray, fraction: float, seed: int, multilabel: bool
+) -> tuple[Split, Split]:
+    """Split `fraction` of a split off, stratified by class when possible."""
+    idx = np.arange(len(labels))
+    stratify = None if multilabel else labels.reshape(len(labels))
+    n_hold = max(1, math.ceil(fraction * len(idx)))
+    try:
+        keep, hold = train_test_split(idx, test_size=n_hold, random_state=seed, stratify=stratify)
+    except ValueError:  # a class too small to stratify
+        keep, hold = train_test_split(idx, test_size=n_hold, random_state=seed)
+
+    def take(sel: np.ndarray) -> Split:
+        imgs = images[sel] if isinstance(images, np.ndarray) else [images[i] for i in sel]
+        return Split(imgs, labels[sel])
+
+    return take(np.sort(keep)), take(np.sort(hold))
+
+
+def prepare(dataset: ImageDataset, *, resolution: int, seed: int = 0) -> PreparedData:
+    """Tensors for train/val/test; missing val (10 %) / test (20 %) splits come from train."""
+    multilabel = is_multilabel(dataset)
+    train, val, test = dataset.train, dataset.val, dataset.test
+    notes = []
+    if len(train) < 2:
+        raise DatasetError(f"dataset {dataset.id}: the training split has {len(train)} image(s); need at least 2")
+    if test is None or len(test) == 0:
+        train, test = _split_off(train.images, np.asarray(train.labels), TEST_FRACTION, seed, multilabel)
+        notes.append(f"no test split: held out {len(test)} training images (stratified, seed {seed})")
+    if val is None or len(val) == 0:
+        train, val = _split_off(train.images, np.asarray(train.labels), VAL_FRACTION, seed, multilabel)
+        notes.append(f"no val split: held out {len(val)} training images (stratified, seed {seed})")
+    for note in notes:
+        log.info("%s: %s", dataset.id, note)
+
+    def tensors(split: Split) -> TensorSplit:
+        return TensorSplit(
+            images_to_tensor(split.images, resolution),
+            torch.from_numpy(_labels(split.labels, multilabel)),
+        )
+
+    y = _labels(np.asarray(dataset.train.labels), multilabel)
+    n_classes = int(y.shape[1]) if multilabel else max(dataset.n_classes, int(y.max()) + 1)
+    return PreparedData(tensors(train), tensors(val), tensors(test), n_classes, multilabel, notes)
+
+
+def batch_indices(
+    n: int, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None
+) -> Iterator[torch.Tensor]:
+    """Index batches; when shuffling (training), a last batch of 1 is dropped (BatchNorm needs 2)."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        if shuffle and len(idx) < 2 and n >= 2:
+            continue
+        yield idx
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    full, rest = divmod(n, batch_size)
+    return full + (1 if rest >= 2 or (rest == 1 and full == 0) else 0)
+
+
+def resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Float (B, C, H, W) -> (B, C, size, size); antialiased when shrinking."""
+    if x.shape[-2:] == (size, size):
+        return x
+    shrink = x.shape[-2] > size or x.shape[-1] > size
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
+
+
+class BatchTransform:
+    """uint8 batch -> normalised float batch at `resolution`, augmented when training.
+
+    `light`: random horizontal flip and a random shift/scale crop (up to 12.5 % shift, scale 0.9-1.1,
+    reflected borders); `strong`: also rotation up to 15 degrees, scale 0.8-1.2, brightness and
+    contrast jitter (+-20 %). Parameters are drawn per sample, applied with one `affine_grid` call.
+    """
+
+    def __init__(self, resolution: int, augmentation: str, mean: tuple[float, ...], std: tuple[float, ...],
+                 *, channels_last: bool = False) -> None:
+        if augmentation not in AUGMENTATIONS:
+            raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, got {augmentation!r}")
+        self.resolution = resolution
+        self.augmentation = augmentation
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self.channels_last = channels_last
+
+    def __call__(self, images: torch.Tensor, *, train: bool, generator: torch.Generator | None = None
+                 ) -> torch.Tensor:
+        x = resize(images.float().div_(255.0), self.resolution)
+        if train and self.augmentation != "none":
+            x = self._augment(x, generator)
+        mean, std = self.mean.to(x.device), self.std.to(x.device)
+        x = (x - mean) / std
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _augment(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        b = x.shape[0]
+        strong = self.augmentation == "strong"
+
+        def uniform(low: float, high: float) -> torch.Tensor:
+            return (torch.rand(b, generator=generator) * (high - low) + low).to(x.device)
+
+        flip = torch.where(uniform(0, 1) < 0.5, -1.0, 1.0)
+        scale = uniform(0.8, 1.2) if strong else uniform(0.9, 1.1)
+        angle = uniform(-15, 15) * math.pi / 180 if strong else torch.zeros(b, device=x.device)
+        shift = 0.25  # in normalised coordinates ([-1, 1]): 12.5 % of the image
+        tx, ty = uniform(-shift, shift), uniform(-shift, shift)
+        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+        theta = torch.stack([
+            torch.stack([cos * flip, -sin, tx], dim=1),
+            torch.stack([sin * flip, cos, ty], dim=1),
+        ], dim=1)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        if strong:
+            brightness = uniform(0.8, 1.2).view(b, 1, 1, 1)
+            contrast = uniform(0.8, 1.2).view(b, 1, 1, 1)
+            mean = x.mean(dim=(1, 2, 3), keepdim=True)
+            x = ((x - mean) * contrast + mean) * brightness
+            x = x.clamp_(0.0, 1.0)
+        return x
