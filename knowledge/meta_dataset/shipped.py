@@ -44,9 +44,15 @@ def rebuild(
 ) -> dict[str, int]:
     """Write the meta-dataset file from its sources: the published MedMNIST+ table (re-imported from
     `results_csv`) plus the store's own runs. Written atomically; returns counts by source."""
-    from knowledge.meta_dataset.medmnist_plus import default_results_csv, load_medmnist_plus
+    from knowledge.meta_dataset.medmnist_plus import (
+        default_class_counts_csv,
+        default_results_csv,
+        load_medmnist_plus,
+    )
 
-    published = load_medmnist_plus(Path(results_csv) if results_csv else default_results_csv())
+    results = Path(results_csv) if results_csv else default_results_csv()
+    counts = default_class_counts_csv(results)
+    published = load_medmnist_plus(results, counts if counts.exists() else None)
     own = store.query(source="own")
     import pandas as pd
 
