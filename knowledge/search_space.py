@@ -29,6 +29,7 @@ class ModelSpec:
     cpu_friendly: bool = False
     trainable: bool = True  # False: known from published records, but no timm model to launch
     note: str = ""
+    min_input: int = 16  # smallest input the network accepts; smaller images are padded onto this canvas
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -39,8 +40,8 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("legacy_xception", "Xception", "xception", 22.9),
         ModelSpec("efficientnet_b0", "EfficientNet-B0", "efficientnet", 5.3),
         ModelSpec("efficientnet_b5", "EfficientNet-B5", "efficientnet", 30.4),
-        ModelSpec("densenet121", "DenseNet-121", "densenet", 8.0),
-        ModelSpec("inception_v3", "Inception-v3", "inception", 23.8),
+        ModelSpec("densenet121", "DenseNet-121", "densenet", 8.0, min_input=32),
+        ModelSpec("inception_v3", "Inception-v3", "inception", 23.8, min_input=75),
         ModelSpec("nasnetalarge", "NASNet-A Large", "nasnet", 88.8),
         # small models that train on a CPU
         ModelSpec("resnet18", "ResNet-18", "resnet", 11.7, cpu_friendly=True),
@@ -48,7 +49,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("efficientnet_lite0", "EfficientNet-Lite0", "efficientnet", 4.7, cpu_friendly=True),
         ModelSpec("vit_tiny_patch16_224", "ViT-Tiny/16", "vit", 5.7, cpu_friendly=True),
         # the MedMNIST+ benchmark's models (published records)
-        ModelSpec("vgg16", "VGG16", "vgg", 138.4),
+        ModelSpec("vgg16", "VGG16", "vgg", 138.4, min_input=32),
         ModelSpec("alexnet", "AlexNet", "alexnet", 61.1, trainable=False,
                   note="no timm model: published records only, the launcher cannot train it"),
         ModelSpec("efficientnet_b4", "EfficientNet-B4", "efficientnet", 19.3),

@@ -181,13 +181,17 @@ def resize(x: torch.Tensor, size: int) -> torch.Tensor:
 class BatchTransform:
     """uint8 batch -> normalised float batch at `resolution`, augmented when training.
 
+    `canvas`: when the network needs a larger input than `resolution` (e.g. Inception-v3, 75 px),
+    the resized image is centred on a black canvas of that size, as MedMNIST+ did for its small
+    size variants (it padded every image onto a 224 px canvas).
+
     `light`: random horizontal flip and a random shift/scale crop (up to 12.5 % shift, scale 0.9-1.1,
     reflected borders); `strong`: also rotation up to 15 degrees, scale 0.8-1.2, brightness and
     contrast jitter (+-20 %). Parameters are drawn per sample, applied with one `affine_grid` call.
     """
 
     def __init__(self, resolution: int, augmentation: str, mean: tuple[float, ...], std: tuple[float, ...],
-                 *, channels_last: bool = False) -> None:
+                 *, channels_last: bool = False, canvas: int | None = None) -> None:
         if augmentation not in AUGMENTATIONS:
             raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, got {augmentation!r}")
         self.resolution = resolution
@@ -195,12 +199,17 @@ class BatchTransform:
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
         self.channels_last = channels_last
+        self.canvas = canvas if canvas and canvas > resolution else None
 
     def __call__(self, images: torch.Tensor, *, train: bool, generator: torch.Generator | None = None
                  ) -> torch.Tensor:
         x = resize(images.float().div_(255.0), self.resolution)
         if train and self.augmentation != "none":
             x = self._augment(x, generator)
+        if self.canvas is not None:
+            before = (self.canvas - self.resolution) // 2
+            after = self.canvas - self.resolution - before
+            x = F.pad(x, (before, after, before, after))
         mean, std = self.mean.to(x.device), self.std.to(x.device)
         x = (x - mean) / std
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x

@@ -234,7 +234,8 @@ class _Run:
         model = model.to(dev, memory_format=torch.channels_last)
         self.model = model
         mean, std = M.norm_stats(model)
-        self.transform = D.BatchTransform(cfg.resolution, cfg.augmentation, mean, std, channels_last=True)
+        self.transform = D.BatchTransform(cfg.resolution, cfg.augmentation, mean, std, channels_last=True,
+                                          canvas=MODELS[cfg.model].min_input)
         self.optimizer = _optimizer(cfg, params)
         total = max(1, cfg.epochs * self.steps)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=total)

@@ -429,3 +429,18 @@ def test_real_one_epoch_run_on_breastmnist():
     assert rec.status == "ok", rec.error
     assert rec.outcome.test_acc >= 0.6 and rec.outcome.test_auc is not None
     assert time.perf_counter() - start < 30
+
+
+@pytest.mark.parametrize("model", ["densenet121", "vgg16"])
+def test_models_with_a_minimum_input_train_below_it_on_a_padded_canvas(model):
+    # densenet121 and vgg16 reject inputs under 32 px; a 28 px config is padded onto a 32 px canvas
+    record = train(tiny(30), cfg(model=model, resolution=28))
+    assert record.status == "ok", record.error
+
+
+def test_canvas_pads_the_resized_image_centred_and_black():
+    t = D.BatchTransform(28, "none", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), canvas=32)
+    out = t(torch.full((1, 3, 16, 16), 255, dtype=torch.uint8), train=False)
+    assert out.shape == (1, 3, 32, 32)
+    assert out[0, :, 2:30, 2:30].min() > 0.999 and out[0, :, :2].max() == 0.0 and out[0, :, :, 30:].max() == 0.0
+    assert D.BatchTransform(64, "none", (0.0,) * 3, (1.0,) * 3, canvas=32).canvas is None
