@@ -1,4 +1,4 @@
-"""Why the meta-learner predicts what it does: SHAP (TreeExplainer) on the accuracy model.
+"""Why the meta-learner predicts what it does: SHAP values (exact TreeSHAP) of the accuracy model.
 
     expl = explain(learner, meta, config)        # one prediction, in accuracy points
     print(expl.factors[0].text)                  # "class imbalance (largest/smallest) 2.9 -> -1.2 points"
@@ -15,6 +15,7 @@ the rest is one "other factors" entry, so that sum always holds.
 from __future__ import annotations
 
 import logging
+import math
 import weakref
 from pathlib import Path
 from typing import Any
@@ -94,16 +95,25 @@ def _explainer(learner: MetaLearner) -> Any:
 
 
 def shap_values(learner: MetaLearner, features: pd.DataFrame) -> tuple[np.ndarray, float]:
-    """SHAP values of the median output, (n_rows, n_features) in points, and the base value (%)."""
-    explainer = _explainer(learner)
+    """SHAP values of the median output, (n_rows, n_features) in points, and the base value (%).
+
+    Computed by XGBoost's own exact TreeSHAP (`Booster.predict(..., pred_contribs=True)`): the same
+    values as `shap.TreeExplainer` (interventional=False, checked in the tests), without importing
+    shap (~1.5 s) or building an explainer; the bias column is the base value.
+    """
+    import xgboost as xgb
+
+    if learner.acc_model is None:
+        from knowledge.errors import StoreError
+
+        raise StoreError("the meta-learner is not fitted (run `metallmix fit`)")
     X = features[list(FEATURE_COLUMNS)]
-    values = np.asarray(explainer.shap_values(X))
-    expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype="float64"))
-    if values.ndim == 3:  # (rows, features, quantiles)
-        values = values[:, :, MEDIAN]
-        base = float(expected[MEDIAN])
-    else:
-        base = float(expected[0])
+    contribs = np.asarray(learner.acc_model.get_booster().predict(
+        xgb.DMatrix(X, enable_categorical=True), pred_contribs=True), dtype="float64")
+    if contribs.ndim == 3:  # (rows, quantiles, features + bias)
+        contribs = contribs[:, MEDIAN, :]
+    values, bias = contribs[:, :-1], contribs[:, -1]
+    base = float(bias[0]) if len(bias) else math.nan
     return values * 100.0, base * 100.0
 
 

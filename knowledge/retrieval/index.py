@@ -9,7 +9,11 @@ query states. That masked distance is still one FAISS inner-product search: reco
 `<query, record> = Σ w·q² − Σ w·(q − x)²`. The best candidates are re-scored exactly in float64.
 
 Text index (`search_text`): the run cards (`cards.run_card`) embedded by an `Embedder`, cosine
-similarity via inner product of unit vectors.
+similarity via inner product of unit vectors. Embedding every card takes a while with a real model
+(MiniLM: ~77 s for 1,440 cards on a busy 2-core CPU), and `similar_runs` does not need it: with
+`embed_text=False` (`build`, `load_or_build`) the text index is *pending* and is built on the first
+`search_text` (or `build_text()`), reusing any card vectors already computed, and then written back
+to the directory the index was loaded from or saved to.
 
 Persisted with `save(dir)` / `RunIndex.load(dir)`: `numeric.faiss`, `text.faiss`, `records.jsonl`
 and `meta.json` (record count, data hash, embedder name, scaler statistics). `load_or_build`
@@ -23,6 +27,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -270,19 +275,31 @@ class RunIndex:
         self._numeric = faiss.IndexFlatIP(2 * _DIM)
         self._text_vectors: np.ndarray | None = None
         self._text: faiss.IndexFlatIP | None = None
+        # Pending text index: cards are embedded on first use; vectors known so far, by card text.
+        self._text_pending = False
+        self._pending_vectors: dict[str, np.ndarray] = {}
+        self._text_lock = threading.Lock()
+        self._directory: Path | None = None  # where it was loaded from / saved to
         self._hash = data_hash([])
 
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
     def build(cls, records: Iterable[RunRecord], embedder: Embedder | None = None, *,
-              embedding_cache: Mapping[str, np.ndarray] | None = None) -> RunIndex:
+              embedding_cache: Mapping[str, np.ndarray] | None = None,
+              embed_text: bool = True) -> RunIndex:
         """Index `records`; the scaler is fitted on them. `embedding_cache` maps card text to a
-        vector already computed by the same embedder (used by `load_or_build`)."""
+        vector already computed by the same embedder (used by `load_or_build`). `embed_text=False`
+        leaves the text index pending (built by the first `search_text`), unless every card is in
+        `embedding_cache` already."""
         records = list(records)
         index = cls(embedder or get_embedder(), FeatureScaler.fit([r.meta_features for r in records]))
+        cache = dict(embedding_cache or {})
+        if not embed_text and records and any(run_card(r) not in cache for r in records):
+            index._text_pending = True
+            index._pending_vectors = cache
         start = time.perf_counter()
-        index._append(records, embedding_cache=embedding_cache)
+        index._append(records, embedding_cache=cache)
         log.info("indexed %d runs with %s in %.2f s", len(records), index.embedder.name,
                  time.perf_counter() - start)
         return index
@@ -316,8 +333,9 @@ class RunIndex:
             return
         cards = [run_card(r) for r in records]
         x = feature_matrix([r.meta_features for r in records], self.scaler)
-        vectors = self._embed_cards(cards, embedding_cache or {})
         self._numeric.add(np.hstack([x, x * x]))
+        vectors = (np.zeros((len(cards), 0), dtype=np.float32) if self._text_pending
+                   else self._embed_cards(cards, embedding_cache or {}))
         if vectors.shape[1]:
             if self._text is None:
                 self._text = faiss.IndexFlatIP(vectors.shape[1])
@@ -354,6 +372,43 @@ class RunIndex:
             raise
         except Exception as exc:  # a model failing at runtime: one line, naming the embedder
             raise RetrievalError(f"embedder {self.embedder.name} failed: {exc}") from exc
+
+    # -- the (lazy) text index ---------------------------------------------------------------
+
+    @property
+    def text_pending(self) -> bool:
+        """True while the text index waits for its cards to be embedded (first `search_text`)."""
+        return self._text_pending
+
+    def build_text(self) -> None:
+        """Embed the cards of a pending text index now (no-op when it is built), then write it to
+        the index directory when that still holds this index without its text."""
+        with self._text_lock:
+            if not self._text_pending:
+                return
+            start = time.perf_counter()
+            vectors = self._embed_cards(self._cards, self._pending_vectors)
+            text = faiss.IndexFlatIP(vectors.shape[1])
+            text.add(vectors)
+            self._text, self._text_vectors = text, vectors
+            self._text_pending, self._pending_vectors = False, {}
+            log.info("embedded %d run cards with %s in %.1f s", len(self._cards), self.embedder.name,
+                     time.perf_counter() - start)
+            directory = self._directory
+            meta = _read_meta(directory) if directory is not None else None
+            if meta and meta.get("text_pending") and meta.get("data_hash") == self._hash:
+                try:
+                    self.save(directory)
+                except RetrievalError as exc:
+                    log.warning("text index built but not saved: %s", exc)
+
+    def _known_vectors(self) -> dict[str, np.ndarray]:
+        """Card text -> vector for every card embedded so far (to reuse on a rebuild)."""
+        if self._text_pending:
+            return dict(self._pending_vectors)
+        if self._text_vectors is None:
+            return {}
+        return dict(zip(self._cards, self._text_vectors))
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -414,7 +469,11 @@ class RunIndex:
         """The `k` runs whose cards are closest in meaning to a free-text question."""
         if not query or not query.strip():
             raise RetrievalError("search_text: empty query")
-        if self._text is None or not len(self):
+        if not len(self):
+            return []
+        if self._text_pending:
+            self.build_text()
+        if self._text is None:
             return []
         vector = self._embed([query])
         if vector.shape[1] != self._text.d:
@@ -504,7 +563,15 @@ class RunIndex:
             directory.mkdir(parents=True, exist_ok=True)
             (directory / "meta.json").unlink(missing_ok=True)
             faiss.write_index(self._numeric, str(directory / "numeric.faiss"))
-            text = self._text if self._text is not None else faiss.IndexFlatIP(1)
+            text_rows: list[int] = []
+            if self._text_pending:  # keep the card vectors computed so far
+                text_rows = [i for i, c in enumerate(self._cards) if c in self._pending_vectors]
+                vectors = [self._pending_vectors[self._cards[i]] for i in text_rows]
+                text = faiss.IndexFlatIP(len(vectors[0]) if vectors else 1)
+                if vectors:
+                    text.add(np.ascontiguousarray(np.vstack(vectors), dtype=np.float32))
+            else:
+                text = self._text if self._text is not None else faiss.IndexFlatIP(1)
             faiss.write_index(text, str(directory / "text.faiss"))
             with open(directory / "records.jsonl", "w", encoding="utf-8") as f:
                 for record in self._records:
@@ -514,7 +581,10 @@ class RunIndex:
                 "count": len(self._records),
                 "data_hash": self._hash,
                 "embedder": self.embedder.name,
-                "text_dim": self._text.d if self._text is not None else None,
+                "text_dim": (text.d if text.ntotal else None) if self._text_pending else (
+                    self._text.d if self._text is not None else None),
+                "text_pending": self._text_pending,
+                "text_rows": text_rows,
                 "numeric_dim": _DIM,
                 "scaler": {"mean": self.scaler.mean, "std": self.scaler.std},
                 "run_ids": [r.run_id for r in self._records],
@@ -526,6 +596,7 @@ class RunIndex:
             os.replace(tmp, directory / "meta.json")
         except (OSError, RuntimeError) as exc:
             raise RetrievalError(f"{directory}: cannot save the retrieval index: {exc}") from None
+        self._directory = directory
         log.info("saved retrieval index (%d runs) to %s", len(self), directory)
         return directory
 
@@ -560,8 +631,12 @@ class RunIndex:
         except (OSError, RuntimeError, ValidationError, ValueError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise RetrievalError(f"{path}: cannot read the retrieval index: {reason}") from None
+        pending = bool(meta.get("text_pending")) and bool(records)
+        text_rows = [int(i) for i in meta.get("text_rows") or []] if pending else []
+        expected_text = len(text_rows) if pending else len(records)
         if len(records) != meta.get("count") or numeric.ntotal != len(records) or (
-                text is not None and text.ntotal != len(records)):
+                text is not None and text.ntotal != expected_text) or (
+                pending and any(not 0 <= i < len(records) for i in text_rows)):
             raise RetrievalError(f"{directory}: index files disagree on the record count; rebuild it")
         index = cls(embedder, FeatureScaler(meta["scaler"]["mean"], meta["scaler"]["std"]))
         index._records = records
@@ -569,17 +644,28 @@ class RunIndex:
         index._positions = {r.run_id: i for i, r in enumerate(records)}
         index._numeric = numeric
         index._x = numeric.reconstruct_n(0, numeric.ntotal)[:, :_DIM].copy() if records else index._x
-        if text is not None:
+        if pending:
+            index._text_pending = True
+            if text is not None and text_rows:
+                vectors = text.reconstruct_n(0, text.ntotal)
+                index._pending_vectors = {index._cards[i]: v for i, v in zip(text_rows, vectors)}
+        elif text is not None:
             index._text = text
             index._text_vectors = text.reconstruct_n(0, text.ntotal)
         index._hash = meta["data_hash"]
+        index._directory = directory
         return index
 
     @classmethod
     def load_or_build(cls, records: Iterable[RunRecord], directory: str | Path | None = None, *,
-                      embedder: Embedder | None = None) -> RunIndex:
+                      embedder: Embedder | None = None, embed_text: bool = True) -> RunIndex:
         """The saved index in `directory` if it serves exactly `records` with this embedder;
-        otherwise rebuilt (reusing the saved card embeddings that still apply) and saved."""
+        otherwise rebuilt (reusing the saved card embeddings that still apply) and saved.
+
+        `embed_text=False` never waits for embeddings: a rebuilt index's text part stays pending
+        (built and saved by the first `search_text`). With `embed_text=True` a loaded index whose
+        text is pending is completed now.
+        """
         records = list(records)
         directory = Path(directory) if directory is not None else default_dir()
         embedder = embedder or get_embedder()
@@ -587,19 +673,21 @@ class RunIndex:
         reason = stale_reason(records, directory, embedder.name, cards=cards)
         if reason is None:
             try:
-                return cls.load(directory, embedder)
+                loaded = cls.load(directory, embedder)
             except RetrievalError as exc:
                 reason = str(exc)
+            else:
+                if embed_text:
+                    loaded.build_text()
+                return loaded
         log.info("rebuilding the retrieval index: %s", reason)
         cache: dict[str, np.ndarray] = {}
         meta = _read_meta(directory)
         if meta and meta.get("embedder") == embedder.name and meta.get("format_version") == FORMAT_VERSION:
             try:
-                old = cls.load(directory, embedder)
-                if old._text_vectors is not None:
-                    cache = dict(zip(old._cards, old._text_vectors))
+                cache = cls.load(directory, embedder)._known_vectors()
             except RetrievalError as exc:
                 log.info("old index not reusable: %s", exc)
-        index = cls.build(records, embedder, embedding_cache=cache)
+        index = cls.build(records, embedder, embedding_cache=cache, embed_text=embed_text)
         index.save(directory)
         return index

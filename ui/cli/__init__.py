@@ -9,7 +9,7 @@ import sys
 import typer
 
 from knowledge.errors import MetaLLMiXError
-from ui.cli import analyze, fit, published, runs, sweep, train
+from ui.cli import analyze, fit, published, recommend, runs, sweep, train
 
 app = typer.Typer(
     name="metallmix",
@@ -34,6 +34,7 @@ app.command("analyze")(analyze.analyze)
 app.command("train")(train.train)
 app.command("sweep")(sweep.sweep)
 app.command("fit")(fit.fit)
+app.command("recommend")(recommend.recommend)
 runs.app.command("import-medmnist-plus")(published.import_medmnist_plus)
 app.add_typer(runs.app, name="runs")
 

@@ -1,0 +1,628 @@
+"""`recommend`: the whole answer for one dataset, without an LLM.
+
+    from knowledge.recommend import recommend, meta_from_traits
+    rec = recommend(meta_from_traits({"n_instances": 3000, "n_classes": 3, "modality": "x-ray"}),
+                    budget="one hour on a T4")
+    rec.best.summary(); rec.explanation.text(); print(rec.to_markdown())
+
+One call ranks every candidate config with the meta-learner (within the budget), picks the best, a
+faster alternative (the fastest config within `FASTER_WITHIN_POINTS` of the best) and a more
+accurate one (ignoring the budget), the accuracy/time Pareto front, explains the best with SHAP
+and retrieves the runs of the most similar past datasets. The result, `Recommendation`, is what
+the CLI, the agent's tools and the UI render (`to_markdown`, or its JSON).
+
+The fitted meta-learner and the numeric retrieval index are loaded once per process and store
+(`Advisor`, cached by `get_advisor`), and reloaded when the store changes; the first use on a store
+fits / builds and saves them (`artifact.load_or_fit`, `RunIndex.load_or_build`). The text index of
+the retriever is not needed here and stays pending until a free-text search asks for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from knowledge import paths
+from knowledge.errors import DatasetError, StoreError
+from knowledge.explain import Explanation, explain
+from knowledge.metafeatures import FEATURE_LABELS, MetaFeatures, from_traits
+from knowledge.metalearner.budget import Budget, format_seconds, parse_budget
+from knowledge.metalearner.ranking import RankedConfig, fastest_within, pareto_front, rank
+from knowledge.retrieval.index import Hit
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from knowledge.metalearner.model import MetaLearner
+    from knowledge.retrieval.embeddings import Embedder
+    from knowledge.retrieval.index import RunIndex
+    from knowledge.runs.record import RunRecord
+    from knowledge.runs.store import RunStore
+
+log = logging.getLogger(__name__)
+
+FASTER_WITHIN_POINTS = 2.0  # the faster alternative may lose at most this many accuracy points
+SIMILAR_K = 5
+_ACC_EPS = 1e-6  # predicted accuracies closer than this count as equal
+
+# Traits a user (or an LLM) may state: every meta-feature, plus per-class counts.
+TRAIT_KEYS: tuple[str, ...] = (*MetaFeatures.model_fields, "class_counts")
+_FROM_TRAITS_KEYS = ("n_instances", "n_classes", "imbalance_ratio", "class_counts", "height", "width",
+                     "channels", "modality", "task")
+_COUNTS = TypeAdapter(list[int])
+
+
+# --- traits --------------------------------------------------------------------------------------
+
+def meta_from_traits(traits: Mapping[str, Any]) -> MetaFeatures:
+    """Meta-features from stated traits (keys: `TRAIT_KEYS`; None values are ignored).
+
+    The `from_traits` keys derive what follows from them (class sizes, entropy, square images);
+    the other meta-features (class_entropy, class_size_*) are taken as stated. Raises DatasetError,
+    one line naming the key, for an unknown key or a bad value.
+    """
+    if not isinstance(traits, Mapping):
+        raise DatasetError(f"traits must be a JSON object of trait: value, got {type(traits).__name__}")
+    unknown = [k for k in traits if k not in TRAIT_KEYS]
+    if unknown:
+        raise DatasetError(f"traits: unknown key {unknown[0]!r}; allowed keys: {', '.join(TRAIT_KEYS)}")
+    given = {k: v for k, v in traits.items() if v is not None}
+    counts = given.pop("class_counts", None)
+    try:
+        checked = MetaFeatures.model_validate(given)  # types and ranges, before any arithmetic
+    except ValidationError as exc:
+        raise DatasetError(f"traits: {_first_error(exc)}") from None
+    derived_args = {k: getattr(checked, k) for k in _FROM_TRAITS_KEYS if k in given}
+    try:
+        if counts is not None:
+            derived_args["class_counts"] = _COUNTS.validate_python(counts)
+        derived = from_traits(**derived_args)
+        explicit = {k: getattr(checked, k) for k in given if k not in _FROM_TRAITS_KEYS}
+        return MetaFeatures.model_validate({**derived.model_dump(), **explicit})
+    except ValidationError as exc:
+        where = "class_counts: " if counts is not None and "class_counts" not in _first_error(exc) else ""
+        raise DatasetError(f"traits: {where}{_first_error(exc)}") from None
+    except ValueError as exc:
+        raise DatasetError(f"traits: class_counts: {exc}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    return f"{loc}: {err['msg']}" if loc else err["msg"]
+
+
+# --- the result ----------------------------------------------------------------------------------
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def _time(r: RankedConfig) -> str:
+    text = format_seconds(r.predicted_seconds)
+    return text + (" (rough)" if r.time_is_estimate and r.predicted_seconds is not None else "")
+
+
+def config_label(r: RankedConfig) -> str:
+    """'ResNet-18, pretrained, end_to_end, 64 px, lr 1e-04, 10 ep'."""
+    c = r.config
+    return (f"{c.spec.label}, {'pretrained' if c.pretrained else 'from scratch'}, {c.scheme}, "
+            f"{c.resolution} px, lr {c.lr:.0e}, {c.epochs} ep")
+
+
+class Recommendation(BaseModel):
+    """Everything `recommend` found for one dataset. Accuracies are fractions in [0, 1], times in
+    seconds on `budget.device` (rough where `time_is_estimate`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str | None = Field(None, description="the dataset spec, when it was read from data")
+    meta_features: MetaFeatures = Field(description="the meta-features the prediction used")
+    missing_traits: list[str] = Field(description="meta-features that were not known (imputed by "
+                                                  "the meta-learner's default branches)")
+    budget: Budget | None = Field(None, description="the compute budget applied (None: no limit, CPU)")
+    best: RankedConfig = Field(description="the recommended config")
+    top: list[RankedConfig] = Field(description="the top-k configs within the budget, best first")
+    faster: RankedConfig | None = Field(
+        None, description=f"the fastest config within {FASTER_WITHIN_POINTS:g} accuracy points of "
+                          "the best (None when nothing is faster or times are unknown)")
+    faster_within_points: float = FASTER_WITHIN_POINTS
+    more_accurate: RankedConfig | None = Field(
+        None, description="a config with higher predicted accuracy when the budget is ignored, else "
+                          "the runner-up (see more_accurate_kind)")
+    more_accurate_kind: str | None = Field(
+        None, description="'beyond_budget' (more accurate than best, outside the budget), "
+                          "'runner_up' (best is already the most accurate: the next one), or None")
+    more_accurate_within_budget: bool | None = None
+    pareto: list[RankedConfig] = Field(description="accuracy vs time front within the budget, "
+                                                   "fastest first")
+    n_candidates: int = Field(description="candidate configs scored within the budget")
+    explanation: Explanation = Field(description="SHAP factors of best's predicted accuracy")
+    similar_runs: list[Hit] = Field(description="best runs of the most similar past datasets "
+                                                "(numeric retrieval, one per dataset)")
+    excluded: list[str] = Field(default_factory=list, description="base datasets left out of "
+                                                                   "similar_runs")
+    notes: list[str] = Field(default_factory=list, description="caveats worth telling the user")
+    learner: dict[str, Any] = Field(description="the meta-learner: artifact version, records per "
+                                                "source, fitted_at, calibration margin")
+    seconds: float = Field(description="wall time of this recommendation")
+
+    # -- rendering ------------------------------------------------------------------------------
+    def to_markdown(self) -> str:
+        """A self-contained Markdown report (what the UI shows and the agent may quote)."""
+        what = f"`{self.dataset}`" if self.dataset else "your dataset"
+        b = self.best
+        lines = [f"## Recommendation for {what}", ""]
+        budget = budget_text(self)
+        lines += [f"**{config_label(b)}** — predicted accuracy **{_pct(b.predicted_acc)}** "
+                  f"(80 % interval {_pct(b.acc_lo)}–{_pct(b.acc_hi)}), training time ~{_time(b)} "
+                  f"on {b.device}. Budget: {budget}.", ""]
+        c = b.config
+        lines += [f"Full config: model `{c.model}`, pretrained {c.pretrained}, scheme {c.scheme}, "
+                  f"resolution {c.resolution} px, optimizer {c.optimizer}, lr {c.lr:g}, "
+                  f"weight decay {c.weight_decay:g}, batch size {c.batch_size}, epochs {c.epochs}, "
+                  f"augmentation {c.augmentation}, label smoothing {c.label_smoothing:g}.", ""]
+
+        known = [(k, v) for k, v in self.meta_features.model_dump().items() if v is not None]
+        lines += ["### Dataset traits used", ""]
+        lines += [", ".join(f"{FEATURE_LABELS.get(k, k)}: {_value(v)}" for k, v in known) or "none",
+                  ""]
+        if self.missing_traits:
+            lines += [f"Unknown (the meta-learner fills them in): {', '.join(self.missing_traits)}.",
+                      ""]
+
+        lines += [f"### Top {len(self.top)} of {self.n_candidates} configs", "",
+                  "| # | model | pretrained | scheme | px | lr | wd | batch | epochs | aug "
+                  "| predicted acc [80 % interval] | time |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in self.top:
+            c = r.config
+            lines.append(
+                f"| {r.rank} | {c.spec.label} | {'yes' if c.pretrained else 'no'} | {c.scheme} | "
+                f"{c.resolution} | {c.lr:.0e} | {c.weight_decay:g} | {c.batch_size} | {c.epochs} | "
+                f"{c.augmentation} | {_pct(r.predicted_acc)} [{_pct(r.acc_lo)}–{_pct(r.acc_hi)}] | "
+                f"{_time(r)} |")
+        lines.append("")
+
+        e = self.explanation
+        lines += ["### Why (SHAP, accuracy points)", "",
+                  f"Average prediction over past runs {e.base_value:.1f} %; for this config "
+                  f"{e.prediction:.1f} %:", ""]
+        lines += [f"- {f.text}" for f in e.factors]
+        lines.append("")
+
+        lines += ["### Alternatives", ""]
+        if self.faster is not None:
+            f = self.faster
+            lines.append(f"- **Faster**: {config_label(f)} — {_pct(f.predicted_acc)} in ~{_time(f)} "
+                         f"(best: {_time(b)}), at most {self.faster_within_points:g} points less.")
+        else:
+            lines.append("- **Faster**: none within "
+                         f"{self.faster_within_points:g} points of the best is predicted faster.")
+        if self.more_accurate is not None:
+            m = self.more_accurate
+            kind = ("more accurate, outside the budget" if self.more_accurate_kind == "beyond_budget"
+                    else "runner-up (the best is already the most accurate)")
+            lines.append(f"- **More accurate** ({kind}): {config_label(m)} — "
+                         f"{_pct(m.predicted_acc)} in ~{_time(m)}.")
+        if self.pareto:
+            front = "; ".join(f"{_pct(r.predicted_acc)} in {_time(r)} ({r.config.spec.label}, "
+                              f"{r.config.resolution} px, {r.config.epochs} ep)" for r in self.pareto)
+            lines.append(f"- Accuracy/time trade-off (Pareto front, fastest first): {front}.")
+        lines.append("")
+
+        lines += ["### Similar past runs", ""]
+        if self.similar_runs:
+            lines += [f"- {h.card} (similarity {h.score:.2f})" for h in self.similar_runs]
+        else:
+            lines.append("- none found")
+        if self.excluded:
+            lines.append(f"- (left out: {', '.join(self.excluded)})")
+        lines.append("")
+
+        if self.notes:
+            lines += ["### Notes", ""] + [f"- {n}" for n in self.notes] + [""]
+        records = ", ".join(f"{k} {v:,}" for k, v in (self.learner.get("n_records") or {}).items())
+        lines.append(f"_Meta-learner fitted {self.learner.get('fitted_at') or 'unknown'} on "
+                     f"{records or 'unknown'} records (artifact format "
+                     f"{self.learner.get('format_version')}); answered in {self.seconds:.2f} s._")
+        return "\n".join(lines) + "\n"
+
+
+def budget_text(rec: Recommendation) -> str:
+    """'1 h on NVIDIA T4', 'no time limit on CPU, CPU-friendly models only', 'none (any model, ...)'."""
+    if rec.budget is None:
+        return "none (any model; times on this CPU)"
+    return rec.budget.describe() + (", CPU-friendly models only" if rec.budget.cpu_only else "")
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.4g}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+# --- loading and caching -------------------------------------------------------------------------
+
+class _FrameSnapshot:
+    """The one method `artifact.load_or_fit` calls on a store, over records already read."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+
+    def to_frame(self) -> pd.DataFrame:
+        return self._frame
+
+
+def _frame(records: list[RunRecord]) -> pd.DataFrame:
+    import pandas as pd
+
+    from knowledge.runs.record import record_to_row
+
+    return pd.DataFrame([record_to_row(r) for r in records])  # as RunStore.to_frame
+
+
+def store_fingerprint(store: RunStore) -> tuple[Any, ...]:
+    """Cheap "did the store change" key: record count and the SQLite files' size and mtime."""
+    stats = []
+    for suffix in ("", "-wal"):
+        try:
+            st = os.stat(f"{store.path}{suffix}")
+            stats.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            stats.append(None)
+    return (len(store), *stats)
+
+
+def artifact_dirs(store: RunStore) -> tuple[Path, Path]:
+    """(meta-learner dir, retrieval index dir) for a store: the default artifact dirs for the
+    default store, per-store dirs under `<artifacts>/stores/<hash>` for any other."""
+    from knowledge.metalearner.artifact import default_dir as learner_dir
+    from knowledge.retrieval.index import default_dir as index_dir
+
+    real = os.path.realpath(store.path)
+    if real == os.path.realpath(paths.store_path()):
+        return learner_dir(), index_dir()
+    key = hashlib.sha1(real.encode()).hexdigest()[:12]
+    base = paths.artifacts_dir() / "stores" / key
+    return base / "metalearner", base / "index"
+
+
+class Advisor:
+    """The loaded meta-learner and retrieval index of one run store, refreshed when it changes.
+
+    `learner` / `index` given here are used as they are (never reloaded)."""
+
+    def __init__(self, store: RunStore | str | Path | None = None, *,
+                 learner: MetaLearner | None = None, index: RunIndex | None = None,
+                 embedder: Embedder | None = None) -> None:
+        from knowledge.meta_dataset.shipped import open_store
+        from knowledge.runs.store import RunStore
+
+        self.store = store if isinstance(store, RunStore) else open_store(store)
+        self.embedder = embedder
+        self._fixed_learner, self._fixed_index = learner, index
+        self._learner, self._index = learner, index
+        self._fingerprint: tuple[Any, ...] | None = None
+        self._lock = threading.RLock()
+
+    def _refresh(self) -> None:
+        """Load (or fit / build) what is missing or stale, reading the store once.
+
+        A stamp (`<artifacts>/advisor/<store hash>.json`) remembers the store's fingerprint and the
+        data hashes of the learner and index that served it, so a new process (each CLI call) loads
+        both without reading and hashing every record while the store is unchanged.
+        """
+        fingerprint = store_fingerprint(self.store)
+        if fingerprint == self._fingerprint and self._learner is not None and self._index is not None:
+            return
+        from knowledge.metalearner import artifact
+        from knowledge.retrieval.index import RunIndex
+
+        started = time.perf_counter()
+        learner_dir, index_dir = artifact_dirs(self.store)
+        if self._load_stamped(fingerprint, learner_dir, index_dir):
+            self._fingerprint = fingerprint
+            log.info("advisor for %s loaded in %.2f s (store unchanged)", self.store.path,
+                     time.perf_counter() - started)
+            return
+        records = self.store.query()
+        if self._fixed_learner is None:
+            snapshot: Any = _FrameSnapshot(_frame(records))  # all load_or_fit reads of a store
+            try:
+                self._learner = artifact.load_or_fit(snapshot, directory=learner_dir)
+            except StoreError as exc:
+                raise StoreError(f"run store {self.store.path}: {exc}") from None
+        if self._fixed_index is None:
+            self._index = RunIndex.load_or_build(records, index_dir, embedder=self._embedder(index_dir),
+                                                 embed_text=False)
+        self._fingerprint = fingerprint
+        if store_fingerprint(self.store) == fingerprint:  # nothing was written while we read
+            self._write_stamp(fingerprint)
+        log.info("advisor for %s ready in %.2f s (%d records)", self.store.path,
+                 time.perf_counter() - started, len(records))
+
+    def _stamp_path(self) -> Path:
+        key = hashlib.sha1(os.path.realpath(self.store.path).encode()).hexdigest()[:12]
+        return paths.artifacts_dir() / "advisor" / f"{key}.json"
+
+    def _write_stamp(self, fingerprint: tuple[Any, ...]) -> None:
+        assert self._learner is not None and self._index is not None
+        stamp = {"store": os.path.realpath(self.store.path), "fingerprint": fingerprint,
+                 "learner_hash": self._learner.data_hash, "index_hash": self._index.data_hash}
+        path = self._stamp_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(stamp))
+            os.replace(tmp, path)
+        except OSError as exc:  # only a speed-up: never fail a recommendation for it
+            log.debug("cannot write the advisor stamp %s: %s", path, exc)
+
+    def _load_stamped(self, fingerprint: tuple[Any, ...], learner_dir: Path, index_dir: Path) -> bool:
+        """Load the learner and index the stamp names, if the store is unchanged since; else False."""
+        from knowledge.metalearner import artifact
+        from knowledge.retrieval.index import FORMAT_VERSION, RetrievalError, RunIndex, _read_meta
+
+        try:
+            stamp = json.loads(self._stamp_path().read_text())
+        except (OSError, ValueError):
+            return False
+        if stamp.get("store") != os.path.realpath(self.store.path) or (
+                stamp.get("fingerprint") != json.loads(json.dumps(fingerprint))):
+            return False
+        try:
+            learner, index = self._fixed_learner, self._fixed_index
+            if learner is None:
+                meta = artifact.read_metadata(learner_dir)
+                if (artifact.incompatibility(meta) or meta.get("source_weight")
+                        or meta.get("data_hash") != stamp.get("learner_hash")):
+                    return False
+                learner = artifact.load(learner_dir)
+            if index is None:
+                meta = _read_meta(index_dir)
+                if not meta or meta.get("format_version") != FORMAT_VERSION or (
+                        meta.get("data_hash") != stamp.get("index_hash")):
+                    return False
+                index = RunIndex.load(index_dir, self._embedder(index_dir))
+        except (StoreError, RetrievalError, OSError, ValueError) as exc:
+            log.debug("advisor stamp not usable: %s", exc)
+            return False
+        self._learner, self._index = learner, index
+        return True
+
+    def _embedder(self, index_dir: Path) -> Embedder:
+        """The embedder given, else `get_embedder()` (MiniLM when installed; it loads only when a
+        text search first needs it)."""
+        from knowledge.retrieval.embeddings import get_embedder
+
+        if self.embedder is None:
+            self.embedder = get_embedder()
+        return self.embedder
+
+    @property
+    def learner(self) -> MetaLearner:
+        with self._lock:
+            self._refresh()
+            assert self._learner is not None
+            return self._learner
+
+    @property
+    def index(self) -> RunIndex:
+        with self._lock:
+            self._refresh()
+            assert self._index is not None
+            return self._index
+
+    def learner_info(self) -> dict[str, Any]:
+        """What the UI shows about the meta-learner: version, records per source, fit time."""
+        from knowledge.metalearner.artifact import FORMAT_VERSION
+
+        ml = self.learner
+        return {
+            "format_version": FORMAT_VERSION,
+            "fitted_at": ml.fitted_at,
+            "n_records": dict(ml.n_records),
+            "n_timed": ml.n_timed,
+            "interval_margin_points": round(100 * ml.interval_margin, 2),
+            "has_cost_model": ml.cost_model is not None,
+            "store": str(self.store.path),
+        }
+
+    def recommend(self, meta: MetaFeatures, *, top_k: int = 5, budget: Budget | str | None = None,
+                  exclude_base: Iterable[str] | None = None, supported_only: bool = False,
+                  similar_k: int = SIMILAR_K, dataset: str | None = None) -> Recommendation:
+        """See `recommend`."""
+        started = time.perf_counter()
+        with self._lock:
+            self._refresh()
+            learner, index = self._learner, self._index
+        assert learner is not None and index is not None
+        return _recommend(meta, learner, index, learner_info=self.learner_info(), top_k=top_k,
+                          budget=budget, exclude_base=exclude_base, supported_only=supported_only,
+                          similar_k=similar_k, dataset=dataset, started=started)
+
+    def search_text(self, question: str, k: int = 5, **kwargs: Any) -> list[Hit]:
+        """Free-text search over the run cards (the first call embeds every card: slow)."""
+        return self.index.search_text(question, k, **kwargs)
+
+
+_ADVISORS: dict[str, Advisor] = {}
+_ADVISORS_LOCK = threading.Lock()
+
+
+def get_advisor(store: RunStore | str | Path | None = None) -> Advisor:
+    """The process-wide `Advisor` of a store (default: the user's store), created on first use."""
+    from knowledge.runs.store import RunStore
+
+    path = store.path if isinstance(store, RunStore) else (
+        Path(store).expanduser() if store is not None else paths.store_path())
+    key = os.path.realpath(path)
+    with _ADVISORS_LOCK:
+        advisor = _ADVISORS.get(key)
+        if advisor is None:
+            advisor = _ADVISORS[key] = Advisor(store)
+        return advisor
+
+
+def clear_cache() -> None:
+    """Forget every cached advisor (tests; after replacing artifacts by hand)."""
+    with _ADVISORS_LOCK:
+        _ADVISORS.clear()
+
+
+# --- the recommendation --------------------------------------------------------------------------
+
+def recommend(
+    meta: MetaFeatures,
+    *,
+    top_k: int = 5,
+    budget: Budget | str | None = None,
+    store: RunStore | str | Path | None = None,
+    learner: MetaLearner | None = None,
+    index: RunIndex | None = None,
+    exclude_base: Iterable[str] | None = None,
+    supported_only: bool = False,
+    similar_k: int = SIMILAR_K,
+    dataset: str | None = None,
+) -> Recommendation:
+    """Recommend configs for the dataset described by `meta`.
+
+    `budget`: a `Budget` or free text ("one hour on a T4", "CPU only"). `store`: the run store
+    whose learner / index are used (default: the user's; loaded once per process, see `Advisor`);
+    `learner` / `index` override them. `exclude_base` leaves those base datasets out of the similar
+    runs (leave-one-out); `supported_only` drops configs beyond the training evidence.
+    Raises ConfigError (bad top_k, nothing fits the budget), DatasetError (a time limit without
+    n_instances), StoreError (an empty or unreadable store).
+    """
+    started = time.perf_counter()
+    if learner is not None and index is not None:
+        info = _learner_info(learner)
+        return _recommend(meta, learner, index, learner_info=info, top_k=top_k, budget=budget,
+                          exclude_base=exclude_base, supported_only=supported_only,
+                          similar_k=similar_k, dataset=dataset, started=started)
+    advisor = get_advisor(store)
+    if learner is not None or index is not None:
+        advisor = Advisor(advisor.store, learner=learner or advisor.learner,
+                          index=index or advisor.index, embedder=advisor.embedder)
+    return advisor.recommend(meta, top_k=top_k, budget=budget, exclude_base=exclude_base,
+                             supported_only=supported_only, similar_k=similar_k, dataset=dataset)
+
+
+def _learner_info(learner: MetaLearner) -> dict[str, Any]:
+    from knowledge.metalearner.artifact import FORMAT_VERSION
+
+    return {
+        "format_version": FORMAT_VERSION,
+        "fitted_at": learner.fitted_at,
+        "n_records": dict(learner.n_records),
+        "n_timed": learner.n_timed,
+        "interval_margin_points": round(100 * learner.interval_margin, 2),
+        "has_cost_model": learner.cost_model is not None,
+    }
+
+
+def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
+               learner_info: dict[str, Any], top_k: int, budget: Budget | str | None,
+               exclude_base: Iterable[str] | None, supported_only: bool, similar_k: int,
+               dataset: str | None, started: float) -> Recommendation:
+    from knowledge.errors import ConfigError
+    from knowledge.metalearner.candidates import candidate_configs
+    from knowledge.retrieval.index import RetrievalError
+
+    if top_k < 1:
+        raise ConfigError(f"top_k must be at least 1, got {top_k}")
+    if isinstance(budget, str):
+        budget = parse_budget(budget)
+    ranked = rank(meta, learner, top_k=None, budget=budget, supported_only=supported_only)
+    best, top = ranked[0], ranked[:top_k]
+    notes: list[str] = []
+
+    faster = fastest_within(ranked, FASTER_WITHIN_POINTS)
+    if best.predicted_seconds is None or faster.predicted_seconds is None or (
+            faster.predicted_seconds >= best.predicted_seconds):
+        faster = None
+    if best.predicted_seconds is None:
+        notes.append("training times are not predicted: state the number of training images "
+                     "(n_instances)")
+
+    # More accurate: the best when the budget is ignored (every model, no time limit).
+    if budget is None or (budget.max_seconds is None and not budget.cpu_only):
+        relaxed, relaxed_budget = ranked, budget
+    else:
+        relaxed_budget = None if budget.cpu_only else Budget(device=budget.device)
+        relaxed = rank(meta, learner, top_k=2, budget=relaxed_budget,
+                       candidates=candidate_configs(), supported_only=supported_only)
+    more_accurate, kind = None, None
+    if relaxed[0].predicted_acc > best.predicted_acc + _ACC_EPS:
+        more_accurate, kind = relaxed[0], "beyond_budget"
+    else:
+        runner_up = next((r for r in relaxed if r.config != best.config), None)
+        if runner_up is not None:
+            more_accurate, kind = runner_up, "runner_up"
+    within = more_accurate is not None and (relaxed is ranked or any(
+        r.config == more_accurate.config for r in ranked))
+
+    extrapolated = sorted({f for r in top for f in r.extrapolated})
+    if extrapolated:
+        notes.append(f"some top configs lie beyond the training evidence in: {', '.join(extrapolated)} "
+                     "(predictions there are extrapolations)")
+    if best.time_is_estimate and best.predicted_seconds is not None:
+        notes.append(f"{best.config.spec.label} was never timed here: its time is a rough "
+                     "FLOPs-based estimate")
+    if budget is not None and not budget.cpu_only:
+        notes.append("GPU times are CPU timings divided by rough public speed-up factors")
+
+    excluded = sorted({b.lower() for b in (exclude_base or ())})
+    try:
+        similar = index.similar_runs(meta, k=similar_k, dedupe_datasets=True, exclude_base=excluded)
+    except RetrievalError as exc:
+        similar = []
+        notes.append(f"no similar runs: {exc}")
+
+    return Recommendation(
+        dataset=dataset,
+        meta_features=meta,
+        missing_traits=meta.missing(),
+        budget=budget,
+        best=best,
+        top=top,
+        faster=faster,
+        more_accurate=more_accurate,
+        more_accurate_kind=kind,
+        more_accurate_within_budget=None if more_accurate is None else within,
+        pareto=pareto_front(ranked),
+        n_candidates=len(ranked),
+        explanation=explain(learner, meta, best.config),
+        similar_runs=similar,
+        excluded=excluded,
+        notes=notes,
+        learner=learner_info,
+        seconds=round(time.perf_counter() - started, 4),
+    )
+
+
+__all__ = [
+    "Advisor",
+    "FASTER_WITHIN_POINTS",
+    "Recommendation",
+    "TRAIT_KEYS",
+    "clear_cache",
+    "budget_text",
+    "config_label",
+    "get_advisor",
+    "meta_from_traits",
+    "recommend",
+    "store_fingerprint",
+]

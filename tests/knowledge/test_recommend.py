@@ -1,0 +1,203 @@
+"""`knowledge.recommend`: the whole recommendation, its alternatives, caching and rendering."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from knowledge.errors import ConfigError, DatasetError, StoreError
+from knowledge.explain import shap_values
+from knowledge.metafeatures import from_traits
+from knowledge.metalearner import artifact
+from knowledge.metalearner.features import FEATURE_COLUMNS, featurize_one
+from knowledge.recommend import (
+    FASTER_WITHIN_POINTS,
+    Advisor,
+    Recommendation,
+    TRAIT_KEYS,
+    artifact_dirs,
+    clear_cache,
+    get_advisor,
+    meta_from_traits,
+    recommend,
+)
+from knowledge.retrieval import HashingEmbedder, RunIndex
+from knowledge.search_space import MODELS, TrainConfig
+from tests.knowledge.recommend_fixtures import fitted_learner, ready_store, small_fits
+from tests.knowledge.synthetic_runs import synthetic_records
+
+META = from_traits(n_instances=1500, n_classes=3, imbalance_ratio=2.0, height=128, modality="ct")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("METALLMIX_EMBEDDINGS", "hashing")
+    clear_cache()
+    yield
+    clear_cache()
+
+
+@pytest.fixture(scope="module")
+def learner():
+    return fitted_learner()
+
+
+@pytest.fixture(scope="module")
+def index():
+    return RunIndex.build(synthetic_records(per_dataset=12), HashingEmbedder(256), embed_text=False)
+
+
+def test_top_k_sorted_best_explained(learner, index) -> None:
+    rec = recommend(META, top_k=4, learner=learner, index=index)
+    assert len(rec.top) == 4 and rec.best == rec.top[0]
+    accs = [r.predicted_acc for r in rec.top]
+    assert accs == sorted(accs, reverse=True)
+    assert [r.rank for r in rec.top] == [1, 2, 3, 4]
+    assert rec.explanation.config == rec.best.config
+    assert rec.explanation.prediction == pytest.approx(100 * rec.best.predicted_acc, abs=1e-3)
+    assert rec.explanation.factors
+    assert rec.meta_features == META and rec.missing_traits == META.missing()
+    assert rec.n_candidates >= len(rec.top) and rec.seconds > 0
+    assert rec.learner["n_records"] == learner.n_records and rec.learner["fitted_at"]
+    again = Recommendation.model_validate_json(rec.model_dump_json())
+    assert again.best == rec.best and again.similar_runs == rec.similar_runs
+
+
+def test_alternatives_are_consistent(learner, index) -> None:
+    rec = recommend(META, learner=learner, index=index)  # no budget
+    assert rec.faster is not None
+    assert rec.faster.predicted_seconds < rec.best.predicted_seconds
+    assert rec.faster.predicted_acc >= rec.best.predicted_acc - FASTER_WITHIN_POINTS / 100 - 1e-9
+    # without a budget the best is the most accurate, so the alternative is the runner-up
+    assert rec.more_accurate_kind == "runner_up"
+    assert rec.more_accurate.config != rec.best.config
+    assert rec.more_accurate.predicted_acc <= rec.best.predicted_acc
+    front = [(r.predicted_seconds, r.predicted_acc) for r in rec.pareto]
+    assert front == sorted(front) and len({a for _, a in front}) == len(front)
+
+    limited = recommend(META, budget="2 minutes", learner=learner, index=index)
+    assert all(r.predicted_seconds <= 120 for r in limited.top)
+    assert limited.more_accurate_kind == "beyond_budget"
+    assert limited.more_accurate.predicted_acc > limited.best.predicted_acc
+    assert limited.more_accurate_within_budget is False
+    assert limited.more_accurate.predicted_seconds > 120
+
+
+def test_cpu_only_budget_keeps_cpu_friendly_models(learner, index) -> None:
+    rec = recommend(META, budget="CPU only", top_k=10, learner=learner, index=index)
+    assert rec.budget is not None and rec.budget.cpu_only
+    chosen = [*rec.top, *rec.pareto] + ([rec.faster] if rec.faster else [])
+    assert all(MODELS[r.config.model].cpu_friendly for r in chosen)
+    assert all(r.device == "cpu" for r in rec.top)
+
+
+def test_similar_runs_are_one_per_dataset_and_exclude(learner, index) -> None:
+    alpha = from_traits(n_instances=500, n_classes=2, imbalance_ratio=3.0, modality="x-ray",
+                        height=64, channels=1)
+    rec = recommend(alpha, learner=learner, index=index)
+    bases = [h.base_dataset for h in rec.similar_runs]
+    assert bases[0] == "alpha" and len(set(bases)) == len(bases)
+    left_out = recommend(alpha, exclude_base=["Alpha"], learner=learner, index=index)
+    assert left_out.similar_runs and "alpha" not in {h.base_dataset for h in left_out.similar_runs}
+    assert left_out.excluded == ["alpha"]
+
+
+def test_markdown_shows_the_numbers(learner, index) -> None:
+    rec = recommend(META, top_k=3, budget="one hour on a T4", learner=learner, index=index)
+    md = rec.to_markdown()
+    best = rec.best
+    assert f"{100 * best.predicted_acc:.1f} %" in md
+    assert f"{100 * best.acc_lo:.1f} %" in md and f"{100 * best.acc_hi:.1f} %" in md
+    assert best.config.spec.label in md and "NVIDIA T4" in md
+    assert rec.explanation.factors[0].text in md
+    assert md.count("\n| ") >= 1 + len(rec.top)  # header + one table row per config
+    assert rec.similar_runs[0].card in md
+    assert f"{rec.explanation.base_value:.1f} %" in md
+
+
+def test_budget_errors(learner, index) -> None:
+    with pytest.raises(DatasetError, match="n_instances"):
+        recommend(from_traits(n_classes=3), budget="10 minutes", learner=learner, index=index)
+    with pytest.raises(ConfigError, match="cannot read a compute budget"):
+        recommend(META, budget="whenever", learner=learner, index=index)
+    with pytest.raises(ConfigError, match="top_k"):
+        recommend(META, top_k=0, learner=learner, index=index)
+
+
+def test_unknown_size_gives_no_times_and_a_note(learner, index) -> None:
+    rec = recommend(from_traits(n_classes=3, modality="ct"), learner=learner, index=index)
+    assert rec.best.predicted_seconds is None and rec.faster is None
+    assert any("n_instances" in n for n in rec.notes)
+
+
+def test_meta_from_traits() -> None:
+    meta = meta_from_traits({"n_instances": "3000", "n_classes": 3, "height": 512, "modality": "X-Ray",
+                             "imbalance_ratio": None})
+    assert (meta.n_instances, meta.width, meta.modality, meta.task) == (3000, 512, "x-ray", "multi-class")
+    assert meta.class_size_mean == 1000
+    counts = meta_from_traits({"class_counts": [300, 100], "class_entropy": 0.5})
+    assert (counts.n_instances, counts.imbalance_ratio, counts.class_entropy) == (400, 3.0, 0.5)
+    with pytest.raises(DatasetError, match=r"unknown key 'classes'; allowed keys: n_instances"):
+        meta_from_traits({"classes": 3})
+    with pytest.raises(DatasetError, match="n_classes"):
+        meta_from_traits({"n_classes": 1})
+    with pytest.raises(DatasetError, match="modality"):
+        meta_from_traits({"modality": "banana"})
+    with pytest.raises(DatasetError, match="class_counts"):
+        meta_from_traits({"class_counts": [5]})
+    with pytest.raises(DatasetError, match="JSON object"):
+        meta_from_traits([3])  # type: ignore[arg-type]
+    assert set(TRAIT_KEYS) >= {"n_instances", "class_counts", "class_entropy"}
+
+
+def test_exact_treeshap_matches_shap(learner) -> None:
+    shap = pytest.importorskip("shap")
+    configs = [TrainConfig(model="resnet18", resolution=64), TrainConfig(model="vgg16", pretrained=False)]
+    features = featurize_one(META, configs)
+    values, base = shap_values(learner, features)
+    explainer = shap.TreeExplainer(learner.acc_model)
+    reference = np.asarray(explainer.shap_values(features[list(FEATURE_COLUMNS)]))[:, :, 1] * 100
+    np.testing.assert_allclose(values, reference, atol=1e-4)
+    assert base == pytest.approx(100 * np.atleast_1d(explainer.expected_value)[1], abs=1e-4)
+
+
+# --- the advisor: loading once, refreshing on change ----------------------------------------------
+
+def test_advisor_loads_once_and_refreshes_when_the_store_changes(tmp_path, monkeypatch) -> None:
+    store = ready_store(tmp_path / "runs.sqlite")
+    first = recommend(META, store=store.path)
+    advisor = get_advisor(store.path)
+    learner, index = advisor.learner, advisor.index
+    assert index.text_pending  # recommend never embeds the run cards
+    assert first.learner["store"] == str(store.path)
+    recommend(META, store=store.path)
+    assert advisor.learner is learner and advisor.index is index  # cached, not reloaded
+
+    # a new process finds the stamp: loads both without refitting or re-reading the store
+    with monkeypatch.context() as patched:
+        patched.setattr(artifact, "load_or_fit", lambda *a, **k: pytest.fail("should load"))
+        fresh = Advisor(store.path)
+        assert fresh.learner.data_hash == learner.data_hash and len(fresh.index) == len(index)
+
+    small_fits(monkeypatch)  # keep the refit below quick
+    extra = synthetic_records(per_dataset=12, seed=1)[0]
+    store.add(extra)
+    assert advisor.index is not index and extra.run_id in {r.run_id for r in advisor.index.records}
+    assert advisor.learner is not learner  # refitted on the changed store
+
+
+def test_empty_store_is_a_one_line_error(tmp_path) -> None:
+    with pytest.raises(StoreError, match=r"empty\.sqlite: the meta-learner needs at least 10"):
+        recommend(META, store=tmp_path / "empty.sqlite")
+
+
+def test_search_text_builds_the_text_index_on_demand(tmp_path) -> None:
+    store = ready_store(tmp_path / "runs.sqlite")
+    advisor = get_advisor(store.path)
+    assert advisor.index.text_pending
+    hits = advisor.search_text("dermoscopy", k=3)
+    assert hits and hits[0].base_dataset == "gamma" and not advisor.index.text_pending
+    saved = json.loads((artifact_dirs(store)[1] / "meta.json").read_text())
+    assert saved["text_pending"] is False and saved["text_dim"] == 2**11  # persisted for next time

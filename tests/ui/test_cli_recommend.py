@@ -1,0 +1,104 @@
+"""`metallmix recommend`: --traits JSON and DATASET inputs, rich and JSON output, errors, plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from knowledge.errors import DatasetError
+from knowledge.recommend import Recommendation, clear_cache
+from knowledge.runs.store import RunStore
+from tests.knowledge.recommend_fixtures import ready_store
+from ui.cli.recommend import recommend
+
+TRAITS = '{"n_instances": 3000, "n_classes": 3, "height": 512, "modality": "x-ray"}'
+
+
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
+    monkeypatch.setenv("METALLMIX_EMBEDDINGS", "hashing")
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps long cells at the default 80 columns
+    clear_cache()
+    cli = typer.Typer()
+    cli.command()(recommend)
+    yield cli
+    clear_cache()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RunStore:
+    return ready_store(tmp_path / "runs.sqlite")
+
+
+def test_traits_json(app, store) -> None:
+    result = CliRunner().invoke(app, ["--traits", TRAITS, "--store", str(store.path), "--json",
+                                      "--top-k", "3", "--budget", "CPU only", "--exclude", "alpha"])
+    assert result.exit_code == 0, result.output
+    rec = Recommendation.model_validate_json(result.stdout)
+    assert len(rec.top) == 3 and rec.budget.cpu_only and rec.meta_features.modality == "x-ray"
+    assert rec.similar_runs and "alpha" not in {h.base_dataset for h in rec.similar_runs}
+    assert rec.learner["store"] == str(store.path)
+
+
+def test_traits_rich_view(app, store) -> None:
+    result = CliRunner().invoke(app, ["-t", TRAITS, "--store", str(store.path), "-b", "one hour on a T4"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Recommendation for your dataset" in out and "NVIDIA T4" in out
+    assert "top 5 of" in out and "Why" in out and "similar past runs" in out
+    assert "faster:" in out and "answered in" in out
+
+
+def test_dataset_path(app, store, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 40), ("val", 10), ("test", 10)):
+        arrays[f"{split}_images"] = rng.integers(0, 255, (n, 16, 16), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(n) % 2).reshape(-1, 1)
+    path = tmp_path / "toy.npz"
+    np.savez(path, **arrays)
+    result = CliRunner().invoke(app, [str(path), "--modality", "ultrasound", "--store", str(store.path),
+                                      "--json", "-k", "2"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["dataset"] == str(path) and len(data["top"]) == 2
+    assert data["meta_features"]["n_instances"] == 40 and data["meta_features"]["modality"] == "ultrasound"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--traits", '{"n_instance": 3}'], "unknown key 'n_instance'; allowed keys: n_instances"),
+    (["--traits", "{bad"], "--traits is not valid JSON"),
+    (["--traits", '{"n_classes": 1}'], "n_classes"),
+    (["--traits", "[3]"], "JSON object"),
+    ([], "either a DATASET or --traits"),
+    (["some.npz", "--traits", "{}"], "either a DATASET or --traits"),
+    (["--traits", '{"n_classes": 3}', "--modality", "ct"], "--modality goes with a DATASET"),
+    (["/no/such/file.npz"], "dataset not found"),
+])
+def test_bad_input_is_a_one_line_user_error(app, store, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, [*args, "--store", str(store.path)])
+    assert isinstance(result.exception, DatasetError), result.output
+    assert message in str(result.exception) and "\n" not in str(result.exception)
+
+
+def test_main_prints_error_and_exits_2(store, capsys) -> None:
+    from ui import cli
+
+    if "recommend" not in {c.name for c in cli.app.registered_commands}:
+        pytest.skip("`recommend` is not registered in ui/cli/__init__.py yet")
+    assert cli.main(["recommend", "--traits", '{"colour": 1}', "--store", str(store.path)]) == 2
+    assert "error: traits: unknown key 'colour'" in capsys.readouterr().err
+
+
+def test_plot_writes_the_waterfall(app, store, tmp_path) -> None:
+    pytest.importorskip("shap")
+    png = tmp_path / "plots" / "why.png"
+    result = CliRunner().invoke(app, ["-t", TRAITS, "--store", str(store.path), "--json",
+                                      "--plot", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

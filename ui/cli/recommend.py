@@ -1,0 +1,184 @@
+"""`metallmix recommend DATASET | --traits JSON`: the recommended configs, why, and the evidence.
+
+No LLM: ranks every candidate config with the fitted meta-learner (first use on a store fits and
+saves it; later calls load it), explains the best with SHAP and lists the most similar past runs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+
+from ui.cli.analyze import DATASET_HELP
+
+if TYPE_CHECKING:
+    from knowledge.metafeatures import MetaFeatures
+    from knowledge.recommend import Recommendation
+
+TRAITS_HELP = (
+    "What you know about the dataset, as a JSON object, e.g. "
+    "'{\"n_instances\": 3000, \"n_classes\": 3, \"height\": 512, \"modality\": \"x-ray\"}'. Keys: "
+    "n_instances, n_classes, imbalance_ratio, class_counts (list), height, width, channels, modality, "
+    "task, class_entropy, class_size_mean/std/min/max."
+)
+
+
+def parse_traits(text: str) -> MetaFeatures:
+    """Meta-features from a --traits JSON string; DatasetError (one line) when it is not usable."""
+    from knowledge.errors import DatasetError
+    from knowledge.recommend import meta_from_traits
+
+    try:
+        traits = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"--traits is not valid JSON ({exc.msg} at character {exc.pos}): "
+                           f"{text!r}") from None
+    return meta_from_traits(traits)
+
+
+def recommend(
+    dataset: Optional[str] = typer.Argument(None, metavar="[DATASET]", help=DATASET_HELP),
+    traits: Optional[str] = typer.Option(None, "--traits", "-t", help=TRAITS_HELP),
+    top_k: int = typer.Option(5, "--top-k", "-k", min=1, max=50, help="How many configs to list."),
+    budget: Optional[str] = typer.Option(
+        None, "--budget", "-b", help="Compute budget in words: 'one hour on a T4', 'CPU only', "
+                                     "'10 minutes'. Default: no time limit, times on this CPU."),
+    modality: Optional[str] = typer.Option(
+        None, "--modality", "-m", help="Imaging modality of DATASET (overrides the dataset's own)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole recommendation as JSON."),
+    store: Optional[Path] = typer.Option(None, "--store", help="Run store file (default: "
+                                         "$METALLMIX_STORE or <home>/runs.sqlite)."),
+    exclude: Optional[list[str]] = typer.Option(
+        None, "--exclude", "-x", help="Leave runs of this base dataset out of the similar runs "
+                                      "(repeatable)."),
+    supported_only: bool = typer.Option(
+        False, "--supported-only", help="Only configs within the training evidence (no value the "
+                                        "meta-learner never saw)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the SHAP waterfall of the best "
+                                        "config to this PNG file."),
+) -> None:
+    """Recommend a pretrained model and hyperparameters for a dataset, with reasons and evidence."""
+    from knowledge.errors import DatasetError
+    from knowledge.recommend import recommend as run_recommend
+
+    started = time.perf_counter()
+    if (dataset is None) == (traits is None):
+        raise DatasetError("give either a DATASET or --traits JSON (one of them)")
+    if traits is not None:
+        if modality is not None:
+            raise DatasetError("--modality goes with a DATASET; put \"modality\" into --traits")
+        meta = parse_traits(traits)
+    else:
+        from knowledge.datasets import load_dataset
+
+        meta = load_dataset(dataset, modality=modality).meta_features()
+    from rich.console import Console
+
+    with Console(stderr=True).status("ranking configs (the first use on a store fits the "
+                                     "meta-learner, about a minute; later calls load it) ..."):
+        rec = run_recommend(meta, top_k=top_k, budget=budget, store=store, exclude_base=exclude,
+                            supported_only=supported_only, dataset=dataset)
+    if plot is not None:
+        from knowledge.explain import plot_waterfall
+
+        written = plot_waterfall(rec.explanation, plot)
+        typer.echo(f"wrote the SHAP waterfall to {written}", err=True)
+    if as_json:
+        typer.echo(rec.model_dump_json(indent=2))
+        return
+    render(rec, total_seconds=time.perf_counter() - started)
+
+
+# --- the rich view -------------------------------------------------------------------------------
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def _time(r: Any) -> str:
+    from knowledge.metalearner.budget import format_seconds
+
+    text = format_seconds(r.predicted_seconds)
+    return text + ("*" if r.time_is_estimate and r.predicted_seconds is not None else "")
+
+
+def render(rec: Recommendation, *, total_seconds: float | None = None) -> None:
+    """Print a recommendation as tables (stdout)."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from knowledge.recommend import budget_text, config_label
+
+    console = Console()
+    what = escape(rec.dataset) if rec.dataset else "your dataset"
+    b = rec.best
+    budget = budget_text(rec)
+    console.print(f"[bold]Recommendation for {what}[/] - budget: {escape(budget)}")
+    console.print(f"[bold green]{escape(config_label(b))}[/]: predicted accuracy "
+                  f"[bold]{_pct(b.predicted_acc)}[/] (80 % interval {_pct(b.acc_lo)}-{_pct(b.acc_hi)}), "
+                  f"~{_time(b)} on {b.device}")
+    c = b.config
+    console.print(f"  [dim]optimizer {c.optimizer}, lr {c.lr:g}, weight decay {c.weight_decay:g}, "
+                  f"batch {c.batch_size}, epochs {c.epochs}, augmentation {c.augmentation}, "
+                  f"label smoothing {c.label_smoothing:g}[/]")
+    known = ", ".join(f"{k}={v}" for k, v in rec.meta_features.model_dump().items() if v is not None)
+    console.print(f"  [dim]traits: {escape(known) or 'none'}"
+                  + (f"; unknown: {', '.join(rec.missing_traits)}" if rec.missing_traits else "")
+                  + "[/]")
+
+    table = Table(title=f"top {len(rec.top)} of {rec.n_candidates} configs", title_justify="left")
+    for name, justify in (("#", "right"), ("model", "left"), ("pre", "center"), ("scheme", "left"),
+                          ("px", "right"), ("lr", "right"), ("wd", "right"), ("batch", "right"),
+                          ("ep", "right"), ("aug", "left"), ("pred. acc", "right"),
+                          ("80 % interval", "right"), ("time", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in rec.top:
+        c = r.config
+        table.add_row(str(r.rank), c.spec.label, "yes" if c.pretrained else "no", c.scheme,
+                      str(c.resolution), f"{c.lr:.0e}", f"{c.weight_decay:g}", str(c.batch_size),
+                      str(c.epochs), c.augmentation, _pct(r.predicted_acc),
+                      f"{_pct(r.acc_lo)}-{_pct(r.acc_hi)}", _time(r))
+    console.print(table)
+
+    e = rec.explanation
+    console.print(f"[bold]Why[/] (SHAP, accuracy points): average over past runs "
+                  f"{e.base_value:.1f} % -> this config {e.prediction:.1f} %")
+    for f in e.factors:
+        color = "green" if f.contribution_points >= 0 else "red"
+        console.print(f"  [{color}]{escape(f.text)}[/]")
+
+    console.print("[bold]Alternatives[/]")
+    if rec.faster is not None:
+        f = rec.faster
+        console.print(f"  faster: {escape(config_label(f))}: {_pct(f.predicted_acc)} in ~{_time(f)} "
+                      f"(best ~{_time(b)})")
+    else:
+        console.print(f"  faster: none within {rec.faster_within_points:g} points is predicted faster")
+    if rec.more_accurate is not None:
+        m = rec.more_accurate
+        kind = ("more accurate, outside the budget" if rec.more_accurate_kind == "beyond_budget"
+                else "runner-up")
+        console.print(f"  {kind}: {escape(config_label(m))}: {_pct(m.predicted_acc)} in ~{_time(m)}")
+    if rec.pareto:
+        console.print("  accuracy/time front: " + ", ".join(
+            f"{_pct(r.predicted_acc)} @ {_time(r)}" for r in rec.pareto))
+
+    if rec.similar_runs:
+        runs = Table(title="similar past runs (best per dataset)", title_justify="left")
+        for name in ("dataset", "model", "scheme", "px", "test acc", "source", "similarity"):
+            runs.add_column(name)
+        for h in rec.similar_runs:
+            runs.add_row(h.dataset_id, h.model, h.scheme, str(h.resolution),
+                         "-" if h.test_acc is None else _pct(h.test_acc), h.source, f"{h.score:.2f}")
+        console.print(runs)
+    for note in rec.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    records = ", ".join(f"{k} {v:,}" for k, v in (rec.learner.get("n_records") or {}).items())
+    took = f"{rec.seconds:.2f} s" + (f", {total_seconds:.2f} s in all" if total_seconds else "")
+    console.print(f"[dim]* rough time (model never timed here). Meta-learner fitted "
+                  f"{rec.learner.get('fitted_at')} on {records} records; answered in {took}.[/]")
