@@ -70,6 +70,9 @@ ACC_PARAMS: dict[str, Any] = dict(
     reg_lambda=1.0,
     tree_method="hist",
     max_cat_to_onehot=1,  # partition-based categorical splits
+    # one thread: a few thousand rows gain nothing from more, and on a busy machine (a sweep
+    # running beside it) XGBoost's default of all cores made fits 10-80x slower
+    n_jobs=1,
 )
 COST_PARAMS: dict[str, Any] = dict(
     n_estimators=200,
@@ -79,6 +82,7 @@ COST_PARAMS: dict[str, Any] = dict(
     subsample=0.9,
     tree_method="hist",
     max_cat_to_onehot=1,
+    n_jobs=1,
 )
 COST_FEATURES: tuple[str, ...] = (
     "model", "family", "params_m", "pretrained", "scheme", "resolution", "batch_size",

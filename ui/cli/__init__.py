@@ -10,6 +10,7 @@ import typer
 
 from knowledge.errors import MetaLLMiXError
 from ui.cli import analyze, fit, published, recommend, runs, sweep, train
+from ui.cli import eval as eval_cli
 
 app = typer.Typer(
     name="metallmix",
@@ -37,6 +38,7 @@ app.command("fit")(fit.fit)
 app.command("recommend")(recommend.recommend)
 runs.app.command("import-medmnist-plus")(published.import_medmnist_plus)
 app.add_typer(runs.app, name="runs")
+app.add_typer(eval_cli.app, name="eval")
 
 
 def main(argv: list[str] | None = None) -> int:

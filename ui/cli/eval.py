@@ -1,0 +1,119 @@
+"""`metallmix eval lodo`: the leave-one-dataset-out benchmark of the meta-learner (`eval.lodo`).
+
+    metallmix eval lodo                                  # default store (+ published MedMNIST+)
+    metallmix eval lodo --store runs.sqlite --no-published --seeds 10 --markdown lodo.md
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(name="eval", help="Benchmarks of the recommender.", no_args_is_help=True,
+                  add_completion=False)
+
+
+
+@app.callback()
+def _eval() -> None:
+    """Benchmarks of the recommender."""
+
+
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "eval" / "results" / "lodo.json"
+
+
+def load_records(store: Optional[Path], published: bool) -> list:
+    """The store's records, plus (or minus) the published MedMNIST+ records.
+
+    `published=True` adds the published table (`load_medmnist_plus` on the shared results csv)
+    when the store holds no published record (ids are stable, so nothing is counted twice);
+    `published=False` leaves every published record out.
+    """
+    from knowledge.meta_dataset.shipped import open_store
+
+    records = open_store(store).query()
+    if not published:
+        return [r for r in records if r.provenance.source != "published"]
+    if not any(r.provenance.source == "published" for r in records):
+        from knowledge.meta_dataset.medmnist_plus import default_results_csv, load_medmnist_plus
+
+        seen = {r.run_id for r in records}
+        records += [r for r in load_medmnist_plus(default_results_csv()) if r.run_id not in seen]
+    return records
+
+
+def _print_tables(report: dict, console: Console) -> None:
+    from eval.lodo import table_rows
+
+    headers = ["method", "regret@1 mean", "median", "best-of-5 mean", "median",
+               "points@1 mean", "rank mean", "median"]
+    for split, entry in report["summary"].items():
+        if not entry["n_tasks"]:
+            continue
+        table = Table(title=f"LODO — {split} ({entry['n_tasks']} tasks)")
+        for i, header in enumerate(headers):
+            table.add_column(header, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        for row in table_rows(report, split):
+            table.add_row(*row)
+        console.print(table)
+    timing = report["timing"]
+    if timing:
+        parts = [f"{name} median {1000 * t['median']:.1f} ms" for name, t in timing.items()
+                 if name != "fit_s"]
+        console.print("time to a recommendation: " + ", ".join(parts)
+                      + f"; total {report['total_s']:.0f} s")
+
+
+@app.command("lodo")
+def lodo(
+    store: Optional[Path] = typer.Option(None, "--store", help="Run store file (default: the "
+                                         "default store, seeded with the shipped meta-dataset)."),
+    published: bool = typer.Option(True, "--published/--no-published", help="Include the "
+                                   "published MedMNIST+ records (added from the shared table "
+                                   "when the store has none) or leave them out."),
+    seeds: int = typer.Option(5, "--seeds", min=1, help="Seeds of the TPE baselines."),
+    tpe_trials: str = typer.Option("5,10,20", "--tpe-trials", help="Trial budgets of the TPE "
+                                   "baselines, comma-separated."),
+    min_records: int = typer.Option(5, "--min-records", min=2, help="Successful runs a held-out "
+                                    "(dataset, source) needs to be a task."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Where to write the JSON report."),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Also write the tables as "
+                                            "a Markdown fragment (for docs/BENCHMARKS.md)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of tables."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar over folds."),
+) -> None:
+    """Leave-one-dataset-out: regret and rank of the meta-learner's pick vs baselines."""
+    from eval.lodo import evaluate_lodo, to_markdown
+    from knowledge.errors import StoreError
+
+    try:
+        budgets = tuple(int(n) for n in tpe_trials.split(",") if n.strip())
+    except ValueError:
+        budgets = ()
+    if not budgets or min(budgets) < 1:
+        raise typer.BadParameter(f"expected positive integers like 5,10,20, got {tpe_trials!r}",
+                                 param_hint="--tpe-trials")
+    console = Console(stderr=True)
+    with console.status("reading runs ..."):
+        records = load_records(store, published)
+    report = evaluate_lodo(records, seeds=seeds, tpe_trials=budgets, min_records=min_records, progress=progress)
+    report["store"] = str(store) if store else "default"
+    report["settings"]["published"] = published
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        if markdown is not None:
+            markdown.parent.mkdir(parents=True, exist_ok=True)
+            markdown.write_text(to_markdown(report))
+    except OSError as exc:
+        raise StoreError(f"cannot write the report: {exc}") from None
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    _print_tables(report, Console())
+    console.print(f"report written to {out}" + (f" and {markdown}" if markdown else ""))
