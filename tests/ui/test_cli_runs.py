@@ -60,7 +60,7 @@ def test_list_summary_table_and_json(filled, capsys):
 def test_list_empty_store_and_explicit_store(tmp_path, capsys):
     path = tmp_path / "other.sqlite"
     RunStore(path).add(make_record("only-here"))
-    assert main(["runs", "list"]) == 0
+    assert main(["runs", "list", "--store", str(tmp_path / "empty.sqlite")]) == 0
     assert "no runs match" in capsys.readouterr().out
     assert main(["runs", "list", "--store", str(path), "--json"]) == 0
     assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == ["only-here"]
@@ -120,7 +120,8 @@ def test_bad_import_file_in_a_real_process_prints_one_error_line(tmp_path):
     exe = shutil.which("metallmix")
     script = "import sys; from ui.cli import main; sys.exit(main())"
     command = [exe] if exe else [sys.executable, "-c", script]
-    result = subprocess.run([*command, "runs", "import", str(bad)], capture_output=True, text=True,
+    store = ["--store", str(tmp_path / "runs.sqlite")]  # explicit: the default store is seeded when new
+    result = subprocess.run([*command, "runs", "import", str(bad), *store], capture_output=True, text=True,
                             env=env, timeout=120, cwd=paths.PACKAGE_DATA.parents[1])
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
