@@ -9,7 +9,7 @@ import sys
 import typer
 
 from knowledge.errors import MetaLLMiXError
-from ui.cli import analyze, fit, published, recommend, runs, sweep, train
+from ui.cli import analyze, chat, fit, published, recommend, runs, sweep, train
 from ui.cli import eval as eval_cli
 
 app = typer.Typer(
@@ -36,6 +36,9 @@ app.command("train")(train.train)
 app.command("sweep")(sweep.sweep)
 app.command("fit")(fit.fit)
 app.command("recommend")(recommend.recommend)
+app.command("chat")(chat.chat)
+app.command("ask")(chat.ask)
+app.command("judge")(chat.judge)
 runs.app.command("import-medmnist-plus")(published.import_medmnist_plus)
 app.add_typer(runs.app, name="runs")
 app.add_typer(eval_cli.app, name="eval")

@@ -1,0 +1,270 @@
+"""What a user message says about the dataset and the constraints: LLM extraction + regex fallback.
+
+    found = extract_turn(model, "about 3,000 chest X-rays, 3 classes, CPU only", pending="n_classes")
+    found.traits    # {"n_instances": 3000, "n_classes": 3, "modality": "x-ray"}
+    found.budget    # "CPU only"
+
+The LLM fills `TurnExtraction` (structured output; invalid output is retried with the validation
+errors fed back). Each number it extracts must be written in the message (or be implied by a
+word like "binary"), so an invented value is dropped; the regexes fill in what it missed, and
+carry everything when the LLM fails. A later statement overwrites an earlier one, which is how
+corrections ("actually it's 5 classes") work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any, Literal, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agent.grounding import find_numbers
+from knowledge.metafeatures import MODALITIES, MODALITY_ALIASES, normalize_modality
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+REQUIRED_TRAITS: tuple[str, ...] = ("n_instances", "n_classes", "modality")
+_WORD_INTS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+              "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20}
+
+
+class TurnExtraction(BaseModel):
+    """What the latest user message states. Every field is null unless the message says it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    n_instances: int | None = Field(None, ge=1, description="number of training images")
+    n_classes: int | None = Field(None, ge=2, description="number of classes")
+    imbalance_ratio: float | None = Field(None, ge=1.0, description="largest class / smallest")
+    class_counts: list[int] | None = Field(None, description="images per class")
+    height: int | None = Field(None, ge=1, description="image height in pixels")
+    width: int | None = Field(None, ge=1, description="image width in pixels")
+    channels: int | None = Field(None, ge=1, le=4, description="1 grayscale, 3 colour")
+    modality: str | None = Field(None, description="imaging modality: " + ", ".join(MODALITIES))
+    budget: str | None = Field(None, description="compute budget in the user's words, e.g. "
+                                                 "'one hour on a T4', 'CPU only'")
+    preference: Literal["accuracy", "speed", "balanced"] | None = Field(
+        None, description="what the user favours: accuracy, speed, or balanced")
+    dataset_path: str | None = Field(None, description="a dataset file/folder path the user gave")
+
+    @field_validator("modality")
+    @classmethod
+    def _modality(cls, value: str | None) -> str | None:
+        return normalize_modality(value) if value is not None else None
+
+    def traits(self) -> dict[str, Any]:
+        """The dataset traits stated (None left out)."""
+        keys = ("n_instances", "n_classes", "imbalance_ratio", "class_counts", "height", "width",
+                "channels", "modality")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+
+# --- structured output with retries --------------------------------------------------------------
+
+def invoke_structured(model: BaseChatModel, schema: type[M], messages: list[BaseMessage],
+                      retries: int = 2) -> M:
+    """`schema` from the model's structured output, retrying `retries` times with the error fed
+    back. Raises the last error (ValueError / ValidationError / the model's own) when all fail."""
+    runnable = model.with_structured_output(schema)
+    history = list(messages)
+    last: Exception | None = None
+    for attempt in range(retries + 1):
+        try:
+            result = runnable.invoke(history)
+            if result is None:
+                raise ValueError("no output")
+            if isinstance(result, dict):
+                result = schema.model_validate(result)
+            if not isinstance(result, schema):
+                raise ValueError(f"expected a {schema.__name__} object")
+            return result
+        except (ValidationError, ValueError, TypeError, KeyError) as exc:
+            last = exc
+            log.info("structured output attempt %d failed: %s", attempt + 1, exc)
+            history = [*messages, HumanMessage(
+                f"Your previous output was invalid: {_error_text(exc)}. Reply again with only a "
+                f"JSON object that fits the {schema.__name__} schema.")]
+    assert last is not None
+    raise last
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}"
+                         for e in exc.errors()[:5])
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
+# --- regex fallback ------------------------------------------------------------------------------
+
+_NUM = r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?\s*k?)"
+_APPROX = r"(?:about|around|roughly|approximately|approx\.?|~|some|nearly|almost|over)?\s*"
+_INSTANCES = re.compile(_APPROX + r"(?<![x×\d,.])" + _NUM + r"\s+(?:[a-z-]+\s+){0,3}?"
+                        r"(?:images|pictures|photos|scans|slides|samples|examples|radiographs|"
+                        r"x-?rays|crops|patches|frames)\b", re.IGNORECASE)
+_CLASSES = re.compile(r"\b(\d+|" + "|".join(_WORD_INTS) + r")\s+(?:[a-z-]+\s+)?"
+                      r"(?:classes|categories|labels|class|diagnoses|conditions)\b", re.IGNORECASE)
+_SIZE_2D = re.compile(r"\b(\d{2,5})\s*[x×]\s*(\d{2,5})\b", re.IGNORECASE)
+_SIZE_1D = re.compile(r"\b(\d{2,5})\s*(?:px|pixels?)\b", re.IGNORECASE)
+_PATH = re.compile(r"(?:(?<=\s)|^|(?<=[\"'`(]))("
+                   r"(?:~|\.{1,2})?/[^\s\"'`,;()]+"                 # /abs, ./rel, ~/home
+                   r"|[^\s\"'`,;()/]+(?:/[^\s\"'`,;()]+)*\.npz(?:\?[^\s\"'`,;()]*)?"  # x/y.npz
+                   r"|medmnist:[a-z0-9_]+(?:\?[^\s\"'`,;()]*)?)", re.IGNORECASE)
+_BUDGET_HINT = re.compile(
+    r"\b(cpu|cpus|gpu|cuda|laptop|colab|t4|l4|a10g?|v100|a100|h100|mps|apple|"
+    r"\d+(?:\.\d+)?\s*(?:h|hrs?|hours?|min|mins|minutes?|days?)|"
+    r"(?:an?|one|two|three|four|five|six|ten|twenty|thirty|half an?)\s+(?:hours?|minutes?|days?))\b",
+    re.IGNORECASE)
+_SPEED = re.compile(r"\b(faster|quicker|speed|fast|quick|less time|cheaper)\b", re.IGNORECASE)
+_ACCURACY = re.compile(r"\b(more accurate|most accurate|best accuracy|higher accuracy|"
+                       r"accuracy matters|maximi[sz]e accuracy)\b", re.IGNORECASE)
+_GRAY = re.compile(r"\b(gr[ae]y\s*-?scale|gr[ae]y|monochrome|single[- ]channel)\b", re.IGNORECASE)
+_COLOUR = re.compile(r"\b(rgb|colou?r(ed)?)\b", re.IGNORECASE)
+# Aliases too ambiguous in free text ("let us", "rgb", "photo") are left to the LLM.
+_MODALITY_WORDS = sorted([*(m for m in MODALITIES if m not in ("other", "natural")),
+                          *(a for a in MODALITY_ALIASES if a not in ("us", "mr", "rgb", "photo",
+                                                                      "cell", "skin"))],
+                         key=len, reverse=True)
+_MODALITY = re.compile(r"\b(" + "|".join(re.escape(w).replace(r"\-", r"[- ]?")
+                                          for w in _MODALITY_WORDS) + r")s?\b", re.IGNORECASE)
+
+
+def _to_int(text: str) -> int:
+    text = text.strip().lower()
+    if text in _WORD_INTS:
+        return _WORD_INTS[text]
+    mult = 1000 if text.endswith("k") else 1
+    return int(round(float(text.rstrip("k").strip().replace(",", "")) * mult))
+
+
+def budget_phrase(text: str) -> str | None:
+    """The clauses of `text` that state a compute budget ('one hour on a T4', 'CPU only'), or None."""
+    from knowledge.errors import ConfigError
+    from knowledge.metalearner.budget import parse_budget
+
+    clauses = [c.strip() for c in re.split(r"[.;!?\n]|,(?!\d{3})", text) if c.strip()]
+    picked = []
+    for clause in clauses:
+        if _BUDGET_HINT.search(clause) and not _SIZE_1D.search(clause):
+            try:
+                parse_budget(clause)
+            except ConfigError:
+                continue
+            picked.append(clause)
+    return ", ".join(picked) or None
+
+
+def regex_extract(text: str, pending: str | None = None) -> TurnExtraction:
+    """What the regexes find in `text`; a bare number answers the `pending` question."""
+    found: dict[str, Any] = {}
+    if m := _INSTANCES.search(text):
+        found["n_instances"] = _to_int(m.group(1))
+    if m := _CLASSES.search(text):
+        found["n_classes"] = _to_int(m.group(1))
+    elif re.search(r"\bbinary\b", text, re.IGNORECASE):
+        found["n_classes"] = 2
+    if m := _SIZE_2D.search(text):
+        found["width"], found["height"] = int(m.group(1)), int(m.group(2))
+    elif m := _SIZE_1D.search(text):
+        found["height"] = int(m.group(1))
+    if _GRAY.search(text):
+        found["channels"] = 1
+    elif _COLOUR.search(text):
+        found["channels"] = 3
+    if m := _MODALITY.search(text):
+        try:
+            found["modality"] = normalize_modality(m.group(1))
+        except ValueError:
+            pass
+    if pending in ("n_instances", "n_classes", "height") and pending not in found:
+        bare = re.fullmatch(r"\s*(?:it'?s\s+|about\s+|around\s+|roughly\s+)?(\d{1,3}(?:,\d{3})+|\d+"
+                            r"(?:\s*k)?|" + "|".join(_WORD_INTS) + r")\s*[.!]?\s*", text,
+                            re.IGNORECASE)
+        if bare:
+            found[pending] = _to_int(bare.group(1))
+    if pending == "modality" and "modality" not in found:
+        try:
+            found["modality"] = normalize_modality(text.strip().rstrip(".!"))
+        except ValueError:
+            pass
+    found["budget"] = budget_phrase(text)
+    if _ACCURACY.search(text):
+        found["preference"] = "accuracy"
+    elif _SPEED.search(text):
+        found["preference"] = "speed"
+    if m := _PATH.search(text):
+        found["dataset_path"] = m.group(1).rstrip(".")
+    try:
+        return TurnExtraction.model_validate(found)
+    except ValidationError as exc:  # e.g. "1 class": drop the bad fields, keep the rest
+        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        return TurnExtraction.model_validate({k: v for k, v in found.items() if k not in bad})
+
+
+# --- combining -----------------------------------------------------------------------------------
+
+def supported(key: str, value: Any, text: str) -> bool:
+    """Whether `text` states `value` for trait `key` (numbers must be written in it)."""
+    if key == "n_classes" and value == 2 and re.search(r"\bbinary\b", text, re.IGNORECASE):
+        return True
+    if key == "channels":
+        return bool(_GRAY.search(text) or _COLOUR.search(text) or re.search(r"\bchannels?\b", text))
+    if isinstance(value, list):
+        return all(supported(key, v, text) for v in value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        words = {w: n for w, n in _WORD_INTS.items() if re.search(rf"\b{w}\b", text, re.IGNORECASE)}
+        if value in words.values():
+            return True
+        return any(abs(n.value - value) <= max(n.tolerance, 1e-9) for n in find_numbers(text))
+    return True
+
+
+def merge(llm: TurnExtraction | None, regex: TurnExtraction, text: str) -> TurnExtraction:
+    """The LLM's extraction where the message supports it, else the regexes'."""
+    if llm is None:
+        return regex
+    data = regex.model_dump()
+    for key, value in llm.model_dump().items():
+        if value is None:
+            continue
+        if key in TurnExtraction.model_fields and key not in ("budget", "preference",
+                                                              "dataset_path", "modality"):
+            if not supported(key, value, text):
+                log.info("dropping extracted %s=%r: not stated in the message", key, value)
+                continue
+        if key == "dataset_path" and value not in text:
+            continue  # a path must be written in the message
+        if key == "budget" and regex.budget is None:
+            value = budget_phrase(value) and value  # only a readable budget
+            if not value:
+                continue
+        data[key] = value
+    return TurnExtraction.model_validate(data)
+
+
+def extract_turn(model: BaseChatModel | None, text: str, *, pending: str | None = None,
+                 known: dict[str, Any] | None = None, retries: int = 2) -> TurnExtraction:
+    """The traits and constraints `text` (one user message) states; see the module docstring."""
+    from agent import prompts
+
+    regex = regex_extract(text, pending)
+    if model is None:
+        return regex
+    messages = [SystemMessage(prompts.EXTRACT_SYSTEM),
+                HumanMessage(prompts.extract_user(text, pending, json.dumps(known or {})))]
+    try:
+        llm = invoke_structured(model, TurnExtraction, messages, retries=retries)
+    except Exception as exc:  # noqa: BLE001 - any LLM failure: the regexes carry the turn
+        log.warning("LLM extraction failed (%s); using the regex extraction", _error_text(exc))
+        llm = None
+    return merge(llm, regex, text)
+
+
+__all__ = ["REQUIRED_TRAITS", "TurnExtraction", "budget_phrase", "extract_turn",
+           "invoke_structured", "merge", "regex_extract", "supported"]

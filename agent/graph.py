@@ -1,0 +1,531 @@
+"""The advisor: a LangGraph graph that turns a conversation into a grounded recommendation.
+
+    graph = build_advisor(model, checkpointer=open_checkpointer("threads.sqlite"))
+    reply = advise(graph, "3,000 chest X-rays, 3 classes, one hour on a T4", thread_id="alice")
+
+Each user turn goes `extract` (LLM structured extraction + regex fallback) -> `analyze` (when the
+message names a dataset path; the tool enforces the data roots) -> then, deterministically:
+
+- a required trait missing (n_instances, n_classes, modality) -> `ask` one question;
+- no recommendation yet, or the traits / constraints changed -> `recommend` (rank_configs,
+  explain_config, similar_runs through the tools, and the `Recommendation`) -> `answer` (the LLM
+  writes it from the facts) -> `ground` (every number must come from a tool output: else one
+  retry listing the violations, else the deterministic `Recommendation.to_markdown()`);
+- "launch it" -> `propose_launch` (asks for an explicit yes); only a yes in the NEXT user turn
+  reaches `launch`, the one node that calls launch_training (with confirmed=true);
+- any other follow-up -> `agent` <-> `tools`, a bounded tool-calling loop (launch_training is not
+  among its tools; tool errors go back to the model as tool messages) -> `ground`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (AIMessage, BaseMessage, HumanMessage, SystemMessage,
+                                     ToolMessage)
+from langchain_core.tools import BaseTool
+from langgraph.graph import END, START, StateGraph
+
+from agent import prompts
+from agent.extraction import REQUIRED_TRAITS, extract_turn
+from agent.grounding import ungrounded_numbers
+from agent.state import AdvisorState, known_traits
+from knowledge.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HEIGHT = 224  # assumed image size (px) when the user gives none; the answer says so
+FOLLOWUP_TOOLS = ("analyze_dataset", "rank_configs", "explain_config", "similar_runs", "search_runs")
+MAX_DRAFTS = 2  # an answer and one retry; then the deterministic fallback
+_YES = re.compile(r"\s*(yes|y|yep|yeah|sure|ok(ay)?|confirm(ed)?|go ahead|do it|start it|"
+                  r"launch it|please do)([,!. ]+(please|go ahead|start it|launch it|do it|"
+                  r"start|launch))*\s*[.!]*\s*", re.IGNORECASE)
+_NO = re.compile(r"\s*(no|n|nope|cancel|stop|don'?t|do not|not now|wait)\b.{0,40}", re.IGNORECASE)
+_LAUNCH = re.compile(r"\b(launch|start|kick off|begin)\b.{0,25}\b(it|training|the training|"
+                     r"this|that|the run|a run)\b|\btrain (it|this|that|now)\b", re.IGNORECASE)
+
+Recommender = Callable[[dict[str, Any], str | None, str | None], Any]
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+def _text(message: BaseMessage) -> str:
+    from agent.toolcalls import message_text
+
+    return message_text(message)
+
+
+def _last_user_text(state: AdvisorState) -> str:
+    for message in reversed(state.get("messages") or []):
+        if isinstance(message, HumanMessage):
+            return _text(message)
+    return ""
+
+
+def _call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:16]}"
+
+
+def _tool_exchange(tool: BaseTool, args: dict[str, Any], turn: int) -> tuple[str, list[BaseMessage], dict]:
+    """Run a tool the graph itself decided to call: its output, the AI/tool messages that record
+    the call in the conversation, and the tool-output log entry."""
+    call_id = _call_id()
+    output = _invoke(tool, args)
+    messages: list[BaseMessage] = [
+        AIMessage(content="", tool_calls=[{"name": tool.name, "args": args, "id": call_id,
+                                           "type": "tool_call"}]),
+        ToolMessage(content=output, tool_call_id=call_id, name=tool.name)]
+    return output, messages, {"tool": tool.name, "args": args, "output": output, "turn": turn}
+
+
+def _invoke(tool: BaseTool, args: dict[str, Any]) -> str:
+    """A tool's output as text; an exception (from a tool not built by `tools.base`) as an error."""
+    try:
+        output = tool.invoke(args)
+    except Exception as exc:  # noqa: BLE001 - the model / user gets the error, the graph goes on
+        log.exception("tool %s raised", tool.name)
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        return json.dumps({"error": f"{tool.name} failed: {type(exc).__name__}: {first}"})
+    return output if isinstance(output, str) else json.dumps(output, default=str)
+
+
+def _error_of(output: str) -> str | None:
+    try:
+        data = json.loads(output)
+    except ValueError:
+        return None
+    return data.get("error") if isinstance(data, dict) else None
+
+
+def missing_traits(traits: dict[str, Any]) -> list[str]:
+    """The required traits not known yet, most important first."""
+    return [k for k in REQUIRED_TRAITS if traits.get(k) is None]
+
+
+def state_key(state: AdvisorState) -> str:
+    """What a recommendation depends on: the traits and the constraints."""
+    return json.dumps({"traits": known_traits(state), "constraints": state.get("constraints") or {}},
+                      sort_keys=True, default=str)
+
+
+def default_recommender(store: str | Path | None) -> Recommender:
+    """Recommendations from the run store's cached advisor (the tools' store)."""
+
+    def recommend(traits: dict[str, Any], budget: str | None, dataset: str | None) -> Any:
+        from knowledge.recommend import get_advisor, meta_from_traits
+
+        return get_advisor(store).recommend(meta_from_traits(traits), budget=budget, dataset=dataset)
+
+    return recommend
+
+
+# --- the graph -----------------------------------------------------------------------------------
+
+def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
+                  checkpointer: Any = None, *, store: str | Path | None = None,
+                  recommender: Recommender | None = None, max_steps: int = 8,
+                  retries: int = 2) -> Any:
+    """The compiled advisor graph (see the module docstring).
+
+    `model`: any LangChain chat model (tool calls written as text are normalized). `tools`: the
+    tools (default `tools.get_tools(store)`); analyze_dataset, rank_configs, explain_config and
+    similar_runs are needed, launch_training is optional. `checkpointer`: e.g. `open_checkpointer`
+    (conversations resume per `thread_id`). `recommender(traits, budget, dataset)` returns the
+    `Recommendation` (default: the store's advisor). `max_steps`: model/tool rounds per follow-up;
+    `retries`: extra attempts of a structured extraction.
+    """
+    from knowledge.recommend import Recommendation
+    from tools import get_tools
+
+    tool_list = list(tools) if tools is not None else get_tools(store)
+    by_name = {t.name: t for t in tool_list}
+    missing = [n for n in ("analyze_dataset", "rank_configs", "explain_config", "similar_runs")
+               if n not in by_name]
+    if missing:
+        raise ValueError(f"build_advisor needs the tools {', '.join(missing)}")
+    followup_tools = [by_name[n] for n in FOLLOWUP_TOOLS if n in by_name]
+    followup_names = [t.name for t in followup_tools]
+    recommender = recommender or default_recommender(store)
+    try:
+        bound_model = model.bind_tools(followup_tools)
+    except NotImplementedError:  # a model without native tools: calls come back as text
+        bound_model = model
+
+    def rec_of(state: AdvisorState) -> Any:
+        return Recommendation.model_validate(state["recommendation"])
+
+    def sources(state: AdvisorState, extra: Sequence[str] = ()) -> list[str]:
+        out = [o["output"] for o in state.get("tool_outputs") or []]
+        out += [_text(m) for m in state.get("messages") or [] if isinstance(m, HumanMessage)]
+        if state.get("recommendation"):
+            rec = rec_of(state)
+            out += [rec.to_markdown(), json.dumps(prompts.recommendation_facts(rec)),
+                    json.dumps(prompts.recommendation_facts(rec, "faster"))]
+        return [*out, *extra]
+
+    # -- routing ----------------------------------------------------------------------------
+    def decide(state: AdvisorState) -> str:
+        traits = known_traits(state)
+        text = _last_user_text(state)
+        if state.get("recommendation") and _LAUNCH.search(text) and "?" not in text:
+            return "propose_launch"
+        if missing_traits(traits):
+            return "ask"
+        if not state.get("recommendation") or state.get("recommended_for") != state_key(state):
+            return "recommend"
+        return "agent"
+
+    # -- nodes ------------------------------------------------------------------------------
+    def extract(state: AdvisorState) -> dict[str, Any]:
+        text = _last_user_text(state)
+        update: dict[str, Any] = {"turn": (state.get("turn") or 0) + 1, "step": 0, "attempts": 0,
+                                  "violations": [], "draft": None, "problem": None}
+        out_messages: list[BaseMessage] = []
+        if state.get("awaiting_launch_confirmation"):
+            update.update(awaiting_launch_confirmation=False)
+            if _YES.fullmatch(text):
+                update["route"] = "launch"
+                return update
+            update["pending_launch"] = None
+            out_messages.append(AIMessage("OK, I did not start training (that needs an explicit "
+                                          "'yes' right after I ask)."))
+            if _NO.fullmatch(text):
+                update.update(route=END, messages=out_messages)
+                return update
+        found = extract_turn(model, text, pending=state.get("pending_question"),
+                             known=known_traits(state), retries=retries)
+        traits = dict(state.get("traits") or {})
+        for key, value in found.traits().items():
+            traits[key] = {"value": value, "source": "stated"}
+        if "class_counts" in found.traits():  # counts imply these: drop older contradicting values
+            for key in ("n_instances", "n_classes", "imbalance_ratio"):
+                traits.pop(key, None)
+        constraints = dict(state.get("constraints") or {})
+        if found.budget:
+            constraints["budget"] = found.budget
+        if found.preference:
+            constraints["preference"] = found.preference
+        update.update(traits=traits, constraints=constraints, pending_question=None,
+                      path_to_read=found.dataset_path)
+        if out_messages:
+            update["messages"] = out_messages
+        update["route"] = "analyze" if found.dataset_path else decide({**state, **update})
+        return update
+
+    def analyze(state: AdvisorState) -> dict[str, Any]:
+        path = state.get("path_to_read")
+        traits = dict(state.get("traits") or {})
+        args: dict[str, Any] = {"path": path}
+        if traits.get("modality"):
+            args["modality"] = traits["modality"]["value"]
+        output, messages, log_entry = _tool_exchange(by_name["analyze_dataset"], args, state["turn"])
+        update: dict[str, Any] = {"messages": messages, "tool_outputs": [log_entry],
+                                  "path_to_read": None}
+        error = _error_of(output)
+        if error:
+            update["problem"] = f"I could not read the dataset {path!r}: {error}"
+        else:
+            for key, value in json.loads(output)["traits"].items():
+                if value is not None and not (key == "modality" and value == "other"
+                                              and traits.get("modality")):
+                    traits[key] = {"value": value, "source": "measured"}
+            update.update(traits=traits, dataset=path)
+        update["route"] = decide({**state, **update})
+        return update
+
+    def ask(state: AdvisorState) -> dict[str, Any]:
+        traits = known_traits(state)
+        trait = missing_traits(traits)[0]
+        question = None
+        try:
+            reply = model.invoke([SystemMessage(prompts.ASK_SYSTEM),
+                                  HumanMessage(prompts.ask_user(trait, traits))])
+            text = _text(reply).strip()
+            if (text and "?" in text and len(text) <= 400 and not getattr(reply, "tool_calls", None)
+                    and "{" not in text and not ungrounded_numbers(text, sources(state))):
+                question = text
+        except Exception as exc:  # noqa: BLE001 - the template asks instead
+            log.warning("LLM question failed: %s", exc)
+        question = question or prompts.TRAIT_QUESTIONS[trait]
+        if state.get("problem"):
+            question = f"{state['problem']}\n\n{question}"
+        return {"messages": [AIMessage(question)], "pending_question": trait}
+
+    def recommend(state: AdvisorState) -> dict[str, Any]:
+        traits = dict(state.get("traits") or {})
+        if "height" not in traits:
+            traits["height"] = {"value": DEFAULT_HEIGHT, "source": "assumed"}
+        values = {k: t["value"] for k, t in traits.items()}
+        constraints = dict(state.get("constraints") or {})
+        turn = state["turn"]
+        messages: list[BaseMessage] = []
+        logs: list[dict] = []
+        problem = state.get("problem")
+
+        def call(name: str, args: dict[str, Any]) -> str:
+            output, msgs, entry = _tool_exchange(by_name[name], args, turn)
+            messages.extend(msgs)
+            logs.append(entry)
+            return output
+
+        ranked = call("rank_configs", {"traits": values, "top_k": 5,
+                                       "budget": constraints.get("budget")})
+        error = _error_of(ranked)
+        if error and constraints.get("budget"):  # an unreadable budget: say so, rank without it
+            problem = f"I ignored the budget {constraints['budget']!r}: {error}"
+            constraints["budget"] = None
+            ranked = call("rank_configs", {"traits": values, "top_k": 5, "budget": None})
+            error = _error_of(ranked)
+        update: dict[str, Any] = {"traits": traits, "constraints": constraints,
+                                  "tool_outputs": logs, "messages": messages, "problem": problem}
+        if error:
+            update["messages"] = [*messages, AIMessage(
+                f"I could not rank configs for these traits: {error}")]
+            update["route"] = END
+            return update
+        try:
+            rec = recommender(values, constraints.get("budget"), state.get("dataset"))
+        except Exception as exc:  # noqa: BLE001 - a knowledge/ error is one line for the user
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            update["messages"] = [*messages, AIMessage(f"I could not make a recommendation: {first}")]
+            update["route"] = END
+            return update
+        best = rec.best.config.model_dump()
+        call("explain_config", {"traits": values, "config": best})
+        call("similar_runs", {"traits": values, "k": 5})
+        update.update(recommendation=rec.model_dump(mode="json"), mode="recommend", route="answer",
+                      recommended_for=state_key({**state, "traits": traits,
+                                                 "constraints": constraints}))
+        return update
+
+    def answer(state: AdvisorState) -> dict[str, Any]:
+        rec = rec_of(state)
+        pick = "faster" if (state.get("constraints") or {}).get("preference") == "speed" else "best"
+        facts = prompts.recommendation_facts(rec, pick)
+        draft = None
+        try:
+            reply = model.invoke([SystemMessage(prompts.ANSWER_SYSTEM), HumanMessage(
+                prompts.answer_user(facts, _last_user_text(state), state.get("violations")))])
+            draft = _text(reply).strip() or None
+        except Exception as exc:  # noqa: BLE001 - the deterministic report stands in
+            log.warning("LLM answer failed: %s", exc)
+        return {"draft": draft, "attempts": (state.get("attempts") or 0) + 1}
+
+    def context(state: AdvisorState) -> dict[str, Any]:
+        out: dict[str, Any] = {"traits": known_traits(state),
+                               "constraints": state.get("constraints") or {},
+                               "dataset": state.get("dataset")}
+        if state.get("recommendation"):
+            out["recommendation"] = prompts.recommendation_facts(rec_of(state))
+        return out
+
+    def agent(state: AdvisorState) -> dict[str, Any]:
+        step = (state.get("step") or 0) + 1
+        if step > max_steps:
+            log.warning("follow-up stopped after %d steps", max_steps)
+            return {"step": step, "draft": None, "attempts": MAX_DRAFTS, "route": "ground"}
+        system = SystemMessage(prompts.FOLLOWUP_SYSTEM + "\n\n"
+                               + prompts.followup_context(context(state), state.get("violations")))
+        try:
+            from agent.toolcalls import normalize_ai_message
+
+            reply = bound_model.invoke([system, *state.get("messages", [])])
+            reply = normalize_ai_message(reply, followup_names + ["launch_training"])
+        except Exception as exc:  # noqa: BLE001 - the fallback answer stands in
+            log.warning("LLM follow-up failed: %s", exc, exc_info=True)
+            return {"step": step, "draft": None, "attempts": MAX_DRAFTS, "route": "ground"}
+        if isinstance(reply, AIMessage) and reply.tool_calls:
+            return {"step": step, "messages": [reply], "route": "tools"}
+        return {"step": step, "draft": _text(reply).strip() or None, "mode": "followup",
+                "attempts": (state.get("attempts") or 0) + 1, "route": "ground"}
+
+    def run_tools(state: AdvisorState) -> dict[str, Any]:
+        last = state["messages"][-1]
+        results: list[BaseMessage] = []
+        logs: list[dict] = []
+        for call in getattr(last, "tool_calls", []):
+            name, args = call["name"], call.get("args") or {}
+            if name == "launch_training":
+                output = json.dumps({"error": "launch_training is not available to you: training "
+                                              "starts only when the user says 'launch it' and then "
+                                              "confirms with 'yes'"})
+            elif name not in followup_names:
+                output = json.dumps({"error": f"unknown tool {name!r}; available: "
+                                              f"{', '.join(followup_names)}"})
+            elif not isinstance(args, dict):
+                output = json.dumps({"error": "tool arguments must be a JSON object"})
+            else:
+                output = _invoke(by_name[name], args)
+            results.append(ToolMessage(content=output, tool_call_id=call["id"], name=name))
+            logs.append({"tool": name, "args": args if isinstance(args, dict) else {},
+                         "output": output, "turn": state["turn"]})
+        return {"messages": results, "tool_outputs": logs}
+
+    def ground(state: AdvisorState) -> dict[str, Any]:
+        draft = state.get("draft")
+        violations = ungrounded_numbers(draft, sources(state)) if draft else ["(no answer)"]
+        if draft and not violations:
+            return {"messages": [AIMessage(_with_notes(draft, state))], "route": END,
+                    "violations": [], "draft": None}
+        log.info("answer not grounded (%s); attempt %d", ", ".join(violations),
+                 state.get("attempts") or 0)
+        if (state.get("attempts") or 0) < MAX_DRAFTS:
+            return {"violations": violations,
+                    "route": "answer" if state.get("mode") == "recommend" else "agent"}
+        return {"messages": [AIMessage(_with_notes(fallback(state), state))], "route": END,
+                "violations": violations, "draft": None}
+
+    def fallback(state: AdvisorState) -> str:
+        if state.get("mode") == "recommend" or not state.get("recommendation"):
+            if not state.get("recommendation"):
+                return "I could not produce a verified answer; please rephrase the question."
+            rec = rec_of(state)
+            head = ""
+            if (state.get("constraints") or {}).get("preference") == "speed" and rec.faster:
+                from knowledge.recommend import config_label
+
+                head = (f"You asked for speed: the faster alternative is **{config_label(rec.faster)}**"
+                        f" (see Alternatives below).\n\n")
+            return head + rec.to_markdown()
+        turn_outputs = [o for o in state.get("tool_outputs") or [] if o["turn"] == state["turn"]]
+        lines = ["I could not verify my own wording against the tool outputs, so here is what the "
+                 "tools returned:"]
+        lines += [f"- `{o['tool']}`: {o['output'][:1500]}" for o in turn_outputs] or [
+            "- (no tool was called)"]
+        return "\n".join(lines)
+
+    def _with_notes(text: str, state: AdvisorState) -> str:
+        notes = []
+        if state.get("problem"):
+            notes.append(state["problem"])
+        height = (state.get("traits") or {}).get("height")
+        if state.get("mode") == "recommend" and height and height["source"] == "assumed":
+            notes.append(f"You did not give the image size, so I assumed {height['value']} px; "
+                         "tell me the real size to refine this.")
+        return text + ("\n\n" + "\n".join(f"_Note: {n}_" for n in notes) if notes else "")
+
+    def propose_launch(state: AdvisorState) -> dict[str, Any]:
+        if "launch_training" not in by_name:
+            return {"messages": [AIMessage("Training is disabled in this session.")]}
+        if not state.get("dataset"):
+            return {"messages": [AIMessage(
+                "To launch training I need the dataset itself: give the path of its file or "
+                "folder (inside the allowed data folders), then ask again.")]}
+        from knowledge.metalearner.budget import format_seconds
+        from knowledge.recommend import config_label
+
+        rec = rec_of(state)
+        pick = rec.faster if ((state.get("constraints") or {}).get("preference") == "speed"
+                              and rec.faster) else rec.best
+        launch = {"dataset": state["dataset"], "config": pick.config.model_dump()}
+        text = (f"I can train **{config_label(pick)}** on `{state['dataset']}` now (predicted "
+                f"~{format_seconds(pick.predicted_seconds)} on {pick.device}). Shall I start it? "
+                "Reply **yes** to launch; anything else cancels.")
+        return {"messages": [AIMessage(text)], "awaiting_launch_confirmation": True,
+                "pending_launch": launch}
+
+    def launch(state: AdvisorState) -> dict[str, Any]:
+        args = {**(state.get("pending_launch") or {}), "confirmed": True}
+        output, messages, entry = _tool_exchange(by_name["launch_training"], args, state["turn"])
+        error = _error_of(output)
+        if error:
+            text = f"Training did not run: {error}"
+            run = None
+        else:
+            run = json.loads(output)
+            acc = run.get("test_acc_pct")
+            text = (f"Training finished with status **{run.get('status')}** (run "
+                    f"`{run.get('run_id')}`)" + (f": test accuracy {acc} %." if acc is not None
+                                                 else ".") + f"\n\n{run.get('card', '')}".rstrip())
+        return {"messages": [*messages, AIMessage(text)], "tool_outputs": [entry],
+                "launched_run": run, "pending_launch": None, "awaiting_launch_confirmation": False}
+
+    graph = StateGraph(AdvisorState)
+    for name, node in (("extract", extract), ("analyze", analyze), ("ask", ask),
+                       ("recommend", recommend), ("answer", answer), ("agent", agent),
+                       ("tools", run_tools), ("ground", ground),
+                       ("propose_launch", propose_launch), ("launch", launch)):
+        graph.add_node(name, node)
+    graph.add_edge(START, "extract")
+    by_route = lambda state: state.get("route") or END  # noqa: E731
+    graph.add_conditional_edges("extract", by_route, ["analyze", "ask", "recommend", "agent",
+                                                      "propose_launch", "launch", END])
+    graph.add_conditional_edges("analyze", by_route, ["ask", "recommend", "agent",
+                                                      "propose_launch"])
+    graph.add_conditional_edges("recommend", by_route, ["answer", END])
+    graph.add_edge("answer", "ground")
+    graph.add_conditional_edges("agent", by_route, ["tools", "ground"])
+    graph.add_edge("tools", "agent")
+    graph.add_conditional_edges("ground", by_route, ["answer", "agent", END])
+    for name in ("ask", "propose_launch", "launch"):
+        graph.add_edge(name, END)
+    compiled = graph.compile(checkpointer=checkpointer, name="metallmix-advisor")
+    return compiled.with_config(recursion_limit=2 * max_steps + 4 * MAX_DRAFTS + 20)
+
+
+# --- conversations -------------------------------------------------------------------------------
+
+def open_checkpointer(path: str | Path) -> Any:
+    """A SQLite checkpointer (conversations resume by thread_id across processes). Its connection
+    is `.conn` (close it when done). Raises StoreError (one line) when the file cannot be opened."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    path = Path(path).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), check_same_thread=False)
+        saver = SqliteSaver(conn)
+        saver.setup()
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot open the conversation store {path}: {exc}") from None
+    return saver
+
+
+def thread_config(thread_id: str) -> dict[str, Any]:
+    """The invoke config of one conversation (one thread per user)."""
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def advise(graph: Any, text: str, thread_id: str = "default") -> str:
+    """Send one user message on `thread_id` and return the advisor's reply (all AI text of the turn)."""
+    before = len(graph.get_state(thread_config(thread_id)).values.get("messages", [])) if (
+        graph.checkpointer is not None) else 0
+    state = graph.invoke({"messages": [HumanMessage(text)]}, thread_config(thread_id))
+    return reply_text(state["messages"][before:])
+
+
+def reply_text(messages: Sequence[BaseMessage]) -> str:
+    """The text the user sees: AI messages without tool calls, joined."""
+    return "\n\n".join(_text(m) for m in messages
+                       if isinstance(m, AIMessage) and not m.tool_calls and _text(m).strip())
+
+
+def transcript(state: dict[str, Any]) -> dict[str, Any]:
+    """A finished conversation as JSON-ready data (what the judge grades)."""
+    messages = []
+    for m in state.get("messages") or []:
+        item: dict[str, Any] = {"role": m.type, "content": _text(m)}
+        if isinstance(m, AIMessage) and m.tool_calls:
+            item["tool_calls"] = [{"name": c["name"], "args": c["args"]} for c in m.tool_calls]
+        if isinstance(m, ToolMessage):
+            item["name"] = m.name
+        messages.append(item)
+    answers = [m for m in messages if m["role"] == "ai" and not m.get("tool_calls")]
+    return {"messages": messages, "traits": state.get("traits") or {},
+            "constraints": state.get("constraints") or {},
+            "recommendation": state.get("recommendation"),
+            "tool_outputs": list(state.get("tool_outputs") or []),
+            "answer": answers[-1]["content"] if answers else "",
+            "launched_run": state.get("launched_run")}
+
+
+__all__ = ["DEFAULT_HEIGHT", "FOLLOWUP_TOOLS", "advise", "build_advisor", "default_recommender",
+           "missing_traits", "open_checkpointer", "reply_text", "thread_config", "transcript"]

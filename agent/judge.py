@@ -1,0 +1,276 @@
+"""The judge: grades a finished conversation's recommendation on format, accuracy, completeness.
+
+    verdict = judge_transcript(transcript(state), model, store="runs.sqlite")
+    verdict.scores()   # {"format": 5, "accuracy": 4, "completeness": 5}
+
+A small LangGraph graph: `checks` (deterministic: the Recommendation validates, its config lies in
+`knowledge.search_space.SPACE`, every number of the answer matches a tool output, the cited runs
+exist in the store, every config field and the predictions, reasons, similar runs and
+alternatives are in the answer) -> `rubric` (the LLM scores each criterion 1-5 with a reason,
+structured output with retries) -> `combine`. A criterion's score is the LLM's, capped by its
+deterministic checks (5 when all pass, 3 when one fails, 1 when more fail); when the LLM fails
+the verdict says so and uses the deterministic scores alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.graph import END, START, StateGraph
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent import prompts
+from agent.extraction import invoke_structured
+from agent.grounding import ungrounded_numbers
+
+log = logging.getLogger(__name__)
+
+Criterion = Literal["format", "accuracy", "completeness"]
+CRITERIA: tuple[str, ...] = ("format", "accuracy", "completeness")
+PASS_SCORE = 4  # a verdict passes when every criterion scores at least this
+
+
+class Check(BaseModel):
+    """One deterministic check."""
+
+    name: str
+    criterion: Criterion
+    passed: bool
+    detail: str = ""
+
+
+class RubricItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    score: int = Field(ge=1, le=5)
+    reason: str = Field(min_length=1)
+
+
+class Rubric(BaseModel):
+    """The LLM's grades."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    format: RubricItem
+    accuracy: RubricItem
+    completeness: RubricItem
+
+
+class CriterionVerdict(BaseModel):
+    score: int = Field(ge=1, le=5)
+    deterministic_score: int = Field(ge=1, le=5)
+    llm_score: int | None = None
+    reason: str
+
+
+class Verdict(BaseModel):
+    """The judge's grades of one conversation."""
+
+    format: CriterionVerdict
+    accuracy: CriterionVerdict
+    completeness: CriterionVerdict
+    checks: list[Check]
+    llm_used: bool
+    llm_error: str | None = None
+    passed: bool
+
+    def scores(self) -> dict[str, int]:
+        return {c: getattr(self, c).score for c in CRITERIA}
+
+
+# --- deterministic checks ------------------------------------------------------------------------
+
+_FIELD_WORDS: dict[str, tuple[str, ...]] = {
+    "pretrained": ("pretrain", "pre-train", "from scratch", "imagenet"),
+    "scheme": ("end-to-end", "end_to_end", "end to end", "fine-tun", "linear prob", "linear_prob",
+               "knn", "k-nn"),
+    "optimizer": ("adamw", "adam", "sgd", "optimizer"),
+    "lr": ("learning rate", "lr"),
+    "weight_decay": ("weight decay", "wd", "weight_decay"),
+    "batch_size": ("batch",),
+    "epochs": ("epoch",),
+    "augmentation": ("aug",),
+    "predicted accuracy": ("accuracy", "acc"),
+    "training time": ("time", "min", "hour", "second"),
+    "reasons": ("because", "why", "factor", "points", "shap"),
+    "similar runs": ("similar", "past run", "previous run", "reached"),
+    "alternatives": ("faster", "alternative", "more accurate"),
+}
+
+
+def _has(text: str, words: tuple[str, ...]) -> bool:
+    return any(re.search(r"(?<![a-z])" + re.escape(w), text) for w in words)
+
+
+def deterministic_checks(transcript: dict[str, Any], store: Any = None) -> list[Check]:
+    """The deterministic checks of a transcript (see the module docstring)."""
+    from knowledge.recommend import Recommendation
+    from knowledge.search_space import SPACE
+
+    checks: list[Check] = []
+    answer = str(transcript.get("answer") or "")
+    checks.append(Check(name="answer present", criterion="format", passed=bool(answer.strip()),
+                        detail="" if answer.strip() else "no final answer"))
+    rec = None
+    try:
+        rec = Recommendation.model_validate(transcript.get("recommendation"))
+        checks.append(Check(name="recommendation schema", criterion="format", passed=True))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        checks.append(Check(name="recommendation schema", criterion="format", passed=False,
+                            detail=f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"))
+
+    if rec is not None:
+        errors = SPACE.errors(rec.best.config.model_dump())
+        checks.append(Check(name="config in search space", criterion="accuracy", passed=not errors,
+                            detail="; ".join(errors)))
+    sources = [str(o.get("output", "")) for o in transcript.get("tool_outputs") or []]
+    sources += [m["content"] for m in transcript.get("messages") or [] if m.get("role") == "human"]
+    if rec is not None:
+        sources += [rec.to_markdown(), json.dumps(prompts.recommendation_facts(rec)),
+                    json.dumps(prompts.recommendation_facts(rec, "faster"))]
+    bad = ungrounded_numbers(answer, sources)
+    checks.append(Check(name="numbers grounded", criterion="accuracy", passed=not bad,
+                        detail=f"not in any tool output: {', '.join(bad)}" if bad else ""))
+    cited = _cited_runs(transcript, rec)
+    if store is not None and cited:
+        from knowledge.meta_dataset.shipped import open_store
+
+        run_store = open_store(store) if isinstance(store, (str, Path)) else store
+        unknown = [r for r in cited if r not in run_store]
+        checks.append(Check(name="cited runs exist", criterion="accuracy", passed=not unknown,
+                            detail=f"not in the store: {', '.join(unknown)}" if unknown else ""))
+
+    lowered = answer.lower()
+    absent = [] if rec is None else [f for f in ("model", "resolution") if not _mentions(lowered, rec, f)]
+    absent += [name for name, words in _FIELD_WORDS.items() if not _has(lowered, words)]
+    checks.append(Check(name="all fields present", criterion="completeness", passed=not absent,
+                        detail=f"missing: {', '.join(absent)}" if absent else ""))
+    return checks
+
+
+def _mentions(lowered: str, rec: Any, field: str) -> bool:
+    c = rec.best.config
+    if field == "model":
+        names = {c.model.lower(), c.spec.label.lower()}
+        if rec.faster is not None:
+            names |= {rec.faster.config.model.lower(), rec.faster.config.spec.label.lower()}
+        return any(n in lowered for n in names)
+    return str(c.resolution) in lowered or (rec.faster is not None
+                                            and str(rec.faster.config.resolution) in lowered)
+
+
+def _cited_runs(transcript: dict[str, Any], rec: Any) -> list[str]:
+    ids = [h.run_id for h in rec.similar_runs] if rec is not None else []
+    for out in transcript.get("tool_outputs") or []:
+        if out.get("tool") in ("similar_runs", "search_runs"):
+            try:
+                ids += [r["run_id"] for r in json.loads(out["output"]).get("runs", [])]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+    return list(dict.fromkeys(ids))
+
+
+def deterministic_score(checks: list[Check], criterion: str) -> int:
+    failed = sum(not c.passed for c in checks if c.criterion == criterion)
+    return 5 if failed == 0 else 3 if failed == 1 else 1
+
+
+# --- the graph -----------------------------------------------------------------------------------
+
+class JudgeState(TypedDict, total=False):
+    transcript: dict[str, Any]
+    checks: list[dict[str, Any]]
+    rubric: dict[str, Any] | None
+    llm_error: str | None
+    verdict: dict[str, Any]
+
+
+def build_judge(model: BaseChatModel | None, *, store: Any = None, retries: int = 2) -> Any:
+    """The compiled judge graph: input `{"transcript": ...}`, output adds `verdict` (a dict)."""
+
+    def checks(state: JudgeState) -> dict[str, Any]:
+        found = deterministic_checks(state["transcript"], store)
+        return {"checks": [c.model_dump() for c in found]}
+
+    def rubric(state: JudgeState) -> dict[str, Any]:
+        if model is None:
+            return {"rubric": None, "llm_error": "no LLM given"}
+        t = state["transcript"]
+        facts: dict[str, Any] = {}
+        try:
+            from knowledge.recommend import Recommendation
+
+            facts = prompts.recommendation_facts(Recommendation.model_validate(t.get("recommendation")))
+        except ValidationError:
+            facts = {"tool_outputs": [o.get("output", "")[:2000] for o in t.get("tool_outputs") or []]}
+        messages = [SystemMessage(prompts.JUDGE_SYSTEM),
+                    HumanMessage(prompts.judge_user(str(t.get("answer") or ""), facts, state["checks"]))]
+        try:
+            result = invoke_structured(model, Rubric, messages, retries=retries)
+        except Exception as exc:  # noqa: BLE001 - the verdict says so and uses the checks
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            log.warning("judge LLM failed: %s", first)
+            return {"rubric": None, "llm_error": f"{type(exc).__name__}: {first}"[:300]}
+        return {"rubric": result.model_dump(), "llm_error": None}
+
+    def combine(state: JudgeState) -> dict[str, Any]:
+        found = [Check.model_validate(c) for c in state["checks"]]
+        grades = state.get("rubric")
+        out: dict[str, Any] = {}
+        for criterion in CRITERIA:
+            det = deterministic_score(found, criterion)
+            failed = "; ".join(f"{c.name}: {c.detail}".rstrip(": ") for c in found
+                               if c.criterion == criterion and not c.passed)
+            det_reason = f"failed checks: {failed}" if failed else "all automatic checks passed"
+            if grades is not None:
+                item = grades[criterion]
+                out[criterion] = CriterionVerdict(score=min(det, item["score"]),
+                                                  deterministic_score=det,
+                                                  llm_score=item["score"],
+                                                  reason=f"{item['reason']} ({det_reason})")
+            else:
+                out[criterion] = CriterionVerdict(score=det, deterministic_score=det,
+                                                  reason=f"{det_reason} (no LLM grade: "
+                                                         f"{state.get('llm_error')})")
+        verdict = Verdict(**out, checks=found, llm_used=grades is not None,
+                          llm_error=state.get("llm_error"),
+                          passed=all(v.score >= PASS_SCORE for v in out.values()))
+        return {"verdict": verdict.model_dump(mode="json")}
+
+    graph = StateGraph(JudgeState)
+    graph.add_node("checks", checks)
+    graph.add_node("rubric", rubric)
+    graph.add_node("combine", combine)
+    graph.add_edge(START, "checks")
+    graph.add_edge("checks", "rubric")
+    graph.add_edge("rubric", "combine")
+    graph.add_edge("combine", END)
+    return graph.compile(name="metallmix-judge")
+
+
+def judge_transcript(transcript_json: str | dict[str, Any], model: BaseChatModel | None, *,
+                     store: Any = None, retries: int = 2) -> Verdict:
+    """Grade one conversation (`agent.graph.transcript` output, as JSON text or a dict).
+    `store`: the run store whose runs may be cited (None skips that check)."""
+    from knowledge.errors import ConfigError
+
+    if isinstance(transcript_json, str):
+        try:
+            transcript_json = json.loads(transcript_json)
+        except ValueError as exc:
+            raise ConfigError(f"transcript is not JSON: {exc}") from None
+    if not isinstance(transcript_json, dict):
+        raise ConfigError("transcript must be a JSON object (see agent.graph.transcript)")
+    state = build_judge(model, store=store, retries=retries).invoke({"transcript": transcript_json})
+    return Verdict.model_validate(state["verdict"])
+
+
+__all__ = ["CRITERIA", "Check", "CriterionVerdict", "Rubric", "RubricItem", "Verdict",
+           "build_judge", "deterministic_checks", "judge_transcript"]

@@ -1,0 +1,68 @@
+"""The advisor's state: what one conversation (one thread) knows between and within turns.
+
+Everything is plain JSON-like data (dicts, lists, strings, messages) so that the SQLite
+checkpointer stores and restores it as it is.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+Source = Literal["stated", "measured", "assumed"]
+
+
+class Trait(TypedDict):
+    """One known dataset trait and where it came from."""
+
+    value: Any
+    source: Source  # stated by the user, measured by analyze_dataset, or assumed by default
+
+
+class Constraints(TypedDict, total=False):
+    budget: str | None  # compute budget in the user's words ("one hour on a T4", "CPU only")
+    preference: Literal["accuracy", "speed", "balanced"] | None
+
+
+class ToolOutput(TypedDict):
+    """One tool call the graph made and what came back (the grounding sources)."""
+
+    tool: str
+    args: dict[str, Any]
+    output: str
+    turn: int
+
+
+class AdvisorState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    traits: dict[str, Trait]  # MetaFeatures-like name -> value + provenance
+    constraints: Constraints
+    dataset: str | None  # the dataset spec analyze_dataset read (for a launch)
+    pending_question: str | None  # the trait the last question asked for
+    recommendation: dict[str, Any] | None  # Recommendation.model_dump(mode="json")
+    recommended_for: str | None  # key of the traits + constraints it was made for
+    tool_outputs: Annotated[list[ToolOutput], operator.add]
+    awaiting_launch_confirmation: bool
+    pending_launch: dict[str, Any] | None  # launch_training arguments waiting for a "yes"
+    launched_run: dict[str, Any] | None  # what launch_training returned
+    turn: int  # user turns so far
+    step: int  # model/tool rounds within this turn (bounded)
+    # -- within one turn --------------------------------------------------------------------
+    route: str  # where the node just run sends the turn
+    path_to_read: str | None  # a dataset path the latest message named, not read yet
+    problem: str | None  # a tool error to tell the user this turn
+    draft: str | None  # an answer waiting for the grounding check
+    mode: str  # "recommend" or "followup": what wrote the draft
+    violations: list[str]  # ungrounded numbers of the last draft
+    attempts: int  # drafts written this turn
+
+
+def known_traits(state: AdvisorState) -> dict[str, Any]:
+    """The trait values known so far (provenance dropped)."""
+    return {k: t["value"] for k, t in (state.get("traits") or {}).items()}
+
+
+__all__ = ["AdvisorState", "Constraints", "Source", "ToolOutput", "Trait", "known_traits"]

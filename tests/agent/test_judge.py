@@ -1,0 +1,59 @@
+"""The judge graph: a good and a bad transcript, and a judge LLM that fails."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from agent.graph import transcript
+from agent.judge import judge_transcript
+from agent.testing import ScriptedChatModel
+from tests.agent.test_graph import FULL, Brain, launcher, make, run, store, tools  # noqa: F401
+
+GOOD_RUBRIC = {"format": {"score": 5, "reason": "clear"}, "accuracy": {"score": 5, "reason": "ok"},
+               "completeness": {"score": 4, "reason": "nearly all"}}
+
+
+@pytest.fixture
+def good(tools, store) -> dict:  # noqa: F811 - fixtures imported above
+    graph, _ = make(Brain(), tools, store)
+    _, state = run(graph, FULL)
+    return transcript(state)
+
+
+def test_good_transcript_passes(good, store) -> None:  # noqa: F811
+    judge = ScriptedChatModel(script=["not json", {"json": GOOD_RUBRIC}])  # one retry
+    verdict = judge_transcript(json.dumps(good), judge, store=store)
+    assert all(c.passed for c in verdict.checks), verdict.checks
+    assert {c.name for c in verdict.checks} >= {"recommendation schema", "config in search space",
+                                                 "numbers grounded", "cited runs exist",
+                                                 "all fields present"}
+    assert verdict.scores() == {"format": 5, "accuracy": 5, "completeness": 4}
+    assert verdict.llm_used and verdict.passed and len(judge.calls) == 2
+    assert "THE ANSWER (data)" in judge.calls[0][-1].content
+
+
+def test_bad_transcript_fails(good, store) -> None:  # noqa: F811
+    bad = copy.deepcopy(good)
+    bad["answer"] = "Use ResNet-18, it gets 99.7 % accuracy."
+    bad["recommendation"]["best"]["config"]["lr"] = 5.0  # outside the search space
+    bad["recommendation"]["similar_runs"][0]["run_id"] = "no-such-run"
+    judge = ScriptedChatModel(script=[{"json": GOOD_RUBRIC}])  # a lenient LLM is capped
+    verdict = judge_transcript(bad, judge, store=store)
+    failed = {c.name: c.detail for c in verdict.checks if not c.passed}
+    assert "99.7" in failed["numbers grounded"] and "no-such-run" in failed["cited runs exist"]
+    assert "lr" in failed["config in search space"] and "epochs" in failed["all fields present"]
+    assert verdict.accuracy.score == 1 and verdict.completeness.score == 3
+    assert verdict.accuracy.llm_score == 5 and not verdict.passed
+
+
+def test_llm_failure_uses_the_deterministic_checks(good) -> None:
+    verdict = judge_transcript(good, ScriptedChatModel(script=[]))
+    assert not verdict.llm_used and "ScriptExhausted" in verdict.llm_error
+    assert verdict.scores() == {"format": 5, "accuracy": 5, "completeness": 5}
+    assert "no LLM grade" in verdict.format.reason
+    broken = dict(good, recommendation={"best": {}})
+    verdict = judge_transcript(broken, None)
+    assert verdict.format.score == 3 and not verdict.passed

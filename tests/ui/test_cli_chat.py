@@ -1,0 +1,65 @@
+"""`metallmix ask` / `judge` with a scripted model file (`--llm scripted:FILE`) over a small store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from knowledge.recommend import clear_cache
+from tests.knowledge.recommend_fixtures import ready_store
+from ui.cli import main
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("METALLMIX_EMBEDDINGS", "hashing")
+    clear_cache()
+    path = tmp_path / "runs.sqlite"
+    ready_store(path)
+    yield path
+    clear_cache()
+
+
+def script(tmp_path: Path, replies: list, name: str = "script") -> str:
+    """A `scripted:FILE` spec; each `metallmix ask` process starts the script from its first reply."""
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(replies))
+    return f"scripted:{path}"
+
+
+def test_ask_reaches_a_recommendation_and_resumes_the_thread(store, tmp_path, capsys):
+    turn1 = script(tmp_path, [
+        {"json": {"n_instances": 3000, "n_classes": 3}},                  # trait extraction
+        "Which imaging modality are the images (x-ray, CT, MRI, ...)?",  # the question it asks
+    ], "turn1")
+    turn2 = script(tmp_path, [
+        {"json": {"modality": "x-ray"}},                                  # trait extraction
+        "The recommended configuration and its evidence are listed below.",  # the answer
+    ], "turn2")
+    base = ["--store", str(store), "--thread", "t1", "--json"]
+    assert main(["ask", "I have about 3,000 images in 3 classes", "--llm", turn1, *base]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["recommendation"] is None and "modality" in first["reply"].lower()
+
+    transcript = tmp_path / "transcript.json"
+    assert main(["ask", "they are chest radiographs", "--llm", turn2, *base, "--transcript", str(transcript)]) == 0
+    second = json.loads(capsys.readouterr().out)  # a new graph, resumed from the SQLite checkpoint
+    rec = second["recommendation"]
+    assert rec is not None and rec["best"]["config"]["model"]
+    assert rec["meta_features"]["n_instances"] == 3000 and rec["meta_features"]["modality"] == "x-ray"
+    assert {"rank_configs", "explain_config", "similar_runs"} <= {c["tool"] for c in second["tool_calls"]}
+
+    data = json.loads(transcript.read_text())
+    assert [m["role"] for m in data["messages"] if m["role"] == "human"] == ["human", "human"]
+    judge_llm = script(tmp_path, ["not a rubric"], "judge")  # the judge LLM fails: the deterministic checks decide
+    assert main(["judge", str(transcript), "--llm", judge_llm, "--store", str(store), "--json"]) == 0
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["llm_used"] is False and verdict["checks"]
+
+
+def test_unknown_backend_is_one_error_line(capsys):
+    assert main(["ask", "hello", "--llm", "nonsense:x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")

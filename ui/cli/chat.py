@@ -1,0 +1,140 @@
+"""`metallmix chat`, `metallmix ask` and `metallmix judge`: the advisor and the judge in a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+LLM = typer.Option(
+    None, "--llm",
+    help="ollama:MODEL | llamacpp:/path/model.gguf | openai:BASE_URL#MODEL | scripted:FILE "
+         "(default: $METALLMIX_LLM, else Ollama if it answers, else the embedded llama.cpp model).",
+)
+THREAD = typer.Option("default", "--thread", "-t", help="Conversation id; the same id resumes it.")
+STORE = typer.Option(None, "--store", help="Run store file (default: $METALLMIX_STORE or <home>/runs.sqlite).")
+
+
+class Session:
+    """One advisor graph over a chat model, with conversations checkpointed in SQLite."""
+
+    def __init__(self, llm: Optional[str], store: Optional[Path]) -> None:
+        from agent.configuration import AgentConfig
+        from agent.graph import build_advisor, open_checkpointer
+        from agent.llm import get_chat_model
+        from knowledge.meta_dataset.shipped import open_store
+        from tools import get_tools
+
+        config = AgentConfig.from_env()
+        self.model, self.backend = get_chat_model(llm, config)
+        store_path = open_store(store).path  # seeds a new default store with the shipped meta-dataset
+        self.saver = open_checkpointer(config.checkpoint_db)
+        self.graph = build_advisor(self.model, get_tools(store_path), self.saver, store=store_path,
+                                   max_steps=config.max_steps)
+
+    def turn(self, text: str, thread: str) -> dict[str, Any]:
+        """One user message -> the reply, the recommendation (if any) and the tool calls of this turn."""
+        from agent.graph import advise, thread_config
+
+        before = len(self._values(thread).get("tool_outputs") or [])
+        reply = advise(self.graph, text, thread)
+        values = self._values(thread)
+        calls = [{"tool": t["tool"], "args": t["args"]} for t in (values.get("tool_outputs") or [])[before:]]
+        return {"reply": reply, "recommendation": values.get("recommendation"), "tool_calls": calls,
+                "thread": thread, "llm": self.backend.description}
+
+    def _values(self, thread: str) -> dict[str, Any]:
+        from agent.graph import thread_config
+
+        return self.graph.get_state(thread_config(thread)).values
+
+    def close(self) -> None:
+        self.saver.conn.close()
+
+
+def chat(llm: Optional[str] = LLM, thread: str = THREAD, store: Optional[Path] = STORE) -> None:
+    """Talk with the advisor: describe your dataset, get a justified recommendation (Ctrl-D to quit)."""
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    console = Console()
+    with console.status("starting the language model ..."):
+        session = Session(llm, store)
+    console.print(f"[dim]LLM: {session.backend.description} · thread {thread!r} · Ctrl-D to quit[/dim]")
+    console.print("Tell me about your image dataset: how many images, classes, image size, modality, "
+                  "and your hardware/time budget.")
+    try:
+        while True:
+            try:
+                text = console.input("[bold]you>[/bold] ").strip()
+            except EOFError:
+                break
+            if not text:
+                continue
+            if text in ("/quit", "/exit"):
+                break
+            with console.status("thinking ..."):
+                result = session.turn(text, thread)
+            console.print(Markdown(result["reply"] or "(no answer)"))
+    except KeyboardInterrupt:
+        console.print()
+    finally:
+        session.close()
+
+
+def ask(
+    message: str = typer.Argument(..., help="One user message."),
+    llm: Optional[str] = LLM,
+    thread: str = THREAD,
+    store: Optional[Path] = STORE,
+    json_out: bool = typer.Option(False, "--json", help="Print JSON: reply, recommendation, tool calls."),
+    transcript_out: Optional[Path] = typer.Option(
+        None, "--transcript", help="Also write the whole conversation so far (for `metallmix judge`)."
+    ),
+) -> None:
+    """Play one turn of the conversation non-interactively (for scripts)."""
+    from agent.graph import transcript
+
+    session = Session(llm, store)
+    try:
+        result = session.turn(message, thread)
+        if transcript_out is not None:
+            data = transcript(session._values(thread))
+            transcript_out.write_text(json.dumps(data, indent=2, default=str))
+    finally:
+        session.close()
+    if json_out:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        typer.echo(result["reply"])
+
+
+def judge(
+    transcript: Path = typer.Argument(..., help="A transcript JSON (from `metallmix ask --json` threads or the UI)."),
+    llm: Optional[str] = LLM,
+    store: Optional[Path] = STORE,
+    json_out: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
+) -> None:
+    """Grade a finished conversation's recommendation: format, accuracy, completeness."""
+    from agent.judge import judge_transcript
+    from agent.llm import get_chat_model
+    from knowledge.errors import MetaLLMiXError
+
+    try:
+        data = json.loads(Path(transcript).read_text())
+    except OSError as exc:
+        raise MetaLLMiXError(f"{transcript}: cannot read: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise MetaLLMiXError(f"{transcript}: not JSON: {exc.msg} at line {exc.lineno}") from None
+    model, _ = get_chat_model(llm)
+    verdict = judge_transcript(data, model, store=store)
+    if json_out:
+        typer.echo(verdict.model_dump_json(indent=2))
+        return
+    for name, score in verdict.scores().items():
+        typer.echo(f"{name}: {score}/5")
+    typer.echo("passed" if verdict.passed else "not passed")
+    sys.stdout.flush()
