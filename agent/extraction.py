@@ -240,9 +240,14 @@ def merge(llm: TurnExtraction | None, regex: TurnExtraction, text: str) -> TurnE
                 continue
         if key == "dataset_path" and value not in text:
             continue  # a path must be written in the message
-        if key == "budget" and regex.budget is None:
-            value = budget_phrase(value) and value  # only a readable budget
-            if not value:
+        if key == "budget":
+            # the user's own words win; an LLM budget is kept only when every word of it is in the
+            # message (a 1.5B model copied the prompt's example "one hour on a T4" into a turn that
+            # named no budget) and it is readable
+            words = re.findall(r"[a-z0-9]+", str(value).lower())
+            if regex.budget is not None or not all(w in text.lower() for w in words):
+                continue
+            if not budget_phrase(value):
                 continue
         data[key] = value
     return TurnExtraction.model_validate(data)

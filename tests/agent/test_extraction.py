@@ -47,6 +47,15 @@ def test_llm_values_must_be_stated_in_the_message() -> None:
     assert found.n_classes == 3 and found.modality == "ct" and found.dataset_path is None
 
 
+def test_an_invented_budget_is_dropped_and_the_users_words_win() -> None:
+    # seen with the real 1.5B model: it copied the prompt's example budget into a turn naming none
+    invented = ScriptedChatModel(script=[{"json": {"n_classes": 3, "budget": "one hour on a T4"}}])
+    assert extract_turn(invented, "I have 3 classes of chest x-rays").budget is None
+    merged = ScriptedChatModel(script=[{"json": {"budget": "30 minutes on a T4"}}])
+    found = extract_turn(merged, "I only have a CPU, about 30 minutes.")
+    assert found.budget is not None and "t4" not in found.budget.lower() and "cpu" in found.budget.lower()
+
+
 def test_structured_output_retries_with_the_error_fed_back() -> None:
     model = ScriptedChatModel(script=["no idea", {"json": {"n_classes": 1}}, {"json": {"n_classes": 4}}])
     result = invoke_structured(model, TurnExtraction, [HumanMessage("4 classes")], retries=2)

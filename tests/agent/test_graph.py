@@ -172,7 +172,7 @@ def test_full_first_message_gives_a_grounded_recommendation(tools, store) -> Non
     (reply,), state = run(graph, FULL)
     assert tools_called(state) == ["rank_configs", "explain_config", "similar_runs"]
     rank_args = state["tool_outputs"][0]["args"]
-    assert rank_args["budget"] == "one hour on a T4" and rank_args["traits"]["height"] == 512
+    assert "one hour on a T4" in rank_args["budget"] and rank_args["traits"]["height"] == 512
     assert state["traits"]["n_instances"] == {"value": 3000, "source": "stated"}
     rec = state["recommendation"]
     assert rec["budget"]["device"] == "t4" and rec["meta_features"]["n_classes"] == 3
