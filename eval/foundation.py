@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from knowledge.training.device import device_name
 
 
@@ -64,7 +66,7 @@ def run(data: Path, reps: int = 5) -> dict:
         })
     return {
         "machine": {
-            "device": device_name("cpu"),
+            "device": device_name(torch.device("cpu")),
             "cores": os.cpu_count(),
             "python": platform.python_version(),
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
