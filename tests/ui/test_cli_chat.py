@@ -63,3 +63,28 @@ def test_unknown_backend_is_one_error_line(capsys):
     assert main(["ask", "hello", "--llm", "nonsense:x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ")
+
+
+def test_chat_holds_a_conversation_on_stdin_in_a_real_process(store, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    llm = script(tmp_path, [
+        {"json": {"n_instances": 3000, "n_classes": 3}},
+        "Which imaging modality are the images?",
+        {"json": {"modality": "x-ray"}},
+        "The recommended configuration and its evidence are listed below.",
+    ], "chat")
+    exe = shutil.which("metallmix")
+    command = [exe] if exe else [sys.executable, "-m", "ui.cli"]
+    result = subprocess.run(
+        [*command, "chat", "--llm", llm, "--store", str(store), "--thread", "c1"],
+        input="I have about 3,000 images in 3 classes\nchest x-rays\n", capture_output=True, text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "scripted" in out.lower()  # the backend in use is shown
+    assert "modality" in out.lower()  # the question of turn 1
+    assert "Predicted" in out or "predicted" in out  # the recommendation of turn 2

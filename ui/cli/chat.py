@@ -39,11 +39,15 @@ class Session:
         """One user message -> the reply, the recommendation (if any) and the tool calls of this turn."""
         from agent.graph import advise, thread_config
 
-        before = len(self._values(thread).get("tool_outputs") or [])
+        previous = self._values(thread)
+        before = len(previous.get("tool_outputs") or [])
         reply = advise(self.graph, text, thread)
         values = self._values(thread)
         calls = [{"tool": t["tool"], "args": t["args"]} for t in (values.get("tool_outputs") or [])[before:]]
-        return {"reply": reply, "recommendation": values.get("recommendation"), "tool_calls": calls,
+        recommendation = values.get("recommendation")
+        return {"reply": reply, "recommendation": recommendation, "tool_calls": calls,
+                "new_recommendation": recommendation is not None
+                and recommendation != previous.get("recommendation"),
                 "thread": thread, "llm": self.backend.description}
 
     def _values(self, thread: str) -> dict[str, Any]:
@@ -79,6 +83,12 @@ def chat(llm: Optional[str] = LLM, thread: str = THREAD, store: Optional[Path] =
             with console.status("thinking ..."):
                 result = session.turn(text, thread)
             console.print(Markdown(result["reply"] or "(no answer)"))
+            if result["new_recommendation"]:  # the evidence itself, beside the model's words
+                from knowledge.recommend import Recommendation
+
+                card = Recommendation.model_validate(result["recommendation"]).to_markdown()
+                console.rule("recommendation")
+                console.print(Markdown(card))
     except KeyboardInterrupt:
         console.print()
     finally:
