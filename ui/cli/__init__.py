@@ -11,6 +11,7 @@ import typer
 from knowledge.errors import MetaLLMiXError
 from ui.cli import analyze, chat, fit, published, recommend, runs, sweep, train
 from ui.cli import eval as eval_cli
+from ui.cli.ui import ui as ui_command
 
 app = typer.Typer(
     name="metallmix",
@@ -39,6 +40,7 @@ app.command("recommend")(recommend.recommend)
 app.command("chat")(chat.chat)
 app.command("ask")(chat.ask)
 app.command("judge")(chat.judge)
+app.command("ui")(ui_command)
 runs.app.command("import-medmnist-plus")(published.import_medmnist_plus)
 app.add_typer(runs.app, name="runs")
 app.add_typer(eval_cli.app, name="eval")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
+
+from agent.session import Session  # noqa: F401  (re-exported: `ui.cli.chat.Session`)
 
 LLM = typer.Option(
     None, "--llm",
@@ -16,47 +18,6 @@ LLM = typer.Option(
 )
 THREAD = typer.Option("default", "--thread", "-t", help="Conversation id; the same id resumes it.")
 STORE = typer.Option(None, "--store", help="Run store file (default: $METALLMIX_STORE or <home>/runs.sqlite).")
-
-
-class Session:
-    """One advisor graph over a chat model, with conversations checkpointed in SQLite."""
-
-    def __init__(self, llm: Optional[str], store: Optional[Path]) -> None:
-        from agent.configuration import AgentConfig
-        from agent.graph import build_advisor, open_checkpointer
-        from agent.llm import get_chat_model
-        from knowledge.meta_dataset.shipped import open_store
-        from tools import get_tools
-
-        config = AgentConfig.from_env()
-        self.model, self.backend = get_chat_model(llm, config)
-        store_path = open_store(store).path  # seeds a new default store with the shipped meta-dataset
-        self.saver = open_checkpointer(config.checkpoint_db)
-        self.graph = build_advisor(self.model, get_tools(store_path), self.saver, store=store_path,
-                                   max_steps=config.max_steps)
-
-    def turn(self, text: str, thread: str) -> dict[str, Any]:
-        """One user message -> the reply, the recommendation (if any) and the tool calls of this turn."""
-        from agent.graph import advise, thread_config
-
-        previous = self._values(thread)
-        before = len(previous.get("tool_outputs") or [])
-        reply = advise(self.graph, text, thread)
-        values = self._values(thread)
-        calls = [{"tool": t["tool"], "args": t["args"]} for t in (values.get("tool_outputs") or [])[before:]]
-        recommendation = values.get("recommendation")
-        return {"reply": reply, "recommendation": recommendation, "tool_calls": calls,
-                "new_recommendation": recommendation is not None
-                and recommendation != previous.get("recommendation"),
-                "thread": thread, "llm": self.backend.description}
-
-    def _values(self, thread: str) -> dict[str, Any]:
-        from agent.graph import thread_config
-
-        return self.graph.get_state(thread_config(thread)).values
-
-    def close(self) -> None:
-        self.saver.conn.close()
 
 
 def chat(llm: Optional[str] = LLM, thread: str = THREAD, store: Optional[Path] = STORE) -> None:

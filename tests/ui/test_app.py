@@ -1,0 +1,176 @@
+"""The web app's handlers (`ui.app.AdvisorApp`), called directly with a scripted model over a small store."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from knowledge.recommend import clear_cache
+from tests.knowledge.recommend_fixtures import ready_store
+from ui.app import AdvisorApp, build_app, trait_rows
+
+TURN1 = [{"json": {"n_instances": 3000, "n_classes": 3}},                 # trait extraction
+         "Which imaging modality are the images (x-ray, CT, MRI, ...)?"]  # the question it asks
+TURN2 = [{"json": {"modality": "x-ray"}},                                   # trait extraction
+         "The recommended configuration and its evidence are listed below."]  # the answer
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("METALLMIX_EMBEDDINGS", "hashing")
+    monkeypatch.setenv("METALLMIX_DATA_ROOTS", str(tmp_path / "data"))  # restored after the test
+    clear_cache()
+    path = tmp_path / "runs.sqlite"
+    ready_store(path)
+    yield path
+    clear_cache()
+
+
+def scripted(tmp_path: Path, replies: list) -> str:
+    path = tmp_path / "script.json"
+    path.write_text(json.dumps(replies))
+    return f"scripted:{path}"
+
+
+def make_app(tmp_path: Path, store: Path, replies: list) -> AdvisorApp:
+    return AdvisorApp(scripted(tmp_path, replies), store, work_dir=tmp_path / "ui")
+
+
+def tiny_npz(path: Path, n: int = 40) -> Path:
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, size in (("train", n), ("val", 10), ("test", 10)):
+        arrays[f"{split}_images"] = rng.integers(0, 255, (size, 28, 28), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(size) % 2).reshape(-1, 1).astype(np.uint8)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_conversation_reaches_a_recommendation_with_panels(store, tmp_path):
+    app = make_app(tmp_path, store, [*TURN1, *TURN2, "not a rubric"])
+    demo = build_app(app=app)  # the Blocks build over the same handlers
+    assert demo.advisor is app and "scripted" in app.backend_text().lower()
+
+    history, box, thread, traits, card, waterfall, runs, pareto = app.chat(
+        "I have about 3,000 images in 3 classes", [], None)
+    assert thread and box == "" and "modality" in history[-1]["content"].lower()
+    assert waterfall is None and runs.empty and "No recommendation" in card
+    assert traits.set_index("trait").loc["n_instances", "value"] == "3000"
+
+    history, _, same, traits, card, waterfall, runs, pareto = app.chat(
+        "they are chest radiographs", history, thread)
+    assert same == thread
+    values = app.session.values(thread)
+    model = values["recommendation"]["best"]["config"]["model"]
+    from knowledge.search_space import MODELS
+    assert MODELS[model].label in card and "## Recommendation" in card
+    assert Path(waterfall).stat().st_size > 0 and Path(pareto).stat().st_size > 0
+    assert not runs.empty
+    assert traits.set_index("trait").loc["modality", "source"] == "stated"
+    steps = [m for m in history if m.get("metadata")]  # the turn's tool calls, as a collapsed message
+    assert steps and "rank_configs" in steps[-1]["content"]
+
+    verdict = app.grade(thread)  # the judge LLM fails: the deterministic checks decide
+    assert "format" in verdict and "/5" in verdict
+    app.close()
+
+
+def test_two_browser_sessions_stay_isolated(store, tmp_path):
+    app = make_app(tmp_path, store, [*TURN1, {"json": {"n_instances": 500, "n_classes": 7}},
+                                     "Which imaging modality are the images?"])
+    _, _, a, traits_a, *_ = app.chat("I have about 3,000 images in 3 classes", [], None)
+    _, _, b, traits_b, *_ = app.chat("500 images, 7 classes", [], None)
+    assert a != b
+    assert traits_a.set_index("trait").loc["n_classes", "value"] == "3"
+    assert traits_b.set_index("trait").loc["n_classes", "value"] == "7"
+    assert app.session.values(a)["traits"]["n_instances"]["value"] == 3000
+    assert len([m for m in app.session.values(b)["messages"] if m.type == "human"]) == 1
+    app.close()
+
+
+def test_upload_of_a_tiny_npz_is_measured_and_told_to_the_advisor(store, tmp_path):
+    app = make_app(tmp_path, store, ["Which imaging modality are the images?"] * 4)
+    status, history, thread, traits, *_ = app.upload(str(tiny_npz(tmp_path / "tiny.npz")), [], None)
+    assert "tiny.npz" in status and "classes" in status, status
+    assert history[0]["role"] == "user" and "I uploaded" in history[0]["content"]
+    saved = Path(history[0]["content"].split(": ", 1)[1])
+    assert saved.is_relative_to(app.upload_dir) and saved.exists()
+    assert traits.set_index("trait").loc["n_classes", "value"] == "2"
+    app.close()
+
+
+def test_upload_refuses_bad_files_with_one_line(store, tmp_path):
+    app = make_app(tmp_path, store, [])
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    status, history, *_ = app.upload(str(text), [], None)
+    assert status.startswith("error: notes.txt") and "type" in status and history == []
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not a zip archive")
+    status, *_ = app.upload(str(broken), [], None)
+    assert status.startswith("error:") and "\n" not in status
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../escape/a.png", b"x")
+    status, *_ = app.upload(str(evil), [], None)
+    assert status.startswith("error: evil.zip: unsafe path")
+    app.close()
+
+
+def test_without_an_llm_the_traits_panel_still_recommends(store, tmp_path, monkeypatch):
+    import agent.llm
+    from agent.llm import LLMUnavailable
+
+    def unavailable(*args, **kwargs):
+        raise LLMUnavailable("no LLM available (test)")
+
+    monkeypatch.setattr(agent.llm, "get_chat_model", unavailable)
+    app = AdvisorApp(None, store, work_dir=tmp_path / "ui")
+    assert app.session is None and "no LLM available (test)" in app.backend_text()
+    build_app(app=app)
+    history, *_ = app.chat("hello", [], "t")
+    assert "no LLM available (test)" in history[-1]["content"]
+
+    rows = trait_rows({"n_instances": 3000, "n_classes": 3, "modality": "x-ray"})
+    status, card, waterfall, runs, pareto = app.recommend_from_traits(rows, "", "t")
+    assert "no LLM" in status and "## Recommendation" in card
+    assert Path(waterfall).exists() and Path(pareto).exists() and not runs.empty
+    status, card, *_ = app.recommend_from_traits(trait_rows({"n_classes": 0}), "", "t")
+    assert status.startswith("error:") and "No recommendation" in card
+
+    status, _, _, traits, *_ = app.upload(str(tiny_npz(tmp_path / "tiny.npz")), [], "t")
+    assert "Recommend from these traits" in status
+    assert traits.set_index("trait").loc["n_instances", "value"] == "40"  # the training split
+    assert "no LLM" in app.grade("t")
+
+
+def test_ui_command_launches_the_app_on_host_and_port(monkeypatch):
+    import typer
+    from typer.testing import CliRunner
+
+    import ui.app
+    from ui.cli.ui import ui as ui_command
+
+    launched = {}
+
+    class FakeDemo:
+        class advisor:  # noqa: N801 - stands for the AdvisorApp the real Blocks carry
+            @staticmethod
+            def close() -> None:
+                launched["closed"] = True
+
+        @staticmethod
+        def launch(**kwargs) -> None:
+            launched.update(kwargs)
+
+    monkeypatch.setattr(ui.app, "build_app", lambda llm, store: launched.update(llm=llm) or FakeDemo)
+    cli = typer.Typer()
+    cli.command()(ui_command)
+    cli.command("other")(lambda: None)  # two commands: `ui` is addressed by name, like in `metallmix`
+    result = CliRunner().invoke(cli, ["ui", "--host", "0.0.0.0", "--port", "7999", "--llm", "scripted:x"])
+    assert result.exit_code == 0, result.output
+    assert launched == {"llm": "scripted:x", "server_name": "0.0.0.0", "server_port": 7999, "closed": True}

@@ -1,0 +1,373 @@
+"""The web app (`metallmix ui`, Hugging Face Spaces `app.py`): chat with the advisor beside its evidence.
+
+Left: the conversation (one advisor thread per browser session) with the tool calls of each turn
+shown as collapsed "thought" messages, and a dataset upload (.npz or .zip of class folders).
+Right, refreshed after every turn: the traits known so far (editable; "Recommend from these
+traits" needs no LLM), the recommendation card, the SHAP waterfall of the pick, the similar past
+runs, the accuracy/time Pareto plot, and a "Grade" button running the judge.
+
+The handlers are methods of `AdvisorApp` taking and returning plain values, so tests call them
+directly; `build_app` only wires them to Gradio components.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any, Optional
+
+import pandas as pd
+
+from knowledge.errors import DatasetError, MetaLLMiXError
+
+log = logging.getLogger(__name__)
+
+UPLOAD_LIMIT_BYTES = 200 * 1024 * 1024
+UPLOAD_TYPES = (".npz", ".zip")
+TRAIT_COLUMNS = ["trait", "value", "source"]
+RUN_COLUMNS = ["dataset", "model", "scheme", "px", "test acc %", "similarity", "source"]
+
+History = list[dict[str, Any]]
+PanelOut = tuple[str, Optional[str], pd.DataFrame, Optional[str]]  # card, waterfall, runs, pareto
+
+
+def _empty_runs() -> pd.DataFrame:
+    return pd.DataFrame(columns=RUN_COLUMNS)
+
+
+def trait_rows(traits: dict[str, Any]) -> pd.DataFrame:
+    """Every trait key as a row: value ('' when unknown) and where it came from.
+    `traits`: the graph's {name: {"value", "source"}} or plain {name: value}."""
+    from knowledge.recommend import TRAIT_KEYS
+
+    rows = []
+    for key in TRAIT_KEYS:
+        item = traits.get(key)
+        if isinstance(item, dict) and "value" in item:
+            value, source = item["value"], item.get("source", "")
+        else:
+            value, source = item, ("measured" if item is not None else "")
+        text = "" if value is None else (value if isinstance(value, str) else json.dumps(value))
+        rows.append([key, text, source])
+    return pd.DataFrame(rows, columns=TRAIT_COLUMNS)
+
+
+def traits_from_rows(rows: Any) -> dict[str, Any]:
+    """The edited traits table back to {trait: value}: blank cells are dropped, numbers and lists
+    are read as JSON, anything else is kept as text."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=TRAIT_COLUMNS)
+    out: dict[str, Any] = {}
+    for key, value in zip(frame.iloc[:, 0], frame.iloc[:, 1]):
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            continue
+        text = str(value).strip()
+        if not key or not text:
+            continue
+        try:
+            out[str(key)] = json.loads(text)
+        except ValueError:
+            out[str(key)] = text
+    return out
+
+
+def runs_table(rec: Any) -> pd.DataFrame:
+    """The similar past runs of a Recommendation as a table."""
+    rows = [[h.base_dataset, h.model, h.scheme, h.resolution,
+             None if h.test_acc is None else round(100 * h.test_acc, 1), round(h.score, 2), h.source]
+            for h in rec.similar_runs]
+    return pd.DataFrame(rows, columns=RUN_COLUMNS) if rows else _empty_runs()
+
+
+def plot_pareto(rec: Any, path: str | Path) -> Optional[Path]:
+    """Predicted accuracy vs predicted time of the top configs, the Pareto front highlighted and the
+    pick starred, as PNG; None when no config has a predicted time."""
+    timed = [r for r in rec.top if r.predicted_seconds is not None]
+    front = [r for r in rec.pareto if r.predicted_seconds is not None]
+    if not timed and not front:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter([r.predicted_seconds / 60 for r in timed], [100 * r.predicted_acc for r in timed],
+               color="0.6", label="top configs")
+    if front:
+        ax.plot([r.predicted_seconds / 60 for r in front], [100 * r.predicted_acc for r in front],
+                "o-", color="tab:red", label="Pareto front")
+    best = rec.best
+    if best.predicted_seconds is not None:
+        ax.scatter([best.predicted_seconds / 60], [100 * best.predicted_acc], marker="*", s=250,
+                   color="tab:blue", zorder=5, label=f"pick: {best.config.spec.label}")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"predicted training time (min, {best.device})")
+    ax.set_ylabel("predicted test accuracy (%)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _safe_extract(archive: Path, target: Path) -> Path:
+    """Extract a .zip of class folders into `target` (refusing members that leave it); returns the
+    dataset folder (the single top-level folder when there is one)."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            root = target.resolve()
+            for member in zf.infolist():
+                dest = (target / member.filename).resolve()
+                if not dest.is_relative_to(root):
+                    raise DatasetError(f"{archive.name}: unsafe path in the archive: {member.filename!r}")
+            zf.extractall(target)
+    except zipfile.BadZipFile:
+        raise DatasetError(f"{archive.name}: not a valid .zip file") from None
+    entries = [p for p in target.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    if len(entries) == 1 and entries[0].is_dir():
+        inner = [p for p in entries[0].iterdir() if p.is_dir() and not p.name.startswith(".")]
+        if inner:
+            return entries[0]
+    return target
+
+
+class AdvisorApp:
+    """The app's state and handlers: one advisor `Session` (None when no LLM is reachable), the run
+    store and a work folder for uploads and plots; each browser session is one thread id."""
+
+    def __init__(self, llm: Optional[str] = None, store: Optional[Path] = None, *,
+                 model: Any = None, work_dir: Optional[Path] = None) -> None:
+        from agent.llm import LLMError
+        from agent.session import Session
+        from knowledge.meta_dataset.shipped import open_store
+
+        self.store_path = open_store(store).path
+        self.llm_error: Optional[str] = None
+        self.session: Optional[Session] = None
+        try:
+            self.session = Session(llm, self.store_path, model=model)
+        except LLMError as exc:
+            self.llm_error = str(exc)
+            log.warning("no LLM: %s", exc)
+        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="metallmix-ui-"))
+        self.upload_dir = self.work_dir / "uploads"
+        self.plot_dir = self.work_dir / "plots"
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        allow_uploads(self.upload_dir)
+
+    # -- status -------------------------------------------------------------------------------
+    def backend_text(self) -> str:
+        if self.session is not None:
+            return f"**LLM:** {self.session.backend.description} · store `{self.store_path}`"
+        return (f"**No LLM:** {self.llm_error}\n\nThe traits panel and *Recommend from these traits* "
+                "still work without one.")
+
+    @staticmethod
+    def thread_of(thread: Optional[str]) -> str:
+        """The browser session's thread id (a new one the first time)."""
+        return thread or uuid.uuid4().hex
+
+    # -- panels -------------------------------------------------------------------------------
+    def panels(self, rec_data: Any, thread: str) -> PanelOut:
+        """Card, waterfall PNG, similar-runs table and Pareto PNG of a recommendation (dict or model)."""
+        from knowledge.explain import plot_waterfall
+        from knowledge.recommend import Recommendation
+
+        if rec_data is None:
+            return "_No recommendation yet._", None, _empty_runs(), None
+        rec = rec_data if isinstance(rec_data, Recommendation) else Recommendation.model_validate(rec_data)
+        stamp = uuid.uuid4().hex[:8]  # a new file name per turn, so the browser does not cache an old plot
+        folder = self.plot_dir / thread
+        waterfall = plot_waterfall(rec.explanation, folder / f"waterfall-{stamp}.png")
+        pareto = plot_pareto(rec, folder / f"pareto-{stamp}.png")
+        return rec.to_markdown(), str(waterfall), runs_table(rec), (str(pareto) if pareto else None)
+
+    def _state_outputs(self, thread: str) -> tuple[pd.DataFrame, str, Optional[str], pd.DataFrame,
+                                                   Optional[str]]:
+        values = self.session.values(thread) if self.session is not None else {}
+        return (trait_rows(values.get("traits") or {}), *self.panels(values.get("recommendation"), thread))
+
+    # -- handlers -----------------------------------------------------------------------------
+    def chat(self, message: str, history: Optional[History], thread: Optional[str]) -> tuple:
+        """One user message -> (history, cleared textbox, thread, traits, card, waterfall, runs, pareto)."""
+        thread = self.thread_of(thread)
+        history = list(history or [])
+        text = (message or "").strip()
+        if not text:
+            return (history, "", thread, *self._state_outputs(thread))
+        history.append({"role": "user", "content": text})
+        if self.session is None:
+            history.append({"role": "assistant", "content": (
+                f"I cannot chat: {self.llm_error}. Fill in the traits on the right and press "
+                "**Recommend from these traits** for a recommendation without an LLM.")})
+            return (history, "", thread, *self._state_outputs(thread))
+        try:
+            result = self.session.turn(text, thread)
+        except MetaLLMiXError as exc:
+            history.append({"role": "assistant", "content": f"error: {exc}"})
+            return (history, "", thread, *self._state_outputs(thread))
+        if result["tool_calls"]:
+            steps = "\n".join(f"- `{c['tool']}` {json.dumps(c['args'], default=str)}"
+                              for c in result["tool_calls"])
+            history.append({"role": "assistant", "content": steps,
+                            "metadata": {"title": f"Tool calls ({len(result['tool_calls'])})",
+                                         "status": "done"}})
+        history.append({"role": "assistant", "content": result["reply"] or "(no answer)"})
+        return (history, "", thread, *self._state_outputs(thread))
+
+    def recommend_from_traits(self, rows: Any, budget: Optional[str], thread: Optional[str]) -> tuple:
+        """The no-LLM path: the edited traits -> (status, card, waterfall, runs, pareto)."""
+        from knowledge.recommend import get_advisor, meta_from_traits
+
+        thread = self.thread_of(thread)
+        traits = traits_from_rows(rows)
+        if not traits:
+            return ("Fill in at least the number of images and classes.",
+                    *self.panels(None, thread))
+        try:
+            rec = get_advisor(self.store_path).recommend(meta_from_traits(traits),
+                                                         budget=(budget or "").strip() or None)
+        except MetaLLMiXError as exc:
+            return (f"error: {exc}", *self.panels(None, thread))
+        return (f"Recommended from {len(traits)} traits (no LLM involved).", *self.panels(rec, thread))
+
+    def upload(self, file: Any, history: Optional[History], thread: Optional[str]) -> tuple:
+        """A .npz / .zip upload -> saved in the session's folder, measured, and told to the advisor.
+        Returns (status, history, thread, traits, card, waterfall, runs, pareto)."""
+        from tools.data import analyze_dataset
+
+        thread = self.thread_of(thread)
+        history = list(history or [])
+
+        def out(status: str, traits: Optional[pd.DataFrame] = None) -> tuple:
+            rows, *panel = self._state_outputs(thread)
+            return (status, history, thread, rows if traits is None else traits, *panel)
+
+        if file is None:
+            return out("No file chosen.")
+        source = Path(file if isinstance(file, (str, Path)) else getattr(file, "name", str(file)))
+        name = source.name
+        if source.suffix.lower() not in UPLOAD_TYPES:
+            return out(f"error: {name}: unsupported file type {source.suffix or '(none)'!r}; "
+                       "upload a MedMNIST-style .npz or a .zip of class folders")
+        size = source.stat().st_size
+        if size > UPLOAD_LIMIT_BYTES:
+            return out(f"error: {name}: {size / 2**20:.0f} MB is over the "
+                       f"{UPLOAD_LIMIT_BYTES // 2**20} MB upload limit")
+        folder = self.upload_dir / thread / uuid.uuid4().hex[:8]
+        folder.mkdir(parents=True)
+        try:
+            if source.suffix.lower() == ".zip":
+                dataset = _safe_extract(source, folder / source.stem)
+            else:
+                dataset = folder / name
+                shutil.copyfile(source, dataset)
+            measured = analyze_dataset(str(dataset))
+        except MetaLLMiXError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            return out(f"error: {exc}")
+        status = (f"{name}: {measured['traits'].get('n_instances')} images, "
+                  f"{measured['traits'].get('n_classes')} classes measured.")
+        if self.session is None:  # no advisor to tell: show the measured traits for the no-LLM button
+            return out(status + " Press *Recommend from these traits*.", trait_rows(measured["traits"]))
+        history, _, thread, *rest = self.chat(f"I uploaded my dataset: {dataset}", history, thread)
+        return (status, history, thread, *rest)
+
+    def grade(self, thread: Optional[str]) -> str:
+        """The judge's verdict of this conversation as Markdown."""
+        from agent.graph import transcript
+        from agent.judge import judge_transcript
+
+        if self.session is None:
+            return "Grading needs the conversation with the advisor (no LLM is available)."
+        thread = self.thread_of(thread)
+        values = self.session.values(thread)
+        if not values.get("recommendation"):
+            return "Nothing to grade yet: get a recommendation first."
+        try:
+            verdict = judge_transcript(transcript(values), self.session.model, store=self.store_path)
+        except MetaLLMiXError as exc:
+            return f"error: {exc}"
+        lines = [f"**{'Passed' if verdict.passed else 'Not passed'}**"
+                 + ("" if verdict.llm_used else " (deterministic checks only)"), ""]
+        for name in verdict.scores():
+            c = getattr(verdict, name)
+            lines.append(f"- **{name}** {c.score}/5 — {c.reason}")
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+
+
+def allow_uploads(folder: Path) -> None:
+    """Add `folder` to the allowed data roots (METALLMIX_DATA_ROOTS), keeping the roots in force."""
+    from knowledge.datasets.roots import ENV_VAR, allowed_roots
+
+    roots = [str(r) for r in allowed_roots()]
+    real = os.path.realpath(folder)
+    if real not in roots:
+        os.environ[ENV_VAR] = os.pathsep.join([*roots, real])
+
+
+def build_app(llm: Optional[str] = None, store: Optional[Path] = None, *, model: Any = None,
+              app: Optional[AdvisorApp] = None) -> Any:
+    """The Gradio Blocks of the app (call `.launch()` on it). `app.advisor` is the AdvisorApp."""
+    import gradio as gr
+
+    advisor = app or AdvisorApp(llm, store, model=model)
+    with gr.Blocks(title="MetaLLMiX advisor") as demo:
+        thread = gr.State(None)
+        gr.Markdown("# MetaLLMiX — which pretrained model and hyperparameters for my images?")
+        gr.Markdown(advisor.backend_text())
+        with gr.Row():
+            with gr.Column(scale=5):
+                chatbot = gr.Chatbot(label="Advisor", height=520)
+                box = gr.Textbox(placeholder="Describe your dataset: images, classes, size, modality, "
+                                 "budget ...", show_label=False)
+                with gr.Row():
+                    send = gr.Button("Send", variant="primary")
+                    launch = gr.Button("Launch training")
+                gr.Markdown("_Launching asks you to confirm: answer **yes** in the chat._")
+                upload = gr.File(label="Upload a dataset (.npz or .zip of class folders, ≤ 200 MB)",
+                                 file_types=list(UPLOAD_TYPES), type="filepath")
+                upload_status = gr.Markdown()
+            with gr.Column(scale=5):
+                traits = gr.Dataframe(value=trait_rows({}), headers=TRAIT_COLUMNS, interactive=True,
+                                      label="Traits known so far (editable)")
+                with gr.Row():
+                    budget = gr.Textbox(label="Budget (optional)", placeholder="e.g. 1 hour on a T4")
+                    rec_button = gr.Button("Recommend from these traits")
+                rec_status = gr.Markdown()
+                card = gr.Markdown("_No recommendation yet._")
+                with gr.Row():
+                    waterfall = gr.Image(label="Why (SHAP waterfall)", type="filepath")
+                    pareto = gr.Image(label="Accuracy vs time (Pareto front)", type="filepath")
+                runs = gr.Dataframe(value=_empty_runs(), label="Similar past runs", interactive=False)
+                grade_button = gr.Button("Grade this conversation")
+                verdict = gr.Markdown()
+        panel = [traits, card, waterfall, runs, pareto]
+        chat_out = [chatbot, box, thread, *panel]
+        box.submit(advisor.chat, [box, chatbot, thread], chat_out)
+        send.click(advisor.chat, [box, chatbot, thread], chat_out)
+        launch.click(lambda h, t: advisor.chat("Please launch training of the recommended config.", h, t),
+                     [chatbot, thread], chat_out)
+        rec_button.click(advisor.recommend_from_traits, [traits, budget, thread],
+                         [rec_status, card, waterfall, runs, pareto])
+        upload.upload(advisor.upload, [upload, chatbot, thread],
+                      [upload_status, chatbot, thread, *panel])
+        grade_button.click(advisor.grade, [thread], [verdict])
+    demo.advisor = advisor
+    return demo
+
+
+__all__ = ["AdvisorApp", "UPLOAD_LIMIT_BYTES", "allow_uploads", "build_app", "plot_pareto",
+           "runs_table", "trait_rows", "traits_from_rows"]

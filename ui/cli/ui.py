@@ -1,0 +1,27 @@
+"""`metallmix ui`: the web app (chat with the advisor beside its evidence) in the browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ui.cli.chat import LLM, STORE
+
+
+def ui(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(7860, "--port", help="Port to listen on."),
+    llm: Optional[str] = LLM,
+    store: Optional[Path] = STORE,
+) -> None:
+    """Open the web app: chat, traits, recommendation card, SHAP and Pareto plots, dataset upload."""
+    from ui.app import build_app
+
+    demo = build_app(llm, store)
+    typer.echo(f"MetaLLMiX UI on http://{host}:{port}")
+    try:
+        demo.launch(server_name=host, server_port=port)
+    finally:
+        demo.advisor.close()
