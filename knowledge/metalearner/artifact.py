@@ -202,9 +202,9 @@ def load_or_fit(store: RunStore | None = None, *, directory: str | Path | None =
     """The saved learner if it is current for `store` (default: the user's run store), else a
     learner fitted on the store's records and saved to `directory`."""
     if store is None:
-        from knowledge.runs.store import RunStore
+        from knowledge.meta_dataset.shipped import open_store
 
-        store = RunStore()
+        store = open_store()
     frame = store.to_frame()
     reason = is_stale(frame, directory, source_weight=source_weight)
     if reason is None:

@@ -71,3 +71,8 @@ def test_committed_meta_dataset_validates_and_has_provenance():
     assert n >= 1440 and store.count(source="published") >= 1440
     for record in store.query(source="own"):
         assert record.provenance.code_version and record.provenance.device and record.provenance.seed is not None
+
+
+def test_default_store_first_created_elsewhere_is_seeded_on_open(tiny_shipped):
+    RunStore().add(_own(9))  # e.g. `metallmix train` created the default store before anything else
+    assert len(shipped.open_store()) == 4

@@ -27,10 +27,10 @@ def fit(
     from knowledge.errors import StoreError
     from knowledge.metalearner import artifact
     from knowledge.metalearner.model import grouped_cv, training_rows
-    from knowledge.runs.store import RunStore
+    from knowledge.meta_dataset.shipped import open_store
 
     console = Console(stderr=True)
-    run_store = RunStore(store)
+    run_store = open_store(store)
     started = time.perf_counter()
     with console.status(f"reading {run_store.path} ..."):
         frame = run_store.to_frame()

@@ -66,7 +66,7 @@ def train(
 ) -> None:
     """Train one model on a dataset, store the run and print its results."""
     from knowledge.datasets import load_dataset
-    from knowledge.runs.store import RunStore
+    from knowledge.meta_dataset.shipped import open_store
     from knowledge.training import TrainingJob, check_config
 
     config = check_config({
@@ -74,7 +74,7 @@ def train(
         "optimizer": optimizer.value, "lr": lr, "weight_decay": weight_decay, "batch_size": batch_size,
         "epochs": epochs, "augmentation": augmentation.value, "label_smoothing": label_smoothing,
     })
-    run_store = None if no_store else RunStore(store)
+    run_store = None if no_store else open_store(store)
     console = Console(stderr=True)
     with console.status(f"loading {dataset} ..."):
         data = load_dataset(dataset, modality=modality)
