@@ -31,15 +31,20 @@ Scores of a pick (per task)
 
 Methods
     meta-learner     fit on the fold's training records (`MetaLearner.fit`, no interval
-                     calibration: only the median is used to rank), predict every candidate of
-                     the task from the task's meta-features, pick the argmax; top-5 = the five
-                     highest predictions.
+                     calibration: only the ranking is scored), score every candidate of the task
+                     from the task's meta-features with its ranking score (the accuracy median
+                     blended with a pairwise ranker; the weight is chosen by grouped CV over the
+                     fold's training bases only, see `knowledge.metalearner.blend`), pick the
+                     argmax; top-5 = the five highest scores.
     random           a uniformly random candidate: the exact expected regret and rank (mean over
                      the candidates) and the exact expected best of 5 drawn without replacement.
     single-best      the config with the best mean normalised score (1 - regret) over the fold's
-                     training tasks (configs recorded on at least half of them), mapped onto the
-                     task's nearest recorded config (`eval.baselines.config_distance`); top-5 =
-                     the five best such configs, mapped.
+                     training tasks of the held-out task's source (configs recorded on at least
+                     half of them; published and own runs are different setups, so a config's
+                     average over one says little about the other; all training tasks when that
+                     source has none), mapped onto the task's nearest recorded config
+                     (`eval.baselines.config_distance`); top-5 = the five best such configs,
+                     mapped.
     nearest-dataset  pure retrieval: the most similar training dataset by `RunIndex.similar_runs`
                      (numeric meta-feature similarity; one index over all records, queried with
                      `exclude_base=` the held-out base, so no held-out run can be returned; its
@@ -87,6 +92,7 @@ from eval.baselines import (
 )
 from knowledge.errors import StoreError
 from knowledge.metafeatures import MetaFeatures
+from knowledge.metalearner.blend import BLEND_GRID
 from knowledge.metalearner.features import featurize
 from knowledge.metalearner.model import ACC_PARAMS, COST_PARAMS, MetaLearner, accuracy_target, training_rows
 from knowledge.runs.record import RunRecord, record_to_row
@@ -203,7 +209,7 @@ class Fold:
     """What the baselines learn from the training records of one fold."""
 
     learner: MetaLearner
-    single_best: list[dict[str, Any]]  # configs, best first
+    single_best: dict[str, list[dict[str, Any]]]  # source ("*": all) -> configs, best first
     best_configs: dict[tuple[str, str], list[dict[str, Any]]]  # (dataset_id, source) -> best first
     index: Any  # RunIndex over all records; queried with the held-out base excluded
     held_out: str
@@ -246,11 +252,13 @@ def prepare_fold(train: pd.DataFrame, held_out: str, index: Any, *,
         if len(g) >= 2 and best > worst and (rows["dataset_id"].eq(dataset_id)
                                              & rows["_source"].eq(source)).sum() >= MIN_RECORDS:
             scores.append(g.assign(task=f"{dataset_id} [{source}]", key=g["_key"],
-                                   score=(g["_y"] - worst) / (best - worst)))
+                                   source=str(source), score=(g["_y"] - worst) / (best - worst)))
     key_config = dict(zip(rows["_key"], _config_dicts(rows)))
-    single = []
+    single: dict[str, list[dict[str, Any]]] = {}
     if scores:
-        single = [key_config[k] for k in single_best_ranking(pd.concat(scores))[:TOP_K]]
+        every = pd.concat(scores)
+        for source, part in [("*", every), *every.groupby("source", sort=True)]:
+            single[str(source)] = [key_config[k] for k in single_best_ranking(part)[:TOP_K]]
     best_configs = {}
     for (dataset_id, source), g in per_config.groupby(["dataset_id", "_source"], sort=True):
         ordered = g.sort_values(["_y", "_key"], ascending=[False, True])["_key"][:TOP_K]
@@ -273,9 +281,9 @@ def evaluate_task(task: Task, fold: Fold, *, seeds: int = DEFAULT_SEEDS,
         results[name] = {**top1, **{f"{k}_top5": v for k, v in top5.items()},
                          "pick": task.keys[positions[0]]}
 
-    # meta-learner: featurize + predict + argmax (timed)
+    # meta-learner: featurize + predict + argmax of the ranking score (timed)
     start = time.perf_counter()
-    predicted = fold.learner.predict(featurize(task.rows))["acc"].to_numpy()
+    predicted = fold.learner.predict(featurize(task.rows), intervals=False)["score"].to_numpy()
     order = np.argsort(-predicted, kind="stable")
     predict_s = time.perf_counter() - start
     pick("meta-learner", [int(i) for i in order[:TOP_K]])
@@ -294,8 +302,9 @@ def evaluate_task(task: Task, fold: Fold, *, seeds: int = DEFAULT_SEEDS,
     }
 
     # single best config of the training datasets, mapped onto the task
-    if fold.single_best:
-        pick("single-best", [nearest_config(c, configs) for c in fold.single_best])
+    single = fold.single_best.get(task.source) or fold.single_best.get("*")
+    if single:
+        pick("single-best", [nearest_config(c, configs) for c in single])
 
     # nearest training dataset (retrieval), its best configs mapped onto the task
     start = time.perf_counter()
@@ -380,7 +389,8 @@ def evaluate_lodo(
             per_task.append(evaluate_task(task, fold, seeds=seeds, tpe_trials=tpe_trials,
                                           time_rank=time_rank))
         folds.append({"held_out": base, "n_train_records": int(len(training_rows(train))),
-                      "n_tasks": len(fold_tasks), "fit_s": round(fit_s, 3)})
+                      "n_tasks": len(fold_tasks), "fit_s": round(fit_s, 3),
+                      "blend": fold.learner.blend, "blend_cv": fold.learner.blend_cv})
     usable = training_rows(frame)
     sources = usable["prov.source"].value_counts().sort_index() if len(usable) else pd.Series()
     report = {
@@ -390,6 +400,8 @@ def evaluate_lodo(
             "seeds": seeds, "tpe_trials": list(tpe_trials), "min_records": min_records,
             "top_k": TOP_K, "seed": seed,
             "acc_params": {**ACC_PARAMS, "n_jobs": 1, **(acc_params or {})},
+            "rank_params": "the accuracy model's (acc_params)",
+            "blend_grid": list(BLEND_GRID),
             "cost_params": {**COST_PARAMS, "n_jobs": 1, **(cost_params or {})},
             "fit_kwargs": {k: v for k, v in (fit_kwargs or {}).items()},
             "metric": "out.test_acc, out.val_acc where the test accuracy is missing",
@@ -491,6 +503,11 @@ def to_markdown(report: dict[str, Any]) -> str:
                  f"(held-out base datasets), {len(report['tasks'])} tasks; TPE and random averaged "
                  f"over {report['settings']['seeds']} seeds / exactly. Regret normalised to [0, 1] "
                  f"per task by its best and worst recorded config; rank among its recorded configs.")
+    blends = [f["blend"] for f in report["folds"] if "blend" in f]
+    if blends:
+        counts = ", ".join(f"{w:g} ({blends.count(w)} folds)" for w in sorted(set(blends)))
+        lines.append(f"Meta-learner ranking blend (ranker weight, chosen by grouped CV on each "
+                     f"fold's training datasets): {counts}.")
     for split, entry in report["summary"].items():
         if not entry["n_tasks"]:
             continue

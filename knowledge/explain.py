@@ -18,10 +18,10 @@ import logging
 import math
 import weakref
 from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge.metafeatures import MetaFeatures
@@ -30,17 +30,22 @@ from knowledge.metalearner.features import (
     FEATURE_GROUPS,
     FEATURE_LABELS,
     GROUP_LABELS,
+    candidate_matrix,
+    decode_row,
     describe_value,
     featurize,
-    featurize_one,
     group_of,
+    to_matrix,
 )
-from knowledge.metalearner.model import QUANTILES, MetaLearner
+from knowledge.metalearner.model import MEDIAN, MetaLearner
 from knowledge.search_space import TrainConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
-MEDIAN = QUANTILES.index(0.5)
+FOREST_SHAP_MAX_ROWS = 16  # up to this many rows, SHAP values come from the NumPy forest
 _EXPLAINERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
@@ -97,33 +102,57 @@ def _explainer(learner: MetaLearner) -> Any:
 def shap_values(learner: MetaLearner, features: pd.DataFrame) -> tuple[np.ndarray, float]:
     """SHAP values of the median output, (n_rows, n_features) in points, and the base value (%).
 
-    Computed by XGBoost's own exact TreeSHAP (`Booster.predict(..., pred_contribs=True)`): the same
-    values as `shap.TreeExplainer` (interventional=False, checked in the tests), without importing
-    shap (~1.5 s) or building an explainer; the bias column is the base value.
+    Exact path-dependent TreeSHAP, the values of `shap.TreeExplainer` (interventional=False):
+    for a few rows from the learner's NumPy forest (`Forest.contributions`, no xgboost import),
+    for more rows from XGBoost's own `Booster.predict(..., pred_contribs=True)` (vectorised in
+    C++); both are checked against each other and against shap in the tests. The bias column is
+    the base value.
     """
+    _check_fitted(learner)
+    X = features[list(FEATURE_COLUMNS)]
+    if len(X) <= FOREST_SHAP_MAX_ROWS:
+        return shap_matrix(learner, to_matrix(X))
     import xgboost as xgb
 
-    if learner.acc_model is None:
-        from knowledge.errors import StoreError
-
-        raise StoreError("the meta-learner is not fitted (run `metallmix fit`)")
-    X = features[list(FEATURE_COLUMNS)]
     contribs = np.asarray(learner.acc_model.get_booster().predict(
         xgb.DMatrix(X, enable_categorical=True), pred_contribs=True), dtype="float64")
     if contribs.ndim == 3:  # (rows, quantiles, features + bias)
         contribs = contribs[:, MEDIAN, :]
+    return _split(contribs)
+
+
+def shap_matrix(learner: MetaLearner, matrix: np.ndarray) -> tuple[np.ndarray, float]:
+    """`shap_values` of `to_matrix` rows, from the learner's NumPy forest (no xgboost, no pandas)."""
+    _check_fitted(learner)
+    forest = learner.forest("acc")
+    assert forest is not None
+    contribs = np.array([forest.contributions(row, target=MEDIAN) for row in matrix],
+                        dtype="float64").reshape(len(matrix), len(FEATURE_COLUMNS) + 1)
+    return _split(contribs)
+
+
+def _check_fitted(learner: MetaLearner) -> None:
+    if not learner.fitted:
+        from knowledge.errors import StoreError
+
+        raise StoreError("the meta-learner is not fitted (run `metallmix fit`)")
+
+
+def _split(contribs: np.ndarray) -> tuple[np.ndarray, float]:
+    """(values in points, base value in %) of (rows, features + bias) contributions."""
     values, bias = contribs[:, :-1], contribs[:, -1]
     base = float(bias[0]) if len(bias) else math.nan
     return values * 100.0, base * 100.0
 
 
-def _group_value(group: str, row: pd.Series) -> str:
+def _group_value(group: str, row: Mapping[str, Any]) -> str:
     if group == "model":
         return describe_value("model", row["model"])
     if group == "resolution":
         text = f"{describe_value('resolution', row['resolution'])} px"
         ratio = row["resolution_ratio"]
-        return text if pd.isna(ratio) else f"{text} ({ratio:.2g} of native)"
+        missing = ratio is None or (isinstance(ratio, float) and math.isnan(ratio))
+        return text if missing else f"{text} ({ratio:.2g} of native)"
     if group == "image size":
         return f"{describe_value('height', row['height'])} \u00d7 {describe_value('width', row['width'])}"
     if group == "class sizes":
@@ -147,9 +176,9 @@ def explain(learner: MetaLearner, meta: MetaFeatures, config: TrainConfig,
             top_n: int | None = 6) -> Explanation:
     """Why `learner` predicts its accuracy for `config` on the dataset `meta` (top_n factors,
     plus an "other factors" remainder; None = every factor)."""
-    features = featurize_one(meta, [config])
-    values, base = shap_values(learner, features)
-    row = features.iloc[0]
+    matrix = candidate_matrix(meta, [config])
+    values, base = shap_matrix(learner, matrix)
+    row = decode_row(matrix[0])
     groups = _grouped(values[0])
     factors = [
         Factor(feature=g, label=_label(g), value_text=_group_value(g, row), contribution_points=v)
@@ -170,6 +199,8 @@ def global_importance(learner: MetaLearner, frame: pd.DataFrame, *, max_rows: in
                       seed: int = 0) -> pd.DataFrame:
     """Mean |SHAP| per factor (grouped) over `frame` (flat records or a `featurize` frame), in
     points, largest first: columns feature, label, mean_abs_points."""
+    import pandas as pd
+
     features = frame if set(FEATURE_COLUMNS) <= set(frame.columns) else featurize(frame)
     if len(features) > max_rows:
         features = features.sample(max_rows, random_state=seed)
@@ -244,5 +275,6 @@ __all__ = [
     "global_importance",
     "plot_importance",
     "plot_waterfall",
+    "shap_matrix",
     "shap_values",
 ]

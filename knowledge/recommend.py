@@ -5,10 +5,12 @@
                     budget="one hour on a T4")
     rec.best.summary(); rec.explanation.text(); print(rec.to_markdown())
 
-One call ranks every candidate config with the meta-learner (within the budget), picks the best, a
-faster alternative (the fastest config within `FASTER_WITHIN_POINTS` of the best) and a more
-accurate one (ignoring the budget), the accuracy/time Pareto front, explains the best with SHAP
-and retrieves the runs of the most similar past datasets. The result, `Recommendation`, is what
+One call ranks every candidate config with the meta-learner's ranking score (within the budget),
+picks the best, a faster alternative (the fastest config within `FASTER_WITHIN_POINTS` of the
+highest predicted accuracy) and a more accurate one (the highest predicted accuracy, ignoring the
+budget), the accuracy/time Pareto front, explains the best's predicted accuracy with SHAP and
+retrieves the runs of the most similar past datasets. Only the configs that end up in the answer
+get their accuracy intervals computed (`Scored.ranked`). The result, `Recommendation`, is what
 the CLI, the agent's tools and the UI render (`to_markdown`, or its JSON).
 
 The fitted meta-learner and the numeric retrieval index are loaded once per process and store
@@ -36,7 +38,13 @@ from knowledge.errors import DatasetError, StoreError
 from knowledge.explain import Explanation, explain
 from knowledge.metafeatures import FEATURE_LABELS, MetaFeatures, from_traits
 from knowledge.metalearner.budget import Budget, format_seconds, parse_budget
-from knowledge.metalearner.ranking import RankedConfig, fastest_within, pareto_front, rank
+from knowledge.metalearner.ranking import (
+    RankedConfig,
+    Scored,
+    fastest_position,
+    pareto_positions,
+    score_candidates,
+)
 from knowledge.retrieval.index import Hit
 
 if TYPE_CHECKING:
@@ -130,18 +138,22 @@ class Recommendation(BaseModel):
     missing_traits: list[str] = Field(description="meta-features that were not known (imputed by "
                                                   "the meta-learner's default branches)")
     budget: Budget | None = Field(None, description="the compute budget applied (None: no limit, CPU)")
-    best: RankedConfig = Field(description="the recommended config")
-    top: list[RankedConfig] = Field(description="the top-k configs within the budget, best first")
+    best: RankedConfig = Field(description="the recommended config (the top of the ranking)")
+    top: list[RankedConfig] = Field(description="the top-k configs within the budget, best first "
+                                                "(ranked by the meta-learner's ranking score)")
     faster: RankedConfig | None = Field(
         None, description=f"the fastest config within {FASTER_WITHIN_POINTS:g} accuracy points of "
                           "the best (None when nothing is faster or times are unknown)")
     faster_within_points: float = FASTER_WITHIN_POINTS
     more_accurate: RankedConfig | None = Field(
-        None, description="a config with higher predicted accuracy when the budget is ignored, else "
-                          "the runner-up (see more_accurate_kind)")
+        None, description="the config with the highest predicted accuracy when the budget is "
+                          "ignored, if higher than best's, else the runner-up (see "
+                          "more_accurate_kind)")
     more_accurate_kind: str | None = Field(
-        None, description="'beyond_budget' (more accurate than best, outside the budget), "
-                          "'runner_up' (best is already the most accurate: the next one), or None")
+        None, description="'beyond_budget' (higher predicted accuracy than best, outside the "
+                          "budget), 'ranked_lower' (higher predicted accuracy, within the budget, "
+                          "but ranked below best), 'runner_up' (best has the highest predicted "
+                          "accuracy: the next-ranked config), or None")
     more_accurate_within_budget: bool | None = None
     pareto: list[RankedConfig] = Field(description="accuracy vs time front within the budget, "
                                                    "fastest first")
@@ -181,6 +193,8 @@ class Recommendation(BaseModel):
                       ""]
 
         lines += [f"### Top {len(self.top)} of {self.n_candidates} configs", "",
+                  "Ranked by the meta-learner's ranking score (predicted accuracy blended with a "
+                  "pairwise ranker); accuracies are the accuracy model's.", "",
                   "| # | model | pretrained | scheme | px | lr | wd | batch | epochs | aug "
                   "| predicted acc [80 % interval] | time |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -210,13 +224,12 @@ class Recommendation(BaseModel):
                          f"{self.faster_within_points:g} points of the best is predicted faster.")
         if self.more_accurate is not None:
             m = self.more_accurate
-            kind = ("more accurate, outside the budget" if self.more_accurate_kind == "beyond_budget"
-                    else "runner-up (the best is already the most accurate)")
+            kind = more_accurate_text(self, long=True)
             lines.append(f"- **More accurate** ({kind}): {config_label(m)} — "
                          f"{_pct(m.predicted_acc)} in ~{_time(m)}.")
         if self.pareto:
-            front = "; ".join(f"{_pct(r.predicted_acc)} in {_time(r)} ({r.config.spec.label}, "
-                              f"{r.config.resolution} px, {r.config.epochs} ep)" for r in self.pareto)
+            front = "; ".join(f"{r.config.spec.label} ({r.config.resolution} px, {r.config.epochs} "
+                              f"ep) {_pct(r.predicted_acc)} in {_time(r)}" for r in self.pareto)
             lines.append(f"- Accuracy/time trade-off (Pareto front, fastest first): {front}.")
         lines.append("")
 
@@ -236,6 +249,20 @@ class Recommendation(BaseModel):
                      f"{records or 'unknown'} records (artifact format "
                      f"{self.learner.get('format_version')}); answered in {self.seconds:.2f} s._")
         return "\n".join(lines) + "\n"
+
+
+_MORE_ACCURATE_TEXT = {
+    "beyond_budget": ("more accurate, outside the budget", "more accurate, outside the budget"),
+    "ranked_lower": ("higher predicted accuracy, ranked lower",
+                     "higher predicted accuracy, within the budget, but ranked lower"),
+    "runner_up": ("runner-up", "runner-up (the best already has the highest predicted accuracy)"),
+}
+
+
+def more_accurate_text(rec: Recommendation, *, long: bool = False) -> str:
+    """What `rec.more_accurate` is, in words (see `Recommendation.more_accurate_kind`)."""
+    short, full = _MORE_ACCURATE_TEXT.get(rec.more_accurate_kind or "", ("alternative", "alternative"))
+    return full if long else short
 
 
 def budget_text(rec: Recommendation) -> str:
@@ -427,18 +454,7 @@ class Advisor:
 
     def learner_info(self) -> dict[str, Any]:
         """What the UI shows about the meta-learner: version, records per source, fit time."""
-        from knowledge.metalearner.artifact import FORMAT_VERSION
-
-        ml = self.learner
-        return {
-            "format_version": FORMAT_VERSION,
-            "fitted_at": ml.fitted_at,
-            "n_records": dict(ml.n_records),
-            "n_timed": ml.n_timed,
-            "interval_margin_points": round(100 * ml.interval_margin, 2),
-            "has_cost_model": ml.cost_model is not None,
-            "store": str(self.store.path),
-        }
+        return {**_learner_info(self.learner), "store": str(self.store.path)}
 
     def recommend(self, meta: MetaFeatures, *, top_k: int = 5, budget: Budget | str | None = None,
                   exclude_base: Iterable[str] | None = None, supported_only: bool = False,
@@ -529,7 +545,8 @@ def _learner_info(learner: MetaLearner) -> dict[str, Any]:
         "n_records": dict(learner.n_records),
         "n_timed": learner.n_timed,
         "interval_margin_points": round(100 * learner.interval_margin, 2),
-        "has_cost_model": learner.cost_model is not None,
+        "has_cost_model": learner.has_model("cost"),
+        "ranking_blend": learner.blend,
     }
 
 
@@ -538,18 +555,26 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
                exclude_base: Iterable[str] | None, supported_only: bool, similar_k: int,
                dataset: str | None, started: float) -> Recommendation:
     from knowledge.errors import ConfigError
-    from knowledge.metalearner.candidates import candidate_configs
     from knowledge.retrieval.index import RetrievalError
 
     if top_k < 1:
         raise ConfigError(f"top_k must be at least 1, got {top_k}")
     if isinstance(budget, str):
         budget = parse_budget(budget)
-    ranked = rank(meta, learner, top_k=None, budget=budget, supported_only=supported_only)
-    best, top = ranked[0], ranked[:top_k]
+    scored = score_candidates(meta, learner, budget=budget, supported_only=supported_only)
+    order = scored.order  # every candidate within the budget, best-ranked first
+    faster_pos = int(order[fastest_position(scored.acc[order], scored.seconds[order],
+                                            FASTER_WITHIN_POINTS)])
+    pareto_pos = [int(order[i]) for i in pareto_positions(scored.acc[order], scored.seconds[order])]
+    top_pos = [int(p) for p in order[:top_k]]
+    runner_up_pos = int(order[1]) if len(order) > 1 else None
+    wanted = list(dict.fromkeys([*top_pos, faster_pos, *pareto_pos]
+                                + ([runner_up_pos] if runner_up_pos is not None else [])))
+    built = dict(zip(wanted, scored.ranked(wanted)))
+    best, top = built[top_pos[0]], [built[p] for p in top_pos]
     notes: list[str] = []
 
-    faster = fastest_within(ranked, FASTER_WITHIN_POINTS)
+    faster: RankedConfig | None = built[faster_pos]
     if best.predicted_seconds is None or faster.predicted_seconds is None or (
             faster.predicted_seconds >= best.predicted_seconds):
         faster = None
@@ -557,23 +582,11 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
         notes.append("training times are not predicted: state the number of training images "
                      "(n_instances)")
 
-    # More accurate: the best when the budget is ignored (every model, no time limit).
-    if budget is None or (budget.max_seconds is None and not budget.cpu_only):
-        relaxed, relaxed_budget = ranked, budget
-    else:
-        relaxed_budget = None if budget.cpu_only else Budget(device=budget.device)
-        relaxed = rank(meta, learner, top_k=2, budget=relaxed_budget,
-                       candidates=candidate_configs(), supported_only=supported_only)
-    more_accurate, kind = None, None
-    if relaxed[0].predicted_acc > best.predicted_acc + _ACC_EPS:
-        more_accurate, kind = relaxed[0], "beyond_budget"
-    else:
-        runner_up = next((r for r in relaxed if r.config != best.config), None)
-        if runner_up is not None:
-            more_accurate, kind = runner_up, "runner_up"
-    within = more_accurate is not None and (relaxed is ranked or any(
-        r.config == more_accurate.config for r in ranked))
-
+    # More accurate: the highest predicted accuracy when the budget is ignored (every model, no
+    # time limit); the ranking may put a config below the best although its predicted accuracy
+    # is higher ('ranked_lower'), else the next-ranked config is the runner-up.
+    more_accurate, kind, within = _more_accurate(meta, learner, scored, budget, best, built,
+                                                 runner_up_pos, supported_only)
     extrapolated = sorted({f for r in top for f in r.extrapolated})
     if extrapolated:
         notes.append(f"some top configs lie beyond the training evidence in: {', '.join(extrapolated)} "
@@ -602,8 +615,8 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
         more_accurate=more_accurate,
         more_accurate_kind=kind,
         more_accurate_within_budget=None if more_accurate is None else within,
-        pareto=pareto_front(ranked),
-        n_candidates=len(ranked),
+        pareto=[built[p] for p in pareto_pos],
+        n_candidates=len(order),
         explanation=explain(learner, meta, best.config),
         similar_runs=similar,
         excluded=excluded,
@@ -611,6 +624,37 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
         learner=learner_info,
         seconds=round(time.perf_counter() - started, 4),
     )
+
+
+def _more_accurate(meta: MetaFeatures, learner: MetaLearner, scored: Scored, budget: Budget | None,
+                   best: RankedConfig, built: dict[int, RankedConfig], runner_up_pos: int | None,
+                   supported_only: bool) -> tuple[RankedConfig | None, str | None, bool]:
+    """(config, kind, within the budget) of the `more_accurate` alternative (see Recommendation)."""
+    from knowledge.metalearner.candidates import candidate_configs
+
+    if budget is None or not budget.cpu_only:
+        # the same candidates as `scored` (every model); only a time limit may have removed some
+        top = int(scored.by_accuracy(time_limit=False)[0])
+        source, in_budget = scored, bool(scored.keep is None or scored.keep[top])
+    else:  # the CPU-only candidates are their own sample: score every model's
+        source = score_candidates(meta, learner, budget=None, candidates=candidate_configs(),
+                                  supported_only=supported_only, order_by="acc", times=False)
+        top = int(source.by_accuracy()[0])
+        config = source.candidates[top]
+        same = [int(p) for p in scored.order if scored.candidates[p].model == config.model
+                and scored.candidates[p] == config]
+        if same:  # one of the ranked candidates after all
+            source, top, in_budget = scored, same[0], True
+        else:
+            in_budget = False
+    if source.acc[top] > best.predicted_acc + _ACC_EPS:
+        if in_budget:
+            found = built.get(top) or scored.ranked([top])[0]
+            return found, "ranked_lower", True
+        return source.ranked([top])[0], "beyond_budget", False
+    if runner_up_pos is not None:
+        return built[runner_up_pos], "runner_up", True
+    return None, None, False
 
 
 __all__ = [
@@ -621,6 +665,7 @@ __all__ = [
     "clear_cache",
     "budget_text",
     "config_label",
+    "more_accurate_text",
     "get_advisor",
     "meta_from_traits",
     "recommend",

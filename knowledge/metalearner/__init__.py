@@ -3,6 +3,10 @@
     from knowledge.metalearner import load_or_fit, rank, parse_budget
     learner = load_or_fit()                                  # the user's run store
     top = rank(meta, learner, top_k=5, budget=parse_budget("one hour on a T4"))
+
+Modules: `features` (model inputs), `model` (accuracy quantiles, cost), `blend` (the pairwise
+ranker and its cross-validated weight), `forest` (the boosters as NumPy arrays: predictions and
+TreeSHAP without xgboost), `candidates`, `budget`, `ranking`, `artifact` (saved learner).
 """
 
 from knowledge.metalearner.artifact import load, load_or_fit, save
@@ -10,13 +14,21 @@ from knowledge.metalearner.budget import Budget, parse_budget
 from knowledge.metalearner.candidates import candidate_configs
 from knowledge.metalearner.features import FEATURE_LABELS, featurize, featurize_one
 from knowledge.metalearner.model import MetaLearner, grouped_cv
-from knowledge.metalearner.ranking import RankedConfig, fastest_within, pareto_front, rank
+from knowledge.metalearner.ranking import (
+    RankedConfig,
+    Scored,
+    fastest_within,
+    pareto_front,
+    rank,
+    score_candidates,
+)
 
 __all__ = [
     "Budget",
     "FEATURE_LABELS",
     "MetaLearner",
     "RankedConfig",
+    "Scored",
     "candidate_configs",
     "fastest_within",
     "featurize",
@@ -28,4 +40,5 @@ __all__ = [
     "pareto_front",
     "rank",
     "save",
+    "score_candidates",
 ]

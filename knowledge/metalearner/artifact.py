@@ -3,10 +3,16 @@
 Layout (`paths.artifacts_dir()/metalearner/` by default)::
 
     accuracy.ubj     XGBoost quantile model (UBJSON)
+    rank.ubj         XGBoost pairwise ranker (format 2), when the records form tasks to rank within
     cost.ubj         XGBoost cost-residual model, only when enough runs were timed
+    forests.npz      the same boosters as NumPy arrays (`forest.Forest`): what `load` reads, so a
+                     recommendation never imports xgboost; the .ubj files load only on demand
     metadata.json    format version, package/code version, fitted_at, records per source,
                      feature columns and category lists, a hash of the training data, the
-                     calibration margin, the cost prior constant, the evidence ranges, CV scores
+                     calibration margin, the ranking blend (weight, spreads, its CV regrets),
+                     the cost prior constant, the evidence ranges, CV scores
+
+Format history: 1 = accuracy + cost models; 2 = + the pairwise ranker, the blend and forests.npz.
 
 The directory is written next to the target and swapped in, so a reader never sees half of it.
 `load_or_fit(store)` returns the saved learner when its data hash equals the store's current one
@@ -23,21 +29,23 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import xgboost as xgb
-
 from knowledge import __version__, paths
 from knowledge.errors import StoreError
 from knowledge.metalearner.features import CATEGORIES, FEATURE_COLUMNS
+from knowledge.metalearner.forest import load_forests, save_forests
 from knowledge.metalearner.model import QUANTILES, MetaLearner
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from knowledge.runs.store import RunStore
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-ACC_FILE, COST_FILE, META_FILE = "accuracy.ubj", "cost.ubj", "metadata.json"
+FORMAT_VERSION = 2
+ACC_FILE, COST_FILE, RANK_FILE, META_FILE = "accuracy.ubj", "cost.ubj", "rank.ubj", "metadata.json"
+FOREST_FILE = "forests.npz"
+_MODEL_FILES = {"acc": ACC_FILE, "cost": COST_FILE, "rank": RANK_FILE}
 # The columns a fit reads; the data hash covers exactly these (sorted by run_id).
 _HASH_PREFIXES = ("mf.", "cfg.")
 _HASH_COLUMNS = ("run_id", "base_dataset", "status", "prov.source", "prov.device", "out.test_acc",
@@ -63,6 +71,8 @@ def data_hash(frame: pd.DataFrame) -> str:
 
 def metadata(learner: MetaLearner, *, cv: dict[str, Any] | None = None) -> dict[str, Any]:
     """The metadata.json content of a fitted learner."""
+    import xgboost as xgb
+
     return {
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
@@ -83,7 +93,13 @@ def metadata(learner: MetaLearner, *, cv: dict[str, Any] | None = None) -> dict[
         "seed": learner.seed,
         "acc_params": learner.acc_params,
         "cost_params": learner.cost_params,
-        "has_cost_model": learner.cost_model is not None,
+        "rank_params": learner.rank_params,
+        "blend": learner.blend,
+        "acc_spread": learner.acc_spread,
+        "rank_spread": learner.rank_spread,
+        "blend_cv": learner.blend_cv,
+        "has_cost_model": learner.has_model("cost"),
+        "has_rank_model": learner.has_model("rank"),
         "cv": cv,
     }
 
@@ -97,9 +113,10 @@ def save(learner: MetaLearner, directory: str | Path | None = None, *,
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-        learner.acc_model.save_model(tmp / ACC_FILE)
-        if learner.cost_model is not None:
-            learner.cost_model.save_model(tmp / COST_FILE)
+        for name, filename in _MODEL_FILES.items():
+            if learner.has_model(name):
+                getattr(learner, f"{name}_model").save_model(tmp / filename)
+        save_forests(tmp / FOREST_FILE, learner.forests)
         (tmp / META_FILE).write_text(json.dumps(metadata(learner, cv=cv), indent=2, default=str))
         old = target.with_name(f".{target.name}-old")
         if old.exists():
@@ -137,7 +154,9 @@ def incompatibility(meta: dict[str, Any]) -> str | None:
 
 
 def load(directory: str | Path | None = None) -> MetaLearner:
-    """The saved learner; StoreError when missing, corrupt or written by an incompatible version."""
+    """The saved learner; StoreError when missing, corrupt or written by an incompatible version.
+
+    Reads metadata.json and forests.npz only (NumPy): the XGBoost models load when first used."""
     directory = Path(directory) if directory is not None else default_dir()
     meta = read_metadata(directory)
     problem = incompatibility(meta)
@@ -145,18 +164,16 @@ def load(directory: str | Path | None = None) -> MetaLearner:
         raise StoreError(f"meta-learner artifact {directory} is incompatible: {problem}; "
                          "refit with `metallmix fit`")
     try:
-        acc = xgb.XGBRegressor()
-        acc.load_model(directory / ACC_FILE)
-        cost = None
-        if meta.get("has_cost_model"):
-            cost = xgb.XGBRegressor()
-            cost.load_model(directory / COST_FILE)
-    except (OSError, xgb.core.XGBoostError) as exc:
-        raise StoreError(f"meta-learner artifact {directory}: cannot load a model: "
-                         f"{str(exc).splitlines()[0]}") from None
+        forests = load_forests(directory / FOREST_FILE)
+    except (OSError, ValueError, KeyError) as exc:
+        raise StoreError(f"meta-learner artifact {directory}: cannot read {FOREST_FILE}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    expected = {"acc"} | {name for name in ("cost", "rank") if meta.get(f"has_{name}_model")}
+    if set(forests) != expected:
+        raise StoreError(f"meta-learner artifact {directory}: {FOREST_FILE} holds "
+                         f"{sorted(forests)}, expected {sorted(expected)}")
+    files = {name: directory / _MODEL_FILES[name] for name in expected}
     return MetaLearner(
-        acc_model=acc,
-        cost_model=cost,
         cost_c0=float(meta["cost_c0"]),
         timed_models=list(meta.get("timed_models", [])),
         n_records=dict(meta.get("n_records", {})),
@@ -169,6 +186,13 @@ def load(directory: str | Path | None = None) -> MetaLearner:
         data_hash=meta.get("data_hash"),
         acc_params=dict(meta.get("acc_params", {})),
         cost_params=dict(meta.get("cost_params", {})),
+        rank_params=dict(meta.get("rank_params", {})),
+        blend=float(meta.get("blend", 0.0)),
+        acc_spread=float(meta.get("acc_spread", 1.0)),
+        rank_spread=float(meta.get("rank_spread", 1.0)),
+        blend_cv=dict(meta.get("blend_cv") or {}),
+        forests=forests,
+        model_files=files,
     )
 
 

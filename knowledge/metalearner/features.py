@@ -12,15 +12,19 @@ routes down its learnt default branch, as it does for any missing meta-feature.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import pandas as pd
 
 from knowledge.metafeatures import FEATURE_LABELS as MF_LABELS
 from knowledge.metafeatures import MODALITIES, NUMERIC_FEATURES, TASK_TYPES, MetaFeatures
 from knowledge.search_space import MODELS, SCHEMES, SPACE, TrainConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+T = TypeVar("T")
 
 # Weight decay 0 is allowed; its log10 is floored here (one decade below the smallest non-zero
 # value of the search space, 1e-6), so "no weight decay" sorts below every real value.
@@ -100,12 +104,16 @@ def group_of(column: str) -> str:
 
 
 def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
+    import pandas as pd
+
     if column not in frame:
         return pd.Series(np.nan, index=frame.index, dtype="float64")
     return pd.to_numeric(frame[column], errors="coerce").astype("float64")
 
 
 def _categorical(values: pd.Series | None, name: str, index: pd.Index) -> pd.Series:
+    import pandas as pd
+
     dtype = pd.CategoricalDtype(CATEGORIES[name])
     if values is None:
         return pd.Series(pd.Categorical([None] * len(index), dtype=dtype), index=index)
@@ -119,6 +127,8 @@ def featurize(frame: pd.DataFrame) -> pd.DataFrame:
 
     Missing meta-features stay NaN. Config columns absent from `frame` are missing too.
     """
+    import pandas as pd
+
     idx = frame.index
     out: dict[str, Any] = {name: _numeric(frame, f"mf.{name}") for name in NUMERIC_FEATURES}
     for name in ("modality", "task"):
@@ -154,8 +164,105 @@ def featurize(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=idx)[list(FEATURE_COLUMNS)]
 
 
+def to_matrix(features: pd.DataFrame) -> np.ndarray:
+    """A float64 array of a `featurize` frame (same columns): categorical columns become their
+    category codes (NaN where missing), what XGBoost sees for `enable_categorical=True`."""
+    import pandas as pd
+
+    columns = []
+    for name in features.columns:
+        col = features[name]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            codes = col.cat.codes.to_numpy().astype("float64")
+            codes[codes < 0] = np.nan
+            columns.append(codes)
+        else:
+            columns.append(col.to_numpy(dtype="float64", na_value=np.nan))
+    if not columns:
+        return np.zeros((len(features), 0))
+    return np.column_stack(columns)
+
+
+def _code(name: str, value: Any) -> float:
+    return float(CATEGORIES[name].index(value)) if value in CATEGORIES[name] else np.nan
+
+
+_PER_LIST: dict[tuple[str, tuple[int, ...]], tuple[tuple[Any, ...], Any]] = {}
+_PER_LIST_MAX = 32
+
+
+def cached_per_list(items: Sequence[Any], kind: str, build: Callable[[tuple[Any, ...]], T]) -> T:
+    """`build(tuple(items))`, cached by the identity of the items (hashing a few thousand frozen
+    pydantic configs costs more than the work saved). An entry keeps its items alive, so while it
+    exists no other object can have their ids: equal id tuples mean the very same items."""
+    items = tuple(items)
+    key = (kind, tuple(map(id, items)))
+    hit = _PER_LIST.get(key)
+    if hit is not None:
+        return hit[1]
+    if len(_PER_LIST) >= _PER_LIST_MAX:
+        _PER_LIST.pop(next(iter(_PER_LIST)))
+    value = build(items)
+    _PER_LIST[key] = (items, value)
+    return value
+
+
+def _config_block(configs: Sequence[TrainConfig]) -> np.ndarray:
+    """The config columns (`CONFIG_FEATURES` order) of configs, resolution_ratio left NaN.
+
+    Cached per candidate list: the ranking path builds it once per process."""
+    return cached_per_list(configs, "config_block", _build_config_block)
+
+
+def _build_config_block(configs: tuple[TrainConfig, ...]) -> np.ndarray:
+    rows = []
+    for c in configs:
+        spec = MODELS.get(c.model)
+        rows.append((
+            _code("model", c.model), _code("family", spec.family if spec else None),
+            spec.params_m if spec else np.nan, 1.0 if c.pretrained else 0.0,
+            _code("scheme", c.scheme), float(c.resolution), np.nan, _code("optimizer", c.optimizer),
+            np.log10(c.lr) if c.lr > 0 else np.nan, np.log10(max(c.weight_decay, WD_FLOOR)),
+            float(c.batch_size), float(c.epochs), float(AUGMENTATION_LEVELS.get(c.augmentation, np.nan)),
+            float(c.label_smoothing),
+        ))
+    block = np.array(rows, dtype="float64").reshape(len(configs), len(CONFIG_FEATURES))
+    block.setflags(write=False)
+    return block
+
+
+def candidate_matrix(meta: MetaFeatures, configs: Sequence[TrainConfig]) -> np.ndarray:
+    """`to_matrix(featurize_one(meta, configs))` without pandas: the ranking's fast path (the
+    config part is cached per candidate list, the dataset's columns are broadcast)."""
+    block = _config_block(configs)
+    values = meta.model_dump()
+    head = [np.nan if values.get(n) is None else float(values[n]) for n in NUMERIC_FEATURES]
+    head += [_code("modality", values.get("modality")), _code("task", values.get("task"))]
+    M = np.empty((len(configs), len(FEATURE_COLUMNS)))
+    M[:, :len(head)] = head
+    M[:, len(head):] = block
+    native = np.fmax(M[:, FEATURE_COLUMNS.index("height")], M[:, FEATURE_COLUMNS.index("width")])
+    ratio = FEATURE_COLUMNS.index("resolution_ratio")
+    M[:, ratio] = M[:, FEATURE_COLUMNS.index("resolution")] / native
+    return M
+
+
+def decode_row(row: np.ndarray) -> dict[str, Any]:
+    """One `to_matrix` / `candidate_matrix` row as {column: value}, category codes back to their
+    names (None where missing): the values `describe_value` reads."""
+    out: dict[str, Any] = {}
+    for name, value in zip(FEATURE_COLUMNS, row):
+        if name in CATEGORIES:
+            out[name] = None if np.isnan(value) else CATEGORIES[name][int(value)]
+        else:
+            out[name] = float(value)
+    return out
+
+
 def config_frame(meta: MetaFeatures, configs: Sequence[TrainConfig]) -> pd.DataFrame:
     """Flat `mf.*` + `cfg.*` rows: the dataset's meta-features repeated for every config."""
+    import pandas as pd
+
     cfg = pd.DataFrame([c.model_dump() for c in configs]).add_prefix("cfg.")
     for name, value in meta.model_dump().items():
         cfg[f"mf.{name}"] = value
@@ -164,6 +271,8 @@ def config_frame(meta: MetaFeatures, configs: Sequence[TrainConfig]) -> pd.DataF
 
 def featurize_one(meta: MetaFeatures, configs: Sequence[TrainConfig]) -> pd.DataFrame:
     """Features of one dataset (`meta`) paired with each config (one row per config, in order)."""
+    import pandas as pd
+
     if not configs:
         return featurize(pd.DataFrame(columns=["cfg.model"]))
     return featurize(config_frame(meta, configs))
@@ -171,7 +280,8 @@ def featurize_one(meta: MetaFeatures, configs: Sequence[TrainConfig]) -> pd.Data
 
 def describe_value(column: str, value: Any) -> str:
     """A short readable value for explanations ("2.9", "ResNet-18", "1e-03", "missing")."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or (
+            type(value).__name__ == "NAType"):  # pandas.NA, without importing pandas
         return "missing"
     if column == "model":
         spec = MODELS.get(str(value))

@@ -6,14 +6,20 @@
     pareto_front(everything)             # accuracy vs time, non-dominated, fastest first
     fastest_within(everything, 1.0)      # fastest config within 1 point of the best
 
+Configs are ordered by the meta-learner's ranking score (a blend of the predicted accuracy and a
+pairwise ranker chosen by cross-validation, `knowledge.metalearner.blend`); `predicted_acc` is the
+accuracy model's median, so the top-ranked config need not have the highest predicted accuracy.
 Predicted training time = seconds per image-epoch (CPU) x n_instances x epochs / device speed-up
-(`budget.DEVICE_SPEEDUP`, rough public ratios). Everything is one vectorised featurize + predict.
+(`budget.DEVICE_SPEEDUP`, rough public ratios). Everything is one vectorised predict over a cached
+feature matrix (`features.candidate_matrix`); accuracy intervals are computed only for the configs
+returned (`Scored.ranked`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,8 +28,13 @@ from knowledge.errors import ConfigError, DatasetError
 from knowledge.metafeatures import MetaFeatures
 from knowledge.metalearner.budget import Budget, format_seconds
 from knowledge.metalearner.candidates import candidate_configs
-from knowledge.metalearner.features import config_frame, featurize
-from knowledge.metalearner.model import MetaLearner
+from knowledge.metalearner.features import cached_per_list, candidate_matrix
+from knowledge.metalearner.model import (
+    EVIDENCE_CATEGORICAL,
+    EVIDENCE_NUMERIC,
+    MetaLearner,
+    flag_names,
+)
 from knowledge.search_space import TrainConfig
 
 
@@ -45,6 +56,9 @@ class RankedConfig(BaseModel):
         default_factory=list,
         description="config fields outside the training evidence (value never seen / out of range)")
     rank: int = Field(ge=1)
+    score: float | None = Field(
+        None, description="the ranking score the order comes from (higher is better; a blend of "
+                          "the predicted accuracy and a pairwise ranker, see MetaLearner)")
 
     def summary(self) -> str:
         """'1. ResNet-18 (pretrained, end_to_end, 64 px, lr 1e-03, 10 ep): 91.2 % [85.0-95.1], ~4 min'."""
@@ -58,6 +72,175 @@ class RankedConfig(BaseModel):
         )
 
 
+def _config_columns(configs: Sequence[TrainConfig]) -> dict[str, np.ndarray]:
+    """The `cfg.*` fields the evidence check reads, as arrays (cached per candidate list)."""
+    def build(items: tuple[TrainConfig, ...]) -> dict[str, np.ndarray]:
+        names = (*EVIDENCE_CATEGORICAL, *EVIDENCE_NUMERIC)
+        dumped = [c.model_dump(include=set(names)) for c in items]
+        return {f"cfg.{n}": np.array([d[n] for d in dumped], dtype=object) for n in names}
+
+    return cached_per_list(configs, "config_columns", build)
+
+
+def _constrained(candidates: Sequence[TrainConfig] | None, budget: Budget | None,
+                 pretrained_only: bool, max_resolution: int | None) -> list[TrainConfig]:
+    if candidates is None:
+        return candidate_configs(cpu_only=bool(budget and budget.cpu_only),
+                                 pretrained_only=pretrained_only, max_resolution=max_resolution)
+    return [
+        c for c in candidates
+        if (not pretrained_only or c.pretrained)
+        and (max_resolution is None or c.resolution <= max_resolution)
+        and (not (budget and budget.cpu_only) or c.spec.cpu_friendly)
+    ]
+
+
+@dataclass
+class Scored:
+    """Every candidate config of one dataset with its predictions, ranked (see `score`).
+
+    Arrays are per candidate; `order` holds the candidates kept by the budget / evidence
+    constraints, best first. `ranked(positions)` builds the `RankedConfig`s of some candidates
+    (with their accuracy intervals, computed only for those)."""
+
+    meta: MetaFeatures
+    learner: MetaLearner
+    candidates: list[TrainConfig]
+    matrix: np.ndarray
+    acc: np.ndarray
+    score: np.ndarray
+    seconds: np.ndarray
+    time_is_estimate: np.ndarray
+    flag_fields: list[str]  # the evidence fields checked
+    flags: np.ndarray  # (candidates, fields) bool: the value lies outside the evidence
+    order: np.ndarray
+    device: str
+    speedup: float
+    has_times: bool = True  # False: `seconds` not predicted yet (`times=False`)
+    keep: np.ndarray | None = None  # candidates within the constraints
+    eligible: np.ndarray | None = None  # ... apart from the time limit
+
+    @property
+    def n_extrapolated(self) -> np.ndarray:
+        return self.flags.sum(axis=1).astype("float64")
+
+    def extrapolated(self, position: int) -> list[str]:
+        """The fields of candidate `position` outside the training evidence."""
+        return flag_names(self.flag_fields, self.flags, [position])[0]
+
+    def by_accuracy(self, *, time_limit: bool = True) -> np.ndarray:
+        """The kept candidates by predicted accuracy (highest first), same tie rules as `order`;
+        `time_limit=False` also those only the time limit removed."""
+        keep = self.keep if self.keep is not None else np.isin(np.arange(len(self.acc)), self.order)
+        if not time_limit and self.eligible is not None:
+            keep = self.eligible
+        return _order(self.acc, keep, self.n_extrapolated, self.seconds)
+
+    def ranked(self, positions: Sequence[int]) -> list[RankedConfig]:
+        """RankedConfigs of the candidates at `positions` (indices into `candidates`), ranked by
+        their place in `order` (1 = best)."""
+        positions = [int(p) for p in positions]
+        if not positions:
+            return []
+        place = {int(p): r for r, p in enumerate(self.order, start=1)}
+        sub = self.matrix[positions]
+        pred = self.learner.predict_matrix(sub, intervals=True, cost=False, score=False)
+        seconds = self.seconds[positions]
+        if not self.has_times:
+            seconds = _seconds(self.learner, sub, self.meta, self.candidates, positions, self.speedup)
+        return [
+            RankedConfig(
+                config=self.candidates[p],
+                predicted_acc=float(self.acc[p]),
+                acc_lo=float(pred["acc_lo"][j]),
+                acc_hi=float(pred["acc_hi"][j]),
+                predicted_seconds=None if math.isnan(seconds[j]) else float(seconds[j]),
+                time_is_estimate=bool(self.time_is_estimate[p]),
+                device=self.device,
+                extrapolated=self.extrapolated(p),
+                rank=place.get(p, len(self.order) + 1),
+                score=None if math.isnan(self.score[p]) else float(self.score[p]),
+            )
+            for j, p in enumerate(positions)
+        ]
+
+
+def _seconds(learner: MetaLearner, matrix: np.ndarray, meta: MetaFeatures,
+             candidates: Sequence[TrainConfig], positions: Sequence[int], speedup: float) -> np.ndarray:
+    """Predicted training seconds: per image-epoch (CPU) x n_instances x epochs / device speed-up."""
+    per = learner.predict_matrix(matrix, intervals=False, cost=True)["sec_per_img_epoch"]
+    epochs = np.fromiter((candidates[p].epochs for p in positions), dtype="float64",
+                         count=len(positions))
+    n = float(meta.n_instances) if meta.n_instances is not None else math.nan
+    return per * n * epochs / speedup
+
+
+def score_candidates(
+    meta: MetaFeatures,
+    learner: MetaLearner,
+    *,
+    budget: Budget | None = None,
+    candidates: Sequence[TrainConfig] | None = None,
+    pretrained_only: bool = False,
+    max_resolution: int | None = None,
+    supported_only: bool = False,
+    order_by: str = "score",
+    times: bool = True,
+) -> Scored:
+    """Predict every candidate config (as `rank`, which documents the arguments) and order them.
+
+    `times=False` skips the training-time model (only allowed without a time limit); the times of
+    the configs later passed to `Scored.ranked` are then predicted there.
+    """
+    if order_by not in ("score", "acc"):
+        raise ConfigError(f"order_by must be 'score' or 'acc', got {order_by!r}")
+    device = budget.device if budget else "cpu"
+    speedup = budget.speedup if budget else 1.0
+    chosen = _constrained(candidates, budget, pretrained_only, max_resolution)
+    if not chosen:
+        raise ConfigError("no candidate config satisfies the constraints")
+    limited = budget is not None and budget.max_seconds is not None
+    matrix = candidate_matrix(meta, chosen)
+    pred = learner.predict_matrix(matrix, intervals=False, cost=times or limited,
+                                  score=order_by == "score")
+    flag_fields, flags = learner.extrapolation_flags(_config_columns(chosen))
+    n_extrapolated = flags.sum(axis=1).astype("float64")
+    epochs = np.fromiter((c.epochs for c in chosen), dtype="float64", count=len(chosen))
+    n = float(meta.n_instances) if meta.n_instances is not None else math.nan
+    seconds = pred["sec_per_img_epoch"] * n * epochs / speedup
+    keep = (n_extrapolated == 0) if supported_only else np.ones(len(chosen), dtype=bool)
+    if not keep.any():
+        raise ConfigError("no candidate config lies within the training evidence; "
+                          "allow extrapolation or add runs")
+    eligible = keep.copy()
+    if limited:
+        if meta.n_instances is None:
+            raise DatasetError("a time budget needs the number of training images (n_instances); "
+                               "state it or drop the time limit")
+        fits = seconds <= budget.max_seconds  # type: ignore[union-attr,operator]
+        if not (keep & fits).any():
+            raise ConfigError(
+                f"no candidate config is predicted to train within {budget.describe()}; the "  # type: ignore[union-attr]
+                f"fastest needs about {format_seconds(float(np.nanmin(seconds[keep])))}"
+            )
+        keep &= fits
+    key = pred["score"] if order_by == "score" else pred["acc"]
+    order = _order(key, keep, n_extrapolated, seconds)
+    return Scored(meta=meta, learner=learner, candidates=chosen, matrix=matrix, acc=pred["acc"],
+                  score=pred["score"], seconds=seconds, time_is_estimate=pred["time_is_estimate"],
+                  flag_fields=flag_fields, flags=flags, order=order, device=device, speedup=speedup,
+                  has_times=times or limited, keep=keep, eligible=eligible)
+
+
+def _order(key: np.ndarray, keep: np.ndarray, n_extrapolated: np.ndarray,
+           seconds: np.ndarray) -> np.ndarray:
+    """Kept indices, highest key first; among equals the better supported, then the faster (NaN
+    time last)."""
+    idx = np.flatnonzero(keep)
+    return idx[np.lexsort((np.nan_to_num(seconds[idx], nan=np.inf), n_extrapolated[idx],
+                           -np.round(key[idx], 6)))]
+
+
 def rank(
     meta: MetaFeatures,
     learner: MetaLearner,
@@ -68,12 +251,15 @@ def rank(
     pretrained_only: bool = False,
     max_resolution: int | None = None,
     supported_only: bool = False,
+    order_by: str = "score",
 ) -> list[RankedConfig]:
-    """The `top_k` candidates (all when None) by predicted accuracy.
+    """The `top_k` candidates (all when None), best first.
 
-    Ties (equal predicted accuracy, common where the evidence never varied a field) are broken by
-    fewer extrapolated fields (`RankedConfig.extrapolated`), then by shorter time. `supported_only`
-    drops every config that extrapolates beyond the training evidence.
+    Order: the meta-learner's ranking score (`MetaLearner.predict`'s `score`, a blend of the
+    predicted accuracy and a pairwise ranker), or the predicted accuracy with `order_by="acc"`.
+    Ties (common where the evidence never varied a field) are broken by fewer extrapolated fields
+    (`RankedConfig.extrapolated`), then by shorter time. `supported_only` drops every config that
+    extrapolates beyond the training evidence.
 
     Without `candidates`, `candidate_configs` is used (CPU-only budget -> cpu_friendly models).
     With a time limit, configs predicted to take longer are removed; DatasetError when the limit
@@ -81,65 +267,44 @@ def rank(
     """
     if top_k is not None and top_k < 1:
         raise ConfigError(f"top_k must be at least 1, got {top_k}")
-    device = budget.device if budget else "cpu"
-    if candidates is None:
-        candidates = candidate_configs(cpu_only=bool(budget and budget.cpu_only),
-                                       pretrained_only=pretrained_only,
-                                       max_resolution=max_resolution)
-    else:
-        candidates = [
-            c for c in candidates
-            if (not pretrained_only or c.pretrained)
-            and (max_resolution is None or c.resolution <= max_resolution)
-            and (not (budget and budget.cpu_only) or c.spec.cpu_friendly)
-        ]
-    if not candidates:
-        raise ConfigError("no candidate config satisfies the constraints")
-    flat = config_frame(meta, list(candidates))
-    pred = learner.predict(featurize(flat))
-    extrapolated = learner.extrapolated(flat)
-    n_extrapolated = np.fromiter(map(len, extrapolated), dtype="float64", count=len(candidates))
-    epochs = np.fromiter((c.epochs for c in candidates), dtype="float64", count=len(candidates))
-    n = float(meta.n_instances) if meta.n_instances is not None else math.nan
-    seconds = pred["sec_per_img_epoch"].to_numpy() * n * epochs / (budget.speedup if budget else 1.0)
-    keep = (n_extrapolated == 0) if supported_only else np.ones(len(candidates), dtype=bool)
-    if not keep.any():
-        raise ConfigError("no candidate config lies within the training evidence; "
-                          "allow extrapolation or add runs")
-    if budget is not None and budget.max_seconds is not None:
-        if meta.n_instances is None:
-            raise DatasetError("a time budget needs the number of training images (n_instances); "
-                               "state it or drop the time limit")
-        fits = seconds <= budget.max_seconds
-        if not (keep & fits).any():
-            raise ConfigError(
-                f"no candidate config is predicted to train within {budget.describe()}; the "
-                f"fastest needs about {format_seconds(float(np.nanmin(seconds[keep])))}"
-            )
-        keep &= fits
-    acc = pred["acc"].to_numpy()
-    idx = np.flatnonzero(keep)
-    # Highest accuracy first; among equals the better supported, then the faster (NaN time last).
-    order = idx[np.lexsort((np.nan_to_num(seconds[idx], nan=np.inf), n_extrapolated[idx],
-                            -np.round(acc[idx], 6)))]
-    if top_k is not None:
-        order = order[:top_k]
-    lo, hi = pred["acc_lo"].to_numpy(), pred["acc_hi"].to_numpy()
-    estimate = pred["time_is_estimate"].to_numpy()
-    return [
-        RankedConfig(
-            config=candidates[i],
-            predicted_acc=float(acc[i]),
-            acc_lo=float(lo[i]),
-            acc_hi=float(hi[i]),
-            predicted_seconds=None if math.isnan(seconds[i]) else float(seconds[i]),
-            time_is_estimate=bool(estimate[i]),
-            device=device,
-            extrapolated=extrapolated[i],
-            rank=r,
-        )
-        for r, i in enumerate(order, start=1)
-    ]
+    scored = score_candidates(meta, learner, budget=budget, candidates=candidates,
+                              pretrained_only=pretrained_only, max_resolution=max_resolution,
+                              supported_only=supported_only, order_by=order_by)
+    order = scored.order if top_k is None else scored.order[:top_k]
+    return scored.ranked(order)
+
+
+def pareto_positions(acc: np.ndarray, seconds: np.ndarray) -> list[int]:
+    """Indices of the accuracy (higher) / time (lower) front, fastest first: `pareto_front` on
+    arrays. NaN times are left out; if every time is NaN, the index of the most accurate."""
+    acc, seconds = np.asarray(acc, dtype="float64"), np.asarray(seconds, dtype="float64")
+    timed = np.flatnonzero(~np.isnan(seconds))
+    if timed.size == 0:
+        return [int(np.argmax(acc))] if acc.size else []
+    order = timed[np.lexsort((-acc[timed], seconds[timed]))]
+    running = np.maximum.accumulate(acc[order])
+    previous = np.concatenate([[-np.inf], running[:-1]])
+    return [int(i) for i in order[acc[order] > previous]]
+
+
+def fastest_position(acc: np.ndarray, seconds: np.ndarray, pct: float) -> int:
+    """Index of the fastest config within `pct` points of the most accurate: `fastest_within` on
+    arrays (NaN times count as slowest; ties to the more accurate, then the first)."""
+    acc, seconds = np.asarray(acc, dtype="float64"), np.asarray(seconds, dtype="float64")
+    if acc.size == 0:
+        raise ConfigError("no ranked configs to choose from")
+    if pct < 0 or math.isnan(pct):
+        raise ConfigError(f"the tolerance must be 0 or more percentage points, got {pct}")
+    eligible = np.flatnonzero(acc >= acc.max() - pct / 100.0 - 1e-12)
+    times = np.nan_to_num(seconds[eligible], nan=np.inf)
+    return int(eligible[np.lexsort((-acc[eligible], times))[0]])
+
+
+def _arrays(ranked: Sequence[RankedConfig]) -> tuple[np.ndarray, np.ndarray]:
+    acc = np.array([r.predicted_acc for r in ranked], dtype="float64")
+    seconds = np.array([np.nan if r.predicted_seconds is None else r.predicted_seconds
+                        for r in ranked], dtype="float64")
+    return acc, seconds
 
 
 def pareto_front(ranked: Sequence[RankedConfig]) -> list[RankedConfig]:
@@ -147,16 +312,7 @@ def pareto_front(ranked: Sequence[RankedConfig]) -> list[RankedConfig]:
 
     Configs without a predicted time are left out; if none has one, the most accurate is returned.
     """
-    timed = [r for r in ranked if r.predicted_seconds is not None]
-    if not timed:
-        return [max(ranked, key=lambda r: r.predicted_acc)] if ranked else []
-    front: list[RankedConfig] = []
-    best = -math.inf
-    for r in sorted(timed, key=lambda r: (r.predicted_seconds, -r.predicted_acc)):
-        if r.predicted_acc > best:
-            front.append(r)
-            best = r.predicted_acc
-    return front
+    return [ranked[i] for i in pareto_positions(*_arrays(ranked))] if ranked else []
 
 
 def fastest_within(ranked: Sequence[RankedConfig], pct: float) -> RankedConfig:
@@ -164,9 +320,4 @@ def fastest_within(ranked: Sequence[RankedConfig], pct: float) -> RankedConfig:
     (e.g. pct=1: at least best - 1 point). Configs without a time count as slowest."""
     if not ranked:
         raise ConfigError("no ranked configs to choose from")
-    if pct < 0 or math.isnan(pct):
-        raise ConfigError(f"the tolerance must be 0 or more percentage points, got {pct}")
-    best = max(r.predicted_acc for r in ranked)
-    eligible = [r for r in ranked if r.predicted_acc >= best - pct / 100.0 - 1e-12]
-    return min(eligible, key=lambda r: (
-        math.inf if r.predicted_seconds is None else r.predicted_seconds, -r.predicted_acc))
+    return ranked[fastest_position(*_arrays(ranked), pct)]

@@ -68,20 +68,22 @@ class HashingEmbedder(Embedder):
     """
 
     def __init__(self, n_features: int = 2**11) -> None:
-        from sklearn.feature_extraction.text import HashingVectorizer
-
         if n_features < 16:
             raise EmbeddingError(f"hashing embedder: n_features must be >= 16, got {n_features}")
         self.n_features = int(n_features)
         self.name = f"hashing:{self.n_features}"
-        self._vectorizer = HashingVectorizer(
-            n_features=self.n_features, analyzer="char_wb", ngram_range=(3, 5),
-            alternate_sign=False, norm="l2",
-        )
+        self._vectorizer: Any = None  # made on the first `embed` (scikit-learn is slow to import)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, self.n_features), dtype=np.float32)
+        if self._vectorizer is None:
+            from sklearn.feature_extraction.text import HashingVectorizer
+
+            self._vectorizer = HashingVectorizer(
+                n_features=self.n_features, analyzer="char_wb", ngram_range=(3, 5),
+                alternate_sign=False, norm="l2",
+            )
         return _unit_rows(self._vectorizer.transform(list(texts)).toarray())
 
 

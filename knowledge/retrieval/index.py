@@ -16,8 +16,15 @@ similarity via inner product of unit vectors. Embedding every card takes a while
 to the directory the index was loaded from or saved to.
 
 Persisted with `save(dir)` / `RunIndex.load(dir)`: `numeric.faiss`, `text.faiss`, `records.jsonl`
-and `meta.json` (record count, data hash, embedder name, scaler statistics). `load_or_build`
-reuses a saved index and rebuilds it when the records, the embedder or the format changed.
+and `meta.json` (record count, data hash, embedder name, scaler statistics), plus `numeric.npy`
+(the same record vectors as a NumPy array). `load_or_build` reuses a saved index and rebuilds it
+when the records, the embedder or the format changed.
+
+Speed (what `recommend` needs): the numeric index is a flat inner-product index, i.e. one matrix
+product over every record; with a few thousand records NumPy does that exactly as fast as FAISS,
+so `similar_runs` searches the `[x, x²]` matrix with NumPy (same float32 scores, same candidate
+loop) and loading it reads `numeric.npy`: FAISS is imported only for the text index, which is read
+from disk on the first free-text search. The cards are made on first use too.
 """
 
 from __future__ import annotations
@@ -35,10 +42,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 from pydantic import BaseModel, ValidationError
-from tqdm import tqdm
 
 from knowledge import paths
 from knowledge.errors import MetaLLMiXError
@@ -52,6 +57,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 FILES = ("meta.json", "records.jsonl", "numeric.faiss", "text.faiss")
+NUMERIC_FILE = "numeric.npy"  # the record vectors for NumPy search (written since format 1)
 
 # Features compared on a log scale (counts and sizes); the others (entropy, channels) as they are.
 LOG_FEATURES = frozenset({"n_instances", "n_classes", "imbalance_ratio", "height", "width",
@@ -242,6 +248,21 @@ def stale_reason(records: Sequence[RunRecord], directory: str | Path | None = No
     return None
 
 
+def _read_numeric(directory: Path, meta: dict) -> tuple[np.ndarray, Path]:
+    """The saved record vectors ([x, x²], float32): `numeric.npy` when this index wrote it (its
+    meta.json says so), else the FAISS file (indexes saved before the .npy existed)."""
+    if meta.get("numeric_file") == NUMERIC_FILE and (directory / NUMERIC_FILE).is_file():
+        path = directory / NUMERIC_FILE
+        return np.load(path, allow_pickle=False).astype(np.float32, copy=False), path
+    import faiss
+
+    path = directory / "numeric.faiss"
+    index = faiss.read_index(str(path))
+    vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros(
+        (0, 2 * _DIM), dtype=np.float32)
+    return vectors, path
+
+
 class _UnavailableEmbedder(Embedder):
     """Stands in for a saved index's embedder that cannot be recreated here: the numeric index still
     works, a text query fails with the reason."""
@@ -269,18 +290,60 @@ class RunIndex:
         self.embedder = embedder
         self.scaler = scaler
         self._records: list[RunRecord] = []
-        self._cards: list[str] = []
+        self._card_list: list[str] | None = []  # None: not made yet (`_cards` makes them)
         self._positions: dict[str, int] = {}
         self._x = np.zeros((0, _DIM), dtype=np.float32)
-        self._numeric = faiss.IndexFlatIP(2 * _DIM)
+        self._numeric = np.zeros((0, 2 * _DIM), dtype=np.float32)  # records as [x, x²]
         self._text_vectors: np.ndarray | None = None
-        self._text: faiss.IndexFlatIP | None = None
+        self._text: Any = None  # faiss.IndexFlatIP of the card vectors
+        self._column_cache: dict[str, np.ndarray] | None = None  # see `_columns`
+        # A loaded text index not read yet: (file, pending, saved rows, dim); see `_load_text`.
+        self._text_on_disk: tuple[Path, bool, list[int], int | None] | None = None
         # Pending text index: cards are embedded on first use; vectors known so far, by card text.
         self._text_pending = False
         self._pending_vectors: dict[str, np.ndarray] = {}
         self._text_lock = threading.Lock()
         self._directory: Path | None = None  # where it was loaded from / saved to
         self._hash = data_hash([])
+
+    @property
+    def _cards(self) -> list[str]:
+        """The run cards, in record order (made from the records on first use)."""
+        if self._card_list is None:
+            self._card_list = [run_card(r) for r in self._records]
+        return self._card_list
+
+    def _card(self, position: int) -> str:
+        """The card of one record (without making every card)."""
+        if self._card_list is not None:
+            return self._card_list[position]
+        return run_card(self._records[position])
+
+    def _load_text(self) -> None:
+        """Read the text index of a loaded index from disk (deferred from `load`), once."""
+        if self._text_on_disk is None:
+            return
+        path, pending, rows, dim = self._text_on_disk
+        self._text_on_disk = None
+        if not dim:
+            return
+        import faiss
+
+        try:
+            text = faiss.read_index(str(path))
+        except (OSError, RuntimeError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RetrievalError(f"{path}: cannot read the retrieval index: {reason}") from None
+        expected = len(rows) if pending else len(self._records)
+        if text.ntotal != expected or (pending and any(not 0 <= i < len(self) for i in rows)):
+            raise RetrievalError(f"{path.parent}: index files disagree on the record count; "
+                                 "rebuild it")
+        vectors = text.reconstruct_n(0, text.ntotal) if text.ntotal else None
+        if pending:
+            if vectors is not None:
+                self._pending_vectors = {self._cards[i]: v for i, v in zip(rows, vectors)}
+        else:
+            self._text, self._text_vectors = text, vectors
 
     # -- construction ------------------------------------------------------------------------
 
@@ -331,13 +394,17 @@ class RunIndex:
             raise RetrievalError(f"duplicate run_id {dup} in the records to index")
         if not records:
             return
+        self._load_text()
+        known_cards = self._cards  # made before the new records join `_records`
         cards = [run_card(r) for r in records]
         x = feature_matrix([r.meta_features for r in records], self.scaler)
-        self._numeric.add(np.hstack([x, x * x]))
+        self._numeric = np.vstack([self._numeric, np.hstack([x, x * x])]).astype(np.float32)
         vectors = (np.zeros((len(cards), 0), dtype=np.float32) if self._text_pending
                    else self._embed_cards(cards, embedding_cache or {}))
         if vectors.shape[1]:
             if self._text is None:
+                import faiss
+
                 self._text = faiss.IndexFlatIP(vectors.shape[1])
                 self._text_vectors = np.zeros((0, vectors.shape[1]), dtype=np.float32)
             elif vectors.shape[1] != self._text.d:
@@ -348,11 +415,14 @@ class RunIndex:
         for record in records:
             self._positions[record.run_id] = len(self._records)
             self._records.append(record)
-        self._cards += cards
+        self._card_list = known_cards + cards
+        self._column_cache = None
         self._x = np.vstack([self._x, x])
         self._hash = data_hash(self._records, self._cards)
 
     def _embed_cards(self, cards: list[str], cache: Mapping[str, np.ndarray]) -> np.ndarray:
+        from tqdm import tqdm
+
         todo = list(dict.fromkeys(c for c in cards if c not in cache))
         fresh: dict[str, np.ndarray] = {}
         chunk = 256  # a model embeds ~20-50 cards/s on a busy laptop CPU: show progress
@@ -384,8 +454,11 @@ class RunIndex:
         """Embed the cards of a pending text index now (no-op when it is built), then write it to
         the index directory when that still holds this index without its text."""
         with self._text_lock:
+            self._load_text()
             if not self._text_pending:
                 return
+            import faiss
+
             start = time.perf_counter()
             vectors = self._embed_cards(self._cards, self._pending_vectors)
             text = faiss.IndexFlatIP(vectors.shape[1])
@@ -404,6 +477,7 @@ class RunIndex:
 
     def _known_vectors(self) -> dict[str, np.ndarray]:
         """Card text -> vector for every card embedded so far (to reuse on a rebuild)."""
+        self._load_text()
         if self._text_pending:
             return dict(self._pending_vectors)
         if self._text_vectors is None:
@@ -432,7 +506,7 @@ class RunIndex:
     def card(self, run_id: str) -> str:
         """The text card of an indexed run."""
         self.record(run_id)
-        return self._cards[self._positions[run_id]]
+        return self._card(self._positions[run_id])
 
     def similar_runs(self, meta: MetaFeatures | Mapping[str, Any], k: int = 5, *,
                      config: TrainConfig | Mapping[str, Any] | None = None,
@@ -459,7 +533,7 @@ class RunIndex:
             squared = query.squared_distance_from_ip(np.array([raw_last]))[0] - _TOLERANCE
             return float(query.score(np.array([squared]))[0][0])
 
-        return self._rank(self._numeric, query.faiss_vector(), k, exact, bound,
+        return self._rank(self._numeric_search, query.faiss_vector(), k, exact, bound,
                           status=status, exclude_base=exclude_base, config=config,
                           dedupe=dedupe_datasets)
 
@@ -471,6 +545,7 @@ class RunIndex:
             raise RetrievalError("search_text: empty query")
         if not len(self):
             return []
+        self._load_text()
         if self._text_pending:
             self.build_text()
         if self._text is None:
@@ -486,52 +561,88 @@ class RunIndex:
             cosine = self._text_vectors[ids].astype(np.float64) @ target
             return cosine, 1.0 - cosine
 
-        return self._rank(self._text, vector, k, exact, lambda raw: raw + _TOLERANCE,
+        return self._rank(self._text_search, vector, k, exact, lambda raw: raw + _TOLERANCE,
                           status=status, exclude_base=exclude_base, config=None,
                           dedupe=dedupe_datasets)
+
+    def _columns(self) -> dict[str, np.ndarray]:
+        """Per-record fields the ranking reads, as arrays (made once, reset when records are
+        added): status, lower-cased base dataset, dataset id, model, scheme, test accuracy."""
+        if self._column_cache is None:
+            records = self._records
+            self._column_cache = {
+                "status": np.array([r.status for r in records], dtype=object),
+                "base": np.array([r.base_dataset.lower() for r in records], dtype=object),
+                "dataset": np.array([r.dataset_id for r in records], dtype=object),
+                "model": np.array([r.config.model for r in records], dtype=object),
+                "scheme": np.array([r.config.scheme for r in records], dtype=object),
+                "acc": np.array([np.nan if r.outcome.test_acc is None else r.outcome.test_acc
+                                 for r in records], dtype=float),
+            }
+        return self._column_cache
 
     def _allowed(self, status: str | None, exclude_base: Iterable[str] | None) -> np.ndarray | None:
         excluded = {b.lower() for b in (exclude_base or ())}
         if status is None and not excluded:
             return None
-        keep = [i for i, r in enumerate(self._records)
-                if (status is None or r.status == status) and r.base_dataset.lower() not in excluded]
-        return np.array(keep, dtype=np.int64)
+        cols = self._columns()
+        keep = np.ones(len(self._records), dtype=bool)
+        if status is not None:
+            keep &= cols["status"] == status
+        if excluded:
+            keep &= ~np.isin(cols["base"], list(excluded))
+        return np.flatnonzero(keep).astype(np.int64)
 
-    def _rank(self, index: faiss.Index, vector: np.ndarray, k: int,
+    def _numeric_search(self, vector: np.ndarray, fetch: int,
+                        allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The `fetch` best inner products of `vector` with the record vectors, best first, as
+        FAISS's `IndexFlatIP.search` returns them (float32 scores; ties to the lower id)."""
+        ids = np.arange(len(self._numeric)) if allowed is None else allowed
+        raw = self._numeric[ids] @ vector[0].astype(np.float32)
+        top = np.lexsort((ids, -raw))[:fetch]
+        return raw[top][None, :], ids[top][None, :]
+
+    def _text_search(self, vector: np.ndarray, fetch: int,
+                     allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        params = None if allowed is None else faiss.SearchParameters(
+            sel=faiss.IDSelectorBatch(allowed))
+        return self._text.search(vector, fetch, params=params)
+
+    def _rank(self, search: Callable[[np.ndarray, int, np.ndarray | None],
+                                     tuple[np.ndarray, np.ndarray]], vector: np.ndarray, k: int,
               exact: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
               bound: Callable[[float], float], *, status: str | None,
               exclude_base: Iterable[str] | None, config: Any, dedupe: bool) -> list[Hit]:
-        """FAISS candidates, re-scored exactly, boosted, tie-broken and de-duplicated.
+        """Search candidates (`search(vector, n, allowed ids)`), re-scored exactly, boosted,
+        tie-broken and de-duplicated.
 
-        Fetches more candidates until no unfetched one could still make the top `k`: FAISS returns
-        them best first, so the last fetched raw score bounds every unfetched one.
+        Fetches more candidates until no unfetched one could still make the top `k`: the search
+        returns them best first, so the last fetched raw score bounds every unfetched one.
         """
         allowed = self._allowed(status, exclude_base)
         n_allowed = len(self._records) if allowed is None else len(allowed)
         if k <= 0 or n_allowed == 0:
             return []
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
         model, scheme = _config_fields(config)
         max_boost = (MODEL_BOOST if model else 0.0) + (SCHEME_BOOST if scheme else 0.0)
         fetch = min(n_allowed, max(4 * k, 64))
+        cols = self._columns()
         while True:
-            raw, found = index.search(vector, fetch, params=params)
+            raw, found = search(vector, fetch, allowed)
             valid = found[0] >= 0
             ids, raw = found[0][valid], raw[0][valid]
             scores, distances = exact(ids)
-            boosted = scores + np.array(
-                [(MODEL_BOOST if model and self._records[i].config.model == model else 0.0)
-                 + (SCHEME_BOOST if scheme and self._records[i].config.scheme == scheme else 0.0)
-                 for i in ids])
-            acc = np.array([self._records[i].outcome.test_acc for i in ids], dtype=float)
+            boosted = scores + (MODEL_BOOST * (cols["model"][ids] == model) if model else 0.0) + (
+                SCHEME_BOOST * (cols["scheme"][ids] == scheme) if scheme else 0.0)
+            boosted = np.asarray(boosted, dtype=float)
+            acc = cols["acc"][ids]
             order = np.lexsort((ids, -np.nan_to_num(acc, nan=-1.0), -boosted))
             chosen: list[int] = []
             datasets: set[str] = set()
             for j in order:
-                dataset = self._records[ids[j]].dataset_id
+                dataset = cols["dataset"][ids[j]]
                 if dedupe and dataset in datasets:
                     continue
                 datasets.add(dataset)
@@ -549,7 +660,7 @@ class RunIndex:
         r = self._records[position]
         return Hit(run_id=r.run_id, dataset_id=r.dataset_id, base_dataset=r.base_dataset,
                    score=round(score, 6), distance=round(max(distance, 0.0), 6),
-                   card=self._cards[position], model=r.config.model, scheme=r.config.scheme,
+                   card=self._card(position), model=r.config.model, scheme=r.config.scheme,
                    resolution=r.config.resolution, test_acc=r.outcome.test_acc,
                    test_acc_std=r.outcome.test_acc_std, status=r.status, source=r.provenance.source)
 
@@ -558,11 +669,19 @@ class RunIndex:
     def save(self, directory: str | Path | None = None) -> Path:
         """Write the index to `directory` (default `<artifacts>/index`); meta.json goes last, so an
         interrupted save reads as stale, never as a mixed index."""
+        import faiss
+
         directory = Path(directory) if directory is not None else default_dir()
+        self._load_text()
         try:
             directory.mkdir(parents=True, exist_ok=True)
             (directory / "meta.json").unlink(missing_ok=True)
-            faiss.write_index(self._numeric, str(directory / "numeric.faiss"))
+            numeric = faiss.IndexFlatIP(2 * _DIM)
+            if len(self._numeric):
+                numeric.add(np.ascontiguousarray(self._numeric, dtype=np.float32))
+            faiss.write_index(numeric, str(directory / "numeric.faiss"))
+            with open(directory / NUMERIC_FILE, "wb") as f:
+                np.save(f, np.ascontiguousarray(self._numeric, dtype=np.float32))
             text_rows: list[int] = []
             if self._text_pending:  # keep the card vectors computed so far
                 text_rows = [i for i, c in enumerate(self._cards) if c in self._pending_vectors]
@@ -586,6 +705,7 @@ class RunIndex:
                 "text_pending": self._text_pending,
                 "text_rows": text_rows,
                 "numeric_dim": _DIM,
+                "numeric_file": NUMERIC_FILE,
                 "scaler": {"mean": self.scaler.mean, "std": self.scaler.std},
                 "run_ids": [r.run_id for r in self._records],
                 "saved_at": datetime.now(timezone.utc).isoformat(),
@@ -624,34 +744,22 @@ class RunIndex:
         try:
             with open(path, encoding="utf-8") as f:
                 records = [RunRecord.model_validate_json(line) for line in f if line.strip()]
-            path = directory / "numeric.faiss"
-            numeric = faiss.read_index(str(path))
-            path = directory / "text.faiss"
-            text = faiss.read_index(str(path)) if meta.get("text_dim") else None
+            numeric, path = _read_numeric(directory, meta)
         except (OSError, RuntimeError, ValidationError, ValueError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise RetrievalError(f"{path}: cannot read the retrieval index: {reason}") from None
         pending = bool(meta.get("text_pending")) and bool(records)
         text_rows = [int(i) for i in meta.get("text_rows") or []] if pending else []
-        expected_text = len(text_rows) if pending else len(records)
-        if len(records) != meta.get("count") or numeric.ntotal != len(records) or (
-                text is not None and text.ntotal != expected_text) or (
-                pending and any(not 0 <= i < len(records) for i in text_rows)):
+        if len(records) != meta.get("count") or numeric.shape != (len(records), 2 * _DIM):
             raise RetrievalError(f"{directory}: index files disagree on the record count; rebuild it")
         index = cls(embedder, FeatureScaler(meta["scaler"]["mean"], meta["scaler"]["std"]))
         index._records = records
-        index._cards = [run_card(r) for r in records]
+        index._card_list = None
         index._positions = {r.run_id: i for i, r in enumerate(records)}
         index._numeric = numeric
-        index._x = numeric.reconstruct_n(0, numeric.ntotal)[:, :_DIM].copy() if records else index._x
-        if pending:
-            index._text_pending = True
-            if text is not None and text_rows:
-                vectors = text.reconstruct_n(0, text.ntotal)
-                index._pending_vectors = {index._cards[i]: v for i, v in zip(text_rows, vectors)}
-        elif text is not None:
-            index._text = text
-            index._text_vectors = text.reconstruct_n(0, text.ntotal)
+        index._x = numeric[:, :_DIM].copy()
+        index._text_pending = pending
+        index._text_on_disk = (directory / "text.faiss", pending, text_rows, meta.get("text_dim"))
         index._hash = meta["data_hash"]
         index._directory = directory
         return index

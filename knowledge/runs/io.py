@@ -10,10 +10,12 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from knowledge.errors import StoreError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ def write_frame(frame: pd.DataFrame, path: str | Path, *, format: str | None = N
 
 def read_frame(path: str | Path, *, format: str | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file of run rows; missing cells become None. StoreError if unreadable."""
+    import pandas as pd
+
     path = Path(path)
     fmt = file_format(path, format)
     if not path.is_file():

@@ -19,9 +19,8 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from pydantic import ValidationError
 
 from knowledge import paths
@@ -29,6 +28,9 @@ from knowledge.errors import ConfigError, StoreError
 from knowledge.runs import io
 from knowledge.runs.record import _GROUPS, RunRecord, record_to_row, row_to_record
 from knowledge.search_space import validate_config
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +294,8 @@ class RunStore:
 
     def to_frame(self, **filters: Any) -> pd.DataFrame:
         """One row per matching record, with the flat columns of `record_to_row`."""
+        import pandas as pd
+
         records = self.query(**filters)
         if not records:
             return pd.DataFrame(columns=_flat_columns())

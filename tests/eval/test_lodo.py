@@ -169,3 +169,76 @@ def test_cli_writes_json_and_markdown(tmp_path) -> None:
     assert printed["records"]["by_source"] == {"own": 36}  # 6 ok own runs x 6 datasets
     assert {t["source"] for t in printed["tasks"]} == {"own"}
     assert md.read_text().startswith("Records:")
+
+
+# --- medical vs non-medical ---------------------------------------------------------------------
+
+def _mixed_meta_dataset(non_medical_runs: int) -> list:
+    """Four medical bases (own + published runs) and one non-medical base ("eps", e.g. digits)
+    with exactly `non_medical_runs` successful own runs."""
+    records = [r for r in synthetic_records(per_dataset=12) if r.base_dataset != "zeta"]
+    medical = [r for r in records if r.base_dataset != "eps"]
+    eps_ok = [r.model_copy(update={"medical": False}) for r in records
+              if r.base_dataset == "eps" and r.status == "ok" and r.provenance.source == "own"]
+    assert len(eps_ok) >= non_medical_runs
+    return medical + eps_ok[:non_medical_runs]
+
+
+@pytest.mark.parametrize("runs, appears", [(5, True), (4, False)])
+def test_non_medical_task_appears_once_it_has_min_records(runs: int, appears: bool) -> None:
+    report = lodo.evaluate_lodo(_mixed_meta_dataset(runs), seeds=1, tpe_trials=(5,),
+                                acc_params=FAST, cost_params=FAST, min_records=5, time_rank=False)
+    summary = report["summary"]
+    non_medical = [t for t in report["tasks"] if not t["medical"]]
+    assert summary["non-medical"]["n_tasks"] == len(non_medical) == (1 if appears else 0)
+    assert summary["medical"]["n_tasks"] + summary["non-medical"]["n_tasks"] == summary["all"]["n_tasks"]
+    assert all(t["medical"] for t in report["tasks"] if t["base_dataset"] != "eps")
+    text = lodo.to_markdown(report)
+    if appears:
+        task = non_medical[0]
+        assert task["task"] == "synthetic:eps [own]" and task["n_records"] == 5
+        assert "**non-medical** (1 tasks)" in text
+        assert "eps" not in {t["base_dataset"] for t in report["tasks"] if t["medical"]}
+        stats = summary["non-medical"]["methods"]["meta-learner"]["regret"]
+        assert stats["n"] == 1 and stats["mean"] == task["results"]["meta-learner"]["regret"]
+    else:
+        assert "**non-medical**" not in text
+        # the base still trains the other folds' learners even without a task of its own
+        assert any(f["held_out"] != "eps" and f["n_train_records"] > 0 for f in report["folds"])
+
+
+def test_folds_record_the_chosen_ranking_blend(report: dict) -> None:
+    from knowledge.metalearner.blend import BLEND_GRID
+
+    assert all(f["blend"] in BLEND_GRID for f in report["folds"])
+    assert "ranking blend" in lodo.to_markdown(report)
+
+
+def test_published_records_come_with_their_class_balance(tmp_path) -> None:
+    from ui.cli.eval import load_records
+
+    records = load_records(tmp_path / "empty.sqlite", published=True, published_only=True)
+    assert len(records) == 1440 and {r.provenance.source for r in records} == {"published"}
+    # the class-counts table is read too: the same meta-features as the shipped meta-dataset's
+    from knowledge.meta_dataset.shipped import SHIPPED
+
+    shipped = pd.read_parquet(SHIPPED)
+    shipped = shipped[shipped["prov.source"] == "published"].groupby("dataset_id")[
+        "mf.imbalance_ratio"].first()
+    loaded = {r.dataset_id: r.meta_features.imbalance_ratio for r in records}
+    assert sum(v is not None for v in loaded.values()) >= 8
+    for dataset_id, ratio in loaded.items():
+        expected = shipped[dataset_id]
+        assert (ratio is None and pd.isna(expected)) or ratio == pytest.approx(expected)
+
+
+def test_single_best_is_chosen_among_tasks_of_the_same_source() -> None:
+    frame = lodo.records_frame(_records())
+    train = frame[frame["base_dataset"] != "alpha"]
+    fold = lodo.prepare_fold(train, "alpha", lodo.build_index(_records()), acc_params=FAST,
+                             cost_params=FAST, seed=0)
+    assert set(fold.single_best) == {"*", "own", "published"}
+    for source in ("own", "published"):
+        recorded = {lodo.config_key(c) for c in lodo._config_dicts(
+            train[train["prov.source"] == source])}
+        assert {lodo.config_key(c) for c in fold.single_best[source]} <= recorded

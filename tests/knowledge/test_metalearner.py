@@ -111,7 +111,8 @@ def test_recovers_pretrained_signal(learner: MetaLearner) -> None:
 
 def test_quantiles_are_ordered(learner: MetaLearner, frame: pd.DataFrame) -> None:
     pred = learner.predict(featurize(frame))
-    assert list(pred.columns) == ["acc", "acc_lo", "acc_hi", "sec_per_img_epoch", "time_is_estimate"]
+    assert list(pred.columns) == ["acc", "acc_lo", "acc_hi", "sec_per_img_epoch", "time_is_estimate",
+                                  "score"]
     assert (pred["acc_lo"] <= pred["acc"]).all() and (pred["acc"] <= pred["acc_hi"]).all()
     assert pred[["acc", "acc_lo", "acc_hi"]].stack().between(0, 1).all()
     assert learner.interval_margin >= 0

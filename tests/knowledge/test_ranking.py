@@ -88,13 +88,17 @@ def test_budget_devices() -> None:
 def test_rank_returns_top_k_sorted(learner: MetaLearner) -> None:
     top = rank(META, learner, top_k=5)
     assert [r.rank for r in top] == [1, 2, 3, 4, 5]
-    accs = [r.predicted_acc for r in top]
-    assert accs == sorted(accs, reverse=True)
+    scores = [r.score for r in top]  # ranked by the learner's ranking score
+    assert scores == sorted(scores, reverse=True)
     assert all(isinstance(r, RankedConfig) and r.acc_lo <= r.predicted_acc <= r.acc_hi for r in top)
     everything = rank(META, learner, top_k=None)
     assert len(everything) == len(candidate_configs())
-    assert top[0].predicted_acc == max(r.predicted_acc for r in everything)
+    assert top[0].score == max(r.score for r in everything)
     assert top[0].config.pretrained  # the obvious signal of the synthetic runs
+    by_acc = rank(META, learner, top_k=5, order_by="acc")
+    accs = [r.predicted_acc for r in by_acc]
+    assert accs == sorted(accs, reverse=True)
+    assert by_acc[0].predicted_acc == max(r.predicted_acc for r in everything)
     assert "%" in top[0].summary()
 
 

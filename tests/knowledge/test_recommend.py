@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -52,8 +53,8 @@ def index():
 def test_top_k_sorted_best_explained(learner, index) -> None:
     rec = recommend(META, top_k=4, learner=learner, index=index)
     assert len(rec.top) == 4 and rec.best == rec.top[0]
-    accs = [r.predicted_acc for r in rec.top]
-    assert accs == sorted(accs, reverse=True)
+    scores = [r.score for r in rec.top]  # the order is the ranking score's
+    assert scores == sorted(scores, reverse=True)
     assert [r.rank for r in rec.top] == [1, 2, 3, 4]
     assert rec.explanation.config == rec.best.config
     assert rec.explanation.prediction == pytest.approx(100 * rec.best.predicted_acc, abs=1e-3)
@@ -70,10 +71,16 @@ def test_alternatives_are_consistent(learner, index) -> None:
     assert rec.faster is not None
     assert rec.faster.predicted_seconds < rec.best.predicted_seconds
     assert rec.faster.predicted_acc >= rec.best.predicted_acc - FASTER_WITHIN_POINTS / 100 - 1e-9
-    # without a budget the best is the most accurate, so the alternative is the runner-up
-    assert rec.more_accurate_kind == "runner_up"
-    assert rec.more_accurate.config != rec.best.config
-    assert rec.more_accurate.predicted_acc <= rec.best.predicted_acc
+    # without a budget the alternative is the most accurate config when the ranking put it below
+    # the best, else the runner-up (the second-ranked)
+    assert rec.more_accurate is not None and rec.more_accurate.config != rec.best.config
+    assert rec.more_accurate_within_budget is True
+    if rec.more_accurate_kind == "ranked_lower":
+        assert rec.more_accurate.predicted_acc > rec.best.predicted_acc
+        assert rec.more_accurate.rank > 1
+    else:
+        assert rec.more_accurate_kind == "runner_up" and rec.more_accurate.rank == 2
+        assert rec.more_accurate.predicted_acc <= rec.best.predicted_acc
     front = [(r.predicted_seconds, r.predicted_acc) for r in rec.pareto]
     assert front == sorted(front) and len({a for _, a in front}) == len(front)
 
@@ -83,6 +90,17 @@ def test_alternatives_are_consistent(learner, index) -> None:
     assert limited.more_accurate.predicted_acc > limited.best.predicted_acc
     assert limited.more_accurate_within_budget is False
     assert limited.more_accurate.predicted_seconds > 120
+
+
+def test_accuracy_only_ranking_gives_the_runner_up(learner, index) -> None:
+    # a learner that ranks by its accuracy alone (blend 0): the best is the most accurate
+    by_accuracy = copy.copy(learner)
+    by_accuracy.blend = 0.0
+    rec = recommend(META, learner=by_accuracy, index=index)
+    assert rec.more_accurate_kind == "runner_up" and rec.more_accurate.rank == 2
+    accs = [r.predicted_acc for r in rec.top]
+    assert accs == sorted(accs, reverse=True)
+    assert rec.best.predicted_acc >= rec.more_accurate.predicted_acc
 
 
 def test_cpu_only_budget_keeps_cpu_friendly_models(learner, index) -> None:

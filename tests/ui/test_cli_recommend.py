@@ -102,3 +102,43 @@ def test_plot_writes_the_waterfall(app, store, tmp_path) -> None:
                                       "--plot", str(png)])
     assert result.exit_code == 0, result.output
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+# --- start-up: only the command asked for is imported --------------------------------------------
+
+def test_main_registers_only_the_command_it_runs() -> None:
+    from ui.cli import COMMANDS, GROUPS, build_app, command_name
+
+    assert command_name(["-v", "recommend", "--traits", "{}"]) == "recommend"
+    assert command_name(["eval", "lodo"]) == "eval" and command_name(["--help"]) is None
+    assert command_name(["nosuch"]) is None
+    only = build_app("recommend")
+    assert [c.name for c in only.registered_commands] == ["recommend"] and not only.registered_groups
+    full = build_app()
+    assert [c.name for c in full.registered_commands] == list(COMMANDS)
+    assert [g.name for g in full.registered_groups] == list(GROUPS)
+
+
+def test_recommend_process_imports_no_agent_or_heavy_library(store) -> None:
+    import os
+    import subprocess
+    import sys
+
+    # the `recommend` command's start-up path: the CLI with just that command, then the call
+    script = f"""
+import sys, json
+from ui.cli import main
+rc = main(["recommend", "--traits", {TRAITS!r}, "--store", {str(store.path)!r}, "--json"])
+heavy = [m for m in ("agent", "langchain_core", "langgraph", "torch", "gradio", "xgboost",
+                     "sklearn", "scipy", "pandas", "faiss", "shap", "matplotlib") if m in sys.modules]
+print(json.dumps({{"rc": rc, "heavy": heavy}}), file=sys.stderr)
+"""
+    env = {**os.environ, "METALLMIX_EMBEDDINGS": "hashing"}
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           timeout=300, env=env) for _ in range(2)]
+    # the first process on a new store builds and saves the retrieval index (FAISS, pandas);
+    # the next one only loads what was saved
+    cold, warm = (json.loads(r.stderr.strip().splitlines()[-1]) for r in runs)
+    assert cold["rc"] == 0 and warm == {"rc": 0, "heavy": []}, runs[1].stderr[-2000:]
+    assert json.loads(runs[1].stdout) == json.loads(runs[0].stdout) | {
+        "seconds": json.loads(runs[1].stdout)["seconds"]}

@@ -2,6 +2,7 @@
 
     metallmix eval lodo                                  # default store (+ published MedMNIST+)
     metallmix eval lodo --store runs.sqlite --no-published --seeds 10 --markdown lodo.md
+    metallmix eval lodo --published-only --out eval/results/lodo_published.json
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ def _eval() -> None:
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "eval" / "results" / "lodo.json"
 
 
-def load_records(store: Optional[Path], published: bool) -> list:
+def load_records(store: Optional[Path], published: bool, published_only: bool = False) -> list:
     """The store's records, plus (or minus) the published MedMNIST+ records.
 
-    `published=True` adds the published table (`load_medmnist_plus` on the shared results csv)
-    when the store holds no published record (ids are stable, so nothing is counted twice);
-    `published=False` leaves every published record out.
+    `published=True` adds the published table (`load_medmnist_plus` on the shared results csv,
+    with the class-counts table next to it when present, as `metallmix runs import-medmnist-plus`
+    and the shipped meta-dataset do: without it the class-balance meta-features are missing) when
+    the store holds no published record (ids are stable, so nothing is counted twice);
+    `published=False` leaves every published record out; `published_only` keeps only them.
     """
     from knowledge.meta_dataset.shipped import open_store
 
@@ -40,10 +43,19 @@ def load_records(store: Optional[Path], published: bool) -> list:
     if not published:
         return [r for r in records if r.provenance.source != "published"]
     if not any(r.provenance.source == "published" for r in records):
-        from knowledge.meta_dataset.medmnist_plus import default_results_csv, load_medmnist_plus
+        from knowledge.meta_dataset.medmnist_plus import (
+            default_class_counts_csv,
+            default_results_csv,
+            load_medmnist_plus,
+        )
 
+        results = default_results_csv()
+        counts = default_class_counts_csv(results)
         seen = {r.run_id for r in records}
-        records += [r for r in load_medmnist_plus(default_results_csv()) if r.run_id not in seen]
+        records += [r for r in load_medmnist_plus(results, counts if counts.is_file() else None)
+                    if r.run_id not in seen]
+    if published_only:
+        records = [r for r in records if r.provenance.source == "published"]
     return records
 
 
@@ -76,6 +88,8 @@ def lodo(
     published: bool = typer.Option(True, "--published/--no-published", help="Include the "
                                    "published MedMNIST+ records (added from the shared table "
                                    "when the store has none) or leave them out."),
+    published_only: bool = typer.Option(False, "--published-only", help="Only the published "
+                                        "records (benchmark (a) of docs/BENCHMARKS.md)."),
     seeds: int = typer.Option(5, "--seeds", min=1, help="Seeds of the TPE baselines."),
     tpe_trials: str = typer.Option("5,10,20", "--tpe-trials", help="Trial budgets of the TPE "
                                    "baselines, comma-separated."),
@@ -99,11 +113,15 @@ def lodo(
         raise typer.BadParameter(f"expected positive integers like 5,10,20, got {tpe_trials!r}",
                                  param_hint="--tpe-trials")
     console = Console(stderr=True)
+    if published_only and not published:
+        raise typer.BadParameter("--published-only needs the published records (drop "
+                                 "--no-published)", param_hint="--published-only")
     with console.status("reading runs ..."):
-        records = load_records(store, published)
+        records = load_records(store, published, published_only)
     report = evaluate_lodo(records, seeds=seeds, tpe_trials=budgets, min_records=min_records, progress=progress)
     report["store"] = str(store) if store else "default"
     report["settings"]["published"] = published
+    report["settings"]["published_only"] = published_only
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2) + "\n")
@@ -117,3 +135,9 @@ def lodo(
         return
     _print_tables(report, Console())
     console.print(f"report written to {out}" + (f" and {markdown}" if markdown else ""))
+
+
+from ui.cli import eval_agent, eval_e2e  # noqa: E402 - each command lives in its own module
+
+app.command("agent")(eval_agent.agent)
+app.command("e2e")(eval_e2e.e2e)

@@ -1,5 +1,6 @@
 """`metallmix fit [--store PATH] [--out DIR] [--json]`: fit the meta-learner on the run store and
-save it as an artifact (what `recommend` loads)."""
+save it as an artifact (what `recommend` loads): the accuracy model, the pairwise ranker with its
+cross-validated blend weight, and the cost model."""
 
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ def fit(
         "records": learner.n_records,
         "timed_records": learner.n_timed,
         "interval_margin_points": round(100 * learner.interval_margin, 2),
+        "ranking_blend": learner.blend,
+        "ranking_blend_cv_regret": learner.blend_cv,
         "fit_seconds": round(fit_seconds, 2),
         "total_seconds": round(time.perf_counter() - started, 2),
         "cv": cv,
@@ -61,7 +64,11 @@ def fit(
     table = Table(title="meta-learner fitted", show_header=False)
     table.add_row("records used", ", ".join(f"{k}: {v:,}" for k, v in learner.n_records.items()))
     table.add_row("timed runs (cost model)", f"{learner.n_timed:,}"
-                  + ("" if learner.cost_model is not None else " (FLOPs-proxy prior only)"))
+                  + ("" if learner.has_model("cost") else " (FLOPs-proxy prior only)"))
+    cv_text = ", ".join(f"{w}: {r:.3f}" for w, r in learner.blend_cv.items())
+    table.add_row("ranking blend (ranker weight)", f"{learner.blend:g}" + (
+        f" (chosen by grouped CV; mean top-1 regret per weight: {cv_text})" if cv_text
+        else " (no cross-validation: fewer than 3 datasets)"))
     if cv:
         table.add_row(f"CV by dataset ({cv['n_folds']} folds)",
                       f"MAE {cv['mae']:.2f} points (config-mean baseline {cv['baseline_mae']:.2f}); "

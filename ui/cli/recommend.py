@@ -112,7 +112,7 @@ def render(rec: Recommendation, *, total_seconds: float | None = None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from knowledge.recommend import budget_text, config_label
+    from knowledge.recommend import budget_text, config_label, more_accurate_text
 
     console = Console()
     what = escape(rec.dataset) if rec.dataset else "your dataset"
@@ -131,7 +131,8 @@ def render(rec: Recommendation, *, total_seconds: float | None = None) -> None:
                   + (f"; unknown: {', '.join(rec.missing_traits)}" if rec.missing_traits else "")
                   + "[/]")
 
-    table = Table(title=f"top {len(rec.top)} of {rec.n_candidates} configs", title_justify="left")
+    table = Table(title=f"top {len(rec.top)} of {rec.n_candidates} configs (ranked by the "
+                        "meta-learner's ranking score)", title_justify="left")
     for name, justify in (("#", "right"), ("model", "left"), ("pre", "center"), ("scheme", "left"),
                           ("px", "right"), ("lr", "right"), ("wd", "right"), ("batch", "right"),
                           ("ep", "right"), ("aug", "left"), ("pred. acc", "right"),
@@ -161,8 +162,7 @@ def render(rec: Recommendation, *, total_seconds: float | None = None) -> None:
         console.print(f"  faster: none within {rec.faster_within_points:g} points is predicted faster")
     if rec.more_accurate is not None:
         m = rec.more_accurate
-        kind = ("more accurate, outside the budget" if rec.more_accurate_kind == "beyond_budget"
-                else "runner-up")
+        kind = more_accurate_text(rec)
         console.print(f"  {kind}: {escape(config_label(m))}: {_pct(m.predicted_acc)} in ~{_time(m)}")
     if rec.pareto:
         console.print("  accuracy/time front: " + ", ".join(
