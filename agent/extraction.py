@@ -199,12 +199,57 @@ def regex_extract(text: str, pending: str | None = None) -> TurnExtraction:
     elif _SPEED.search(text):
         found["preference"] = "speed"
     if m := _PATH.search(text):
-        found["dataset_path"] = m.group(1).rstrip(".")
+        found["dataset_path"] = m.group(1).rstrip(".:;!?")  # "…/scans.npz: chest x-rays"
     try:
         return TurnExtraction.model_validate(found)
     except ValidationError as exc:  # e.g. "1 class": drop the bad fields, keep the rest
         bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
         return TurnExtraction.model_validate({k: v for k, v in found.items() if k not in bad})
+
+
+# --- when the regexes are enough ------------------------------------------------------------------
+
+_NUMBER_WORD = re.compile(r"\b(?:" + "|".join(_WORD_INTS) + r"|hundred|thousand|million|dozens?|"
+                          r"half|one|a few|several)\b", re.IGNORECASE)
+_IMBALANCE = re.compile(r"imbalanc|balanced|skew|largest|smallest|majority|minority|rare|"
+                        r"times (?:more|fewer|as)|ratio|per class", re.IGNORECASE)
+_CORRECTION = re.compile(r"\b(?:not|no|n't|instead|rather|actually|wrong|correction|except)\b|n't",
+                         re.IGNORECASE)
+
+
+def regex_covers(text: str, found: TurnExtraction, known: dict[str, Any] | None = None,
+                 pending: str | None = None) -> bool:
+    """Whether an LLM extraction could add nothing to the regexes' `found`: every number of the
+    message is inside something the regexes read (a count, classes, a size, a budget clause, a
+    path), the question just asked was answered, the modality is known, and no modality is being
+    corrected ("not X-ray but CT"). Saves one LLM call on most turns ("What if I only have a
+    CPU?", "Why not a ViT?", a message stating everything plainly)."""
+    rest = text
+    for pattern in (_PATH, _INSTANCES, _CLASSES, _SIZE_2D, _SIZE_1D):
+        rest = pattern.sub(" ", rest)
+    if found.budget:
+        for clause in found.budget.split(", "):
+            rest = rest.replace(clause, " ")
+    if pending and getattr(found, pending, None) is not None:  # a bare answer: "about 2,000"
+        rest = re.sub(r"\d[\d,.]*\s*k?\b", " ", rest)
+    if re.search(r"\d", rest) or _NUMBER_WORD.search(rest) or _IMBALANCE.search(text):
+        return False
+    if pending and getattr(found, pending, None) is None:
+        return False
+    modality_known = found.modality is not None or (known or {}).get("modality") is not None
+    if not modality_known and len(text.split()) >= 3:
+        return False  # "skin lesion photos": the LLM may recognise a modality the regex does not
+    words = {normalize_modality(m.group(1)) for m in _MODALITY.finditer(text)
+             if _safe_modality(m.group(1))}
+    return not (len(words) > 1 or (words and _CORRECTION.search(text)))
+
+
+def _safe_modality(word: str) -> bool:
+    try:
+        normalize_modality(word)
+    except ValueError:
+        return False
+    return True
 
 
 # --- combining -----------------------------------------------------------------------------------
@@ -219,10 +264,25 @@ def supported(key: str, value: Any, text: str) -> bool:
         return all(supported(key, v, text) for v in value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         words = {w: n for w, n in _WORD_INTS.items() if re.search(rf"\b{w}\b", text, re.IGNORECASE)}
-        if value in words.values():
+        if value in words.values() or value in _scaled_words(text):
             return True
         return any(abs(n.value - value) <= max(n.tolerance, 1e-9) for n in find_numbers(text))
     return True
+
+
+_SCALED = re.compile(r"\b(" + "|".join(_WORD_INTS) + r"|a|one|\d+(?:\.\d+)?)\s+"
+                     r"(hundred|thousand|million)\b", re.IGNORECASE)
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+
+
+def _scaled_words(text: str) -> set[float]:
+    """Amounts written with a scale word: 'three thousand' -> 3000, '1.5 thousand' -> 1500."""
+    out = set()
+    for m in _SCALED.finditer(text):
+        head = m.group(1).lower()
+        base = 1 if head in ("a", "one") else _WORD_INTS.get(head) or float(head)
+        out.add(base * _SCALES[m.group(2).lower()])
+    return out
 
 
 def merge(llm: TurnExtraction | None, regex: TurnExtraction, text: str) -> TurnExtraction:
@@ -254,12 +314,15 @@ def merge(llm: TurnExtraction | None, regex: TurnExtraction, text: str) -> TurnE
 
 
 def extract_turn(model: BaseChatModel | None, text: str, *, pending: str | None = None,
-                 known: dict[str, Any] | None = None, retries: int = 2) -> TurnExtraction:
-    """The traits and constraints `text` (one user message) states; see the module docstring."""
+                 known: dict[str, Any] | None = None, retries: int = 2,
+                 always_llm: bool = True) -> TurnExtraction:
+    """The traits and constraints `text` (one user message) states; see the module docstring.
+    With `always_llm=False` the LLM is asked only when the regexes may have missed something
+    (`regex_covers`)."""
     from agent import prompts
 
     regex = regex_extract(text, pending)
-    if model is None:
+    if model is None or (not always_llm and regex_covers(text, regex, known, pending)):
         return regex
     messages = [SystemMessage(prompts.EXTRACT_SYSTEM),
                 HumanMessage(prompts.extract_user(text, pending, json.dumps(known or {})))]
@@ -272,4 +335,4 @@ def extract_turn(model: BaseChatModel | None, text: str, *, pending: str | None 
 
 
 __all__ = ["REQUIRED_TRAITS", "TurnExtraction", "budget_phrase", "extract_turn",
-           "invoke_structured", "merge", "regex_extract", "supported"]
+           "invoke_structured", "merge", "regex_covers", "regex_extract", "supported"]

@@ -3,18 +3,28 @@
     graph = build_advisor(model, checkpointer=open_checkpointer("threads.sqlite"))
     reply = advise(graph, "3,000 chest X-rays, 3 classes, one hour on a T4", thread_id="alice")
 
-Each user turn goes `extract` (LLM structured extraction + regex fallback) -> `analyze` (when the
-message names a dataset path; the tool enforces the data roots) -> then, deterministically:
+Each user turn goes `extract` (regex extraction, plus an LLM structured extraction when the
+regexes may have missed something) -> `analyze` (when the message names a dataset path; the tool
+enforces the data roots) -> then, deterministically:
 
 - a required trait missing (n_instances, n_classes, modality) -> `ask` one question;
 - no recommendation yet, or the traits / constraints changed -> `recommend` (rank_configs,
   explain_config, similar_runs through the tools, and the `Recommendation`) -> `answer` (the LLM
-  writes it from the facts) -> `ground` (every number must come from a tool output: else one
-  retry listing the violations, else the deterministic `Recommendation.to_markdown()`);
+  writes it from compact facts) -> `ground` (every number must be a tool output's number of the
+  same kind about the same config, and every model / dataset / optimizer / run named must be in
+  the tool outputs, `agent.grounding.check_answer`: else one retry listing the violations, else
+  the deterministic `Recommendation.to_markdown()`);
 - "launch it" -> `propose_launch` (asks for an explicit yes); only a yes in the NEXT user turn
   reaches `launch`, the one node that calls launch_training (with confirmed=true);
-- any other follow-up -> `agent` <-> `tools`, a bounded tool-calling loop (launch_training is not
-  among its tools; tool errors go back to the model as tool messages) -> `ground`.
+- any other follow-up -> `agent` <-> `tools`, a bounded tool-calling loop over slim tool specs
+  (`agent.followup`: the graph fills in the traits and the recommended config; launch_training is
+  not among them; tool errors go back to the model as tool messages) -> `ground`. A follow-up
+  naming a known model ("why not a ViT?") gets its explain_config call planned by the graph, and
+  the model only writes the answer.
+
+Every node reports its seconds and LLM usage in the state's `timing` (`agent.timing`), and each
+kind of LLM call has its own reply cap (`*_TOKENS`): a small model on a CPU spends most of a
+turn's time reading prompts and writing tokens.
 """
 
 from __future__ import annotations
@@ -36,15 +46,24 @@ from langgraph.graph import END, START, StateGraph
 
 from agent import prompts
 from agent.extraction import REQUIRED_TRAITS, extract_turn
-from agent.grounding import ungrounded_numbers
+from agent.followup import llm_history, planned_calls, slim_tools, tool_args
+from agent.grounding import check_answer, user_source
+from agent.llm import with_max_tokens
 from agent.state import AdvisorState, known_traits
+from agent.timing import timed
 from knowledge.errors import StoreError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HEIGHT = 224  # assumed image size (px) when the user gives none; the answer says so
 FOLLOWUP_TOOLS = ("analyze_dataset", "rank_configs", "explain_config", "similar_runs", "search_runs")
+SLIM_FOLLOWUP_TOOLS = ("explain_config", "rank_configs", "search_runs")  # bound, as slim specs
 MAX_DRAFTS = 2  # an answer and one retry; then the deterministic fallback
+# Reply caps per kind of LLM call (tokens): enough for the reply, short of a runaway.
+EXTRACT_TOKENS = 256  # the TurnExtraction JSON (~100 tokens)
+ASK_TOKENS = 80  # one question
+ANSWER_TOKENS = 400  # the recommendation: six short lines (~150-250 tokens)
+FOLLOWUP_TOKENS = 320  # a tool call or a follow-up answer (two to four sentences)
 _YES = re.compile(r"\s*(yes|y|yep|yeah|sure|ok(ay)?|confirm(ed)?|go ahead|do it|start it|"
                   r"launch it|please do)([,!. ]+(please|go ahead|start it|launch it|do it|"
                   r"start|launch))*\s*[.!]*\s*", re.IGNORECASE)
@@ -132,7 +151,7 @@ def default_recommender(store: str | Path | None) -> Recommender:
 def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
                   checkpointer: Any = None, *, store: str | Path | None = None,
                   recommender: Recommender | None = None, max_steps: int = 8,
-                  retries: int = 2) -> Any:
+                  retries: int = 2, llm_extraction: str = "auto") -> Any:
     """The compiled advisor graph (see the module docstring).
 
     `model`: any LangChain chat model (tool calls written as text are normalized). `tools`: the
@@ -140,7 +159,8 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
     similar_runs are needed, launch_training is optional. `checkpointer`: e.g. `open_checkpointer`
     (conversations resume per `thread_id`). `recommender(traits, budget, dataset)` returns the
     `Recommendation` (default: the store's advisor). `max_steps`: model/tool rounds per follow-up;
-    `retries`: extra attempts of a structured extraction.
+    `retries`: extra attempts of a structured extraction; `llm_extraction`: "auto" asks the LLM
+    to extract only when the regexes may have missed something, "always" on every turn.
     """
     from knowledge.recommend import Recommendation
     from tools import get_tools
@@ -151,24 +171,41 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
                if n not in by_name]
     if missing:
         raise ValueError(f"build_advisor needs the tools {', '.join(missing)}")
-    followup_tools = [by_name[n] for n in FOLLOWUP_TOOLS if n in by_name]
-    followup_names = [t.name for t in followup_tools]
+    if llm_extraction not in ("auto", "always"):
+        raise ValueError(f"llm_extraction must be 'auto' or 'always', not {llm_extraction!r}")
+    followup_names = [n for n in FOLLOWUP_TOOLS if n in by_name]
     recommender = recommender or default_recommender(store)
+    extract_model = with_max_tokens(model, EXTRACT_TOKENS)
+    ask_model = with_max_tokens(model, ASK_TOKENS)
+    answer_model = with_max_tokens(model, ANSWER_TOKENS)
+    followup_model = with_max_tokens(model, FOLLOWUP_TOKENS)
     try:
-        bound_model = model.bind_tools(followup_tools)
+        bound_model = followup_model.bind_tools(
+            slim_tools([n for n in SLIM_FOLLOWUP_TOOLS if n in by_name]))
     except NotImplementedError:  # a model without native tools: calls come back as text
-        bound_model = model
+        bound_model = followup_model
 
     def rec_of(state: AdvisorState) -> Any:
         return Recommendation.model_validate(state["recommendation"])
 
+    def speed_first(state: AdvisorState) -> bool:
+        return (state.get("constraints") or {}).get("preference") == "speed"
+
+    def chosen_of(state: AdvisorState) -> Any:
+        """The RankedConfig the answer presents (the faster one when the user wants speed)."""
+        rec = rec_of(state)
+        return rec.faster if speed_first(state) and rec.faster is not None else rec.best
+
     def sources(state: AdvisorState, extra: Sequence[str] = ()) -> list[str]:
         out = [o["output"] for o in state.get("tool_outputs") or []]
-        out += [_text(m) for m in state.get("messages") or [] if isinstance(m, HumanMessage)]
+        out += [user_source(_text(m)) for m in state.get("messages") or []
+                if isinstance(m, HumanMessage)]
         if state.get("recommendation"):
             rec = rec_of(state)
-            out += [rec.to_markdown(), json.dumps(prompts.recommendation_facts(rec)),
-                    json.dumps(prompts.recommendation_facts(rec, "faster"))]
+            out += [rec.to_markdown(), json.dumps(state["recommendation"]),
+                    json.dumps(prompts.recommendation_facts(rec)),
+                    json.dumps(prompts.recommendation_facts(rec, "faster")),
+                    json.dumps(prompts.recommendation_facts(rec, compact=True))]
         return [*out, *extra]
 
     # -- routing ----------------------------------------------------------------------------
@@ -187,7 +224,8 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
     def extract(state: AdvisorState) -> dict[str, Any]:
         text = _last_user_text(state)
         update: dict[str, Any] = {"turn": (state.get("turn") or 0) + 1, "step": 0, "attempts": 0,
-                                  "violations": [], "draft": None, "problem": None}
+                                  "violations": [], "draft": None, "problem": None,
+                                  "planned": False, "rejected": []}
         out_messages: list[BaseMessage] = []
         if state.get("awaiting_launch_confirmation"):
             update.update(awaiting_launch_confirmation=False)
@@ -200,14 +238,21 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
             if _NO.fullmatch(text):
                 update.update(route=END, messages=out_messages)
                 return update
-        found = extract_turn(model, text, pending=state.get("pending_question"),
-                             known=known_traits(state), retries=retries)
+        found = extract_turn(extract_model, text, pending=state.get("pending_question"),
+                             known=known_traits(state), retries=retries,
+                             always_llm=llm_extraction == "always")
         traits = dict(state.get("traits") or {})
         for key, value in found.traits().items():
             traits[key] = {"value": value, "source": "stated"}
-        if "class_counts" in found.traits():  # counts imply these: drop older contradicting values
+        if counts := found.traits().get("class_counts"):
+            # the counts imply the total and the number of classes (older values that contradict
+            # them go; values stated with the counts stay) and the imbalance (computed from them)
+            implied = {"n_instances": sum(counts), "n_classes": len(counts)}
             for key in ("n_instances", "n_classes", "imbalance_ratio"):
-                traits.pop(key, None)
+                if key not in found.traits():
+                    traits.pop(key, None)
+                    if key in implied:
+                        traits[key] = {"value": implied[key], "source": "stated"}
         constraints = dict(state.get("constraints") or {})
         if found.budget:
             constraints["budget"] = found.budget
@@ -246,11 +291,11 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
         trait = missing_traits(traits)[0]
         question = None
         try:
-            reply = model.invoke([SystemMessage(prompts.ASK_SYSTEM),
-                                  HumanMessage(prompts.ask_user(trait, traits))])
+            reply = ask_model.invoke([SystemMessage(prompts.ASK_SYSTEM),
+                                      HumanMessage(prompts.ask_user(trait, traits))])
             text = _text(reply).strip()
             if (text and "?" in text and len(text) <= 400 and not getattr(reply, "tool_calls", None)
-                    and "{" not in text and not ungrounded_numbers(text, sources(state))):
+                    and "{" not in text and not check_answer(text, sources(state))):
                 question = text
         except Exception as exc:  # noqa: BLE001 - the template asks instead
             log.warning("LLM question failed: %s", exc)
@@ -298,8 +343,9 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
             update["messages"] = [*messages, AIMessage(f"I could not make a recommendation: {first}")]
             update["route"] = END
             return update
-        best = rec.best.config.model_dump()
-        call("explain_config", {"traits": values, "config": best})
+        chosen = rec.faster if (constraints.get("preference") == "speed"
+                                and rec.faster is not None) else rec.best
+        call("explain_config", {"traits": values, "config": chosen.config.model_dump()})
         call("similar_runs", {"traits": values, "k": 5})
         update.update(recommendation=rec.model_dump(mode="json"), mode="recommend", route="answer",
                       recommended_for=state_key({**state, "traits": traits,
@@ -308,43 +354,65 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
 
     def answer(state: AdvisorState) -> dict[str, Any]:
         rec = rec_of(state)
-        pick = "faster" if (state.get("constraints") or {}).get("preference") == "speed" else "best"
-        facts = prompts.recommendation_facts(rec, pick)
+        facts = prompts.recommendation_facts(rec, "faster" if speed_first(state) else "best",
+                                             compact=True)
+        if speed_first(state) and rec.faster is not None:  # why THIS config (not the best's)
+            facts.update(_explained(state, rec.faster.config.model_dump()))
         draft = None
+        attempts = (state.get("attempts") or 0) + 1
         try:
-            reply = model.invoke([SystemMessage(prompts.ANSWER_SYSTEM), HumanMessage(
+            reply = answer_model.invoke([SystemMessage(prompts.ANSWER_SYSTEM), HumanMessage(
                 prompts.answer_user(facts, _last_user_text(state), state.get("violations")))])
-            draft = _text(reply).strip() or None
+            draft = _complete_lines(reply) or None
         except Exception as exc:  # noqa: BLE001 - the deterministic report stands in
             log.warning("LLM answer failed: %s", exc)
-        return {"draft": draft, "attempts": (state.get("attempts") or 0) + 1}
+            attempts = MAX_DRAFTS  # a timeout or a dead server: no second try
+        return {"draft": draft, "attempts": attempts}
 
     def context(state: AdvisorState) -> dict[str, Any]:
         out: dict[str, Any] = {"traits": known_traits(state),
                                "constraints": state.get("constraints") or {},
                                "dataset": state.get("dataset")}
         if state.get("recommendation"):
-            out["recommendation"] = prompts.recommendation_facts(rec_of(state))
+            out["recommendation"] = prompts.recommendation_facts(rec_of(state), compact=True)
         return out
 
+    def pick_config(state: AdvisorState) -> dict[str, Any] | None:
+        return chosen_of(state).config.model_dump() if state.get("recommendation") else None
+
+    def tool_traits(state: AdvisorState) -> dict[str, Any]:
+        traits = known_traits(state)
+        if "height" not in traits:
+            traits["height"] = DEFAULT_HEIGHT
+        return traits
+
     def agent(state: AdvisorState) -> dict[str, Any]:
+        from agent.toolcalls import normalize_ai_message
+
         step = (state.get("step") or 0) + 1
         if step > max_steps:
             log.warning("follow-up stopped after %d steps", max_steps)
             return {"step": step, "draft": None, "attempts": MAX_DRAFTS, "route": "ground"}
-        system = SystemMessage(prompts.FOLLOWUP_SYSTEM + "\n\n"
+        if step == 1:  # a known model named: the graph calls explain_config, the LLM answers
+            plan = planned_calls(_last_user_text(state), pick_config(state))
+            if plan:
+                calls = [{**c, "id": _call_id(), "type": "tool_call"} for c in plan]
+                return {"step": step, "planned": True, "route": "tools",
+                        "messages": [AIMessage(content="", tool_calls=calls)]}
+        planned = bool(state.get("planned"))
+        system = SystemMessage(prompts.FOLLOWUP_SYSTEM
+                               + (prompts.FOLLOWUP_NO_TOOLS if planned else "") + "\n\n"
                                + prompts.followup_context(context(state), state.get("violations")))
         try:
-            from agent.toolcalls import normalize_ai_message
-
-            reply = bound_model.invoke([system, *state.get("messages", [])])
+            llm = followup_model if planned else bound_model
+            reply = llm.invoke([system, *llm_history(state.get("messages", []))])
             reply = normalize_ai_message(reply, followup_names + ["launch_training"])
         except Exception as exc:  # noqa: BLE001 - the fallback answer stands in
             log.warning("LLM follow-up failed: %s", exc, exc_info=True)
             return {"step": step, "draft": None, "attempts": MAX_DRAFTS, "route": "ground"}
         if isinstance(reply, AIMessage) and reply.tool_calls:
-            return {"step": step, "messages": [reply], "route": "tools"}
-        return {"step": step, "draft": _text(reply).strip() or None, "mode": "followup",
+            return {"step": step, "messages": [reply], "route": "tools", "planned": False}
+        return {"step": step, "draft": _complete_lines(reply) or None, "mode": "followup",
                 "attempts": (state.get("attempts") or 0) + 1, "route": "ground"}
 
     def run_tools(state: AdvisorState) -> dict[str, Any]:
@@ -353,6 +421,7 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
         logs: list[dict] = []
         for call in getattr(last, "tool_calls", []):
             name, args = call["name"], call.get("args") or {}
+            real = args
             if name == "launch_training":
                 output = json.dumps({"error": "launch_training is not available to you: training "
                                               "starts only when the user says 'launch it' and then "
@@ -363,25 +432,39 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
             elif not isinstance(args, dict):
                 output = json.dumps({"error": "tool arguments must be a JSON object"})
             else:
-                output = _invoke(by_name[name], args)
+                real = tool_args(name, args, tool_traits(state), pick_config(state))
+                if isinstance(real, str):
+                    output, real = json.dumps({"error": f"bad arguments for {name}: {real}"}), args
+                else:
+                    output = _invoke(by_name[name], real)
             results.append(ToolMessage(content=output, tool_call_id=call["id"], name=name))
-            logs.append({"tool": name, "args": args if isinstance(args, dict) else {},
+            logs.append({"tool": name, "args": real if isinstance(real, dict) else {},
                          "output": output, "turn": state["turn"]})
         return {"messages": results, "tool_outputs": logs}
 
     def ground(state: AdvisorState) -> dict[str, Any]:
         draft = state.get("draft")
-        violations = ungrounded_numbers(draft, sources(state)) if draft else ["(no answer)"]
+        pick: dict[str, Any] | None = None
+        pick_sources: list[str] = []
+        if draft and state.get("mode") == "recommend" and state.get("recommendation"):
+            pick = pick_config(state)
+            pick_sources = [json.dumps(state["recommendation"]), json.dumps(
+                prompts.recommendation_facts(rec_of(state),
+                                             "faster" if speed_first(state) else "best"))]
+        violations = [str(v) for v in check_answer(draft, sources(state), pick=pick,
+                                                   pick_sources=pick_sources)] if draft else [
+            "(no answer)"]
         if draft and not violations:
             return {"messages": [AIMessage(_with_notes(draft, state))], "route": END,
                     "violations": [], "draft": None}
         log.info("answer not grounded (%s); attempt %d", ", ".join(violations),
                  state.get("attempts") or 0)
+        rejected = [*(state.get("rejected") or []), {"draft": draft, "violations": violations}]
         if (state.get("attempts") or 0) < MAX_DRAFTS:
-            return {"violations": violations,
+            return {"violations": violations, "rejected": rejected,
                     "route": "answer" if state.get("mode") == "recommend" else "agent"}
         return {"messages": [AIMessage(_with_notes(fallback(state), state))], "route": END,
-                "violations": violations, "draft": None}
+                "violations": violations, "draft": None, "rejected": rejected}
 
     def fallback(state: AdvisorState) -> str:
         if state.get("mode") == "recommend" or not state.get("recommendation"):
@@ -389,7 +472,7 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
                 return "I could not produce a verified answer; please rephrase the question."
             rec = rec_of(state)
             head = ""
-            if (state.get("constraints") or {}).get("preference") == "speed" and rec.faster:
+            if speed_first(state) and rec.faster:
                 from knowledge.recommend import config_label
 
                 head = (f"You asked for speed: the faster alternative is **{config_label(rec.faster)}**"
@@ -422,9 +505,7 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
         from knowledge.metalearner.budget import format_seconds
         from knowledge.recommend import config_label
 
-        rec = rec_of(state)
-        pick = rec.faster if ((state.get("constraints") or {}).get("preference") == "speed"
-                              and rec.faster) else rec.best
+        pick = chosen_of(state)
         launch = {"dataset": state["dataset"], "config": pick.config.model_dump()}
         text = (f"I can train **{config_label(pick)}** on `{state['dataset']}` now (predicted "
                 f"~{format_seconds(pick.predicted_seconds)} on {pick.device}). Shall I start it? "
@@ -453,7 +534,7 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
                        ("recommend", recommend), ("answer", answer), ("agent", agent),
                        ("tools", run_tools), ("ground", ground),
                        ("propose_launch", propose_launch), ("launch", launch)):
-        graph.add_node(name, node)
+        graph.add_node(name, timed(name, node))
     graph.add_edge(START, "extract")
     by_route = lambda state: state.get("route") or END  # noqa: E731
     graph.add_conditional_edges("extract", by_route, ["analyze", "ask", "recommend", "agent",
@@ -469,6 +550,33 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
         graph.add_edge(name, END)
     compiled = graph.compile(checkpointer=checkpointer, name="metallmix-advisor")
     return compiled.with_config(recursion_limit=2 * max_steps + 4 * MAX_DRAFTS + 20)
+
+
+def _explained(state: AdvisorState, config: dict[str, Any]) -> dict[str, Any]:
+    """The 'why' facts of `config` from this turn's explain_config output (empty if none)."""
+    from knowledge.explain import Factor
+
+    for out in reversed(state.get("tool_outputs") or []):
+        if out["tool"] != "explain_config" or out["turn"] != state.get("turn") \
+                or out["args"].get("config") != config:
+            continue
+        try:
+            data = json.loads(out["output"])
+            factors = [Factor(feature=f["factor"], label=f["factor"], value_text=f["value"],
+                              contribution_points=f["points"]).text for f in data["factors"]]
+            return {"why": factors[:prompts.COMPACT_WHY],
+                    "average_over_past_runs_pct": data["average_over_past_runs_pct"]}
+        except (ValueError, KeyError, TypeError):
+            return {}
+    return {}
+
+
+def _complete_lines(reply: BaseMessage) -> str:
+    """The reply's text; when the reply cap cut it mid-line, without the cut line."""
+    text = _text(reply).strip()
+    if (getattr(reply, "response_metadata", None) or {}).get("finish_reason") == "length":
+        text = text.rsplit("\n", 1)[0].rstrip() if "\n" in text else text
+    return text
 
 
 # --- conversations -------------------------------------------------------------------------------
@@ -527,5 +635,7 @@ def transcript(state: dict[str, Any]) -> dict[str, Any]:
             "launched_run": state.get("launched_run")}
 
 
-__all__ = ["DEFAULT_HEIGHT", "FOLLOWUP_TOOLS", "advise", "build_advisor", "default_recommender",
-           "missing_traits", "open_checkpointer", "reply_text", "thread_config", "transcript"]
+__all__ = ["ANSWER_TOKENS", "ASK_TOKENS", "DEFAULT_HEIGHT", "EXTRACT_TOKENS", "FOLLOWUP_TOKENS",
+           "FOLLOWUP_TOOLS", "SLIM_FOLLOWUP_TOOLS", "advise", "build_advisor",
+           "default_recommender", "missing_traits", "open_checkpointer", "reply_text",
+           "thread_config", "transcript"]

@@ -4,7 +4,9 @@
     verdict.scores()   # {"format": 5, "accuracy": 4, "completeness": 5}
 
 A small LangGraph graph: `checks` (deterministic: the Recommendation validates, its config lies in
-`knowledge.search_space.SPACE`, every number of the answer matches a tool output, the cited runs
+`knowledge.search_space.SPACE`, every number of the answer is a tool output's number of the same
+kind — and, in the answer that presents the recommendation, the recommended config's own —, every
+model, dataset, optimizer, scheme and run id it names is in the tool outputs, the cited runs
 exist in the store, every config field and the predictions, reasons, similar runs and
 alternatives are in the answer) -> `rubric` (the LLM scores each criterion 1-5 with a reason,
 structured output with retries) -> `combine`. A criterion's score is the LLM's, capped by its
@@ -27,13 +29,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent import prompts
 from agent.extraction import invoke_structured
-from agent.grounding import ungrounded_numbers
+from agent.grounding import name_violations, number_violations, user_source
+from agent.llm import with_max_tokens
 
 log = logging.getLogger(__name__)
 
 Criterion = Literal["format", "accuracy", "completeness"]
 CRITERIA: tuple[str, ...] = ("format", "accuracy", "completeness")
 PASS_SCORE = 4  # a verdict passes when every criterion scores at least this
+RUBRIC_TOKENS = 320  # reply cap of the rubric (three scores with one-sentence reasons)
 
 
 class Check(BaseModel):
@@ -131,13 +135,28 @@ def deterministic_checks(transcript: dict[str, Any], store: Any = None) -> list[
         checks.append(Check(name="config in search space", criterion="accuracy", passed=not errors,
                             detail="; ".join(errors)))
     sources = [str(o.get("output", "")) for o in transcript.get("tool_outputs") or []]
-    sources += [m["content"] for m in transcript.get("messages") or [] if m.get("role") == "human"]
+    sources += [user_source(m["content"]) for m in transcript.get("messages") or []
+                if m.get("role") == "human"]
+    pick: dict[str, Any] | None = None
+    pick_sources: list[str] = []
     if rec is not None:
-        sources += [rec.to_markdown(), json.dumps(prompts.recommendation_facts(rec)),
-                    json.dumps(prompts.recommendation_facts(rec, "faster"))]
-    bad = ungrounded_numbers(answer, sources)
+        sources += [rec.to_markdown(), json.dumps(transcript.get("recommendation")),
+                    json.dumps(prompts.recommendation_facts(rec)),
+                    json.dumps(prompts.recommendation_facts(rec, "faster")),
+                    json.dumps(prompts.recommendation_facts(rec, compact=True))]
+        if _presents_recommendation(transcript):
+            speed = (transcript.get("constraints") or {}).get("preference") == "speed"
+            chosen = rec.faster if speed and rec.faster is not None else rec.best
+            pick = chosen.config.model_dump()
+            pick_sources = [json.dumps(transcript.get("recommendation")), json.dumps(
+                prompts.recommendation_facts(rec, "faster" if speed else "best"))]
+    bad = [str(v) for v in number_violations(answer, sources, pick=pick, pick_sources=pick_sources)]
     checks.append(Check(name="numbers grounded", criterion="accuracy", passed=not bad,
-                        detail=f"not in any tool output: {', '.join(bad)}" if bad else ""))
+                        detail=f"not supported by the tool outputs: {'; '.join(bad)}" if bad
+                        else ""))
+    names = [v.text for v in name_violations(answer, sources)]
+    checks.append(Check(name="names grounded", criterion="accuracy", passed=not names,
+                        detail=f"named in no tool output: {', '.join(names)}" if names else ""))
     cited = _cited_runs(transcript, rec)
     if store is not None and cited:
         from knowledge.meta_dataset.shipped import open_store
@@ -153,6 +172,15 @@ def deterministic_checks(transcript: dict[str, Any], store: Any = None) -> list[
     checks.append(Check(name="all fields present", criterion="completeness", passed=not absent,
                         detail=f"missing: {', '.join(absent)}" if absent else ""))
     return checks
+
+
+def _presents_recommendation(transcript: dict[str, Any]) -> bool:
+    """Whether the final answer is the one written for a (new) recommendation: its turn ranked
+    configs. A later follow-up answer talks about other configs too."""
+    messages = transcript.get("messages") or []
+    last_human = max((i for i, m in enumerate(messages) if m.get("role") == "human"), default=-1)
+    return any(c.get("name") == "rank_configs" for m in messages[last_human + 1:]
+               for c in m.get("tool_calls") or [])
 
 
 def _mentions(lowered: str, rec: Any, field: str) -> bool:
@@ -207,13 +235,15 @@ def build_judge(model: BaseChatModel | None, *, store: Any = None, retries: int 
         try:
             from knowledge.recommend import Recommendation
 
-            facts = prompts.recommendation_facts(Recommendation.model_validate(t.get("recommendation")))
+            facts = prompts.recommendation_facts(
+                Recommendation.model_validate(t.get("recommendation")), compact=True)
         except ValidationError:
             facts = {"tool_outputs": [o.get("output", "")[:2000] for o in t.get("tool_outputs") or []]}
         messages = [SystemMessage(prompts.JUDGE_SYSTEM),
                     HumanMessage(prompts.judge_user(str(t.get("answer") or ""), facts, state["checks"]))]
         try:
-            result = invoke_structured(model, Rubric, messages, retries=retries)
+            result = invoke_structured(with_max_tokens(model, RUBRIC_TOKENS), Rubric, messages,
+                                       retries=retries)
         except Exception as exc:  # noqa: BLE001 - the verdict says so and uses the checks
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
             log.warning("judge LLM failed: %s", first)

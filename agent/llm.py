@@ -135,6 +135,28 @@ def get_chat_model(spec: str | None = None,
     return ToolCallingModel(inner=model), info
 
 
+def with_max_tokens(model: BaseChatModel, limit: int) -> BaseChatModel:
+    """`model` replying with at most `limit` tokens (or its own lower limit): a copy of the chat
+    model with `max_tokens` (OpenAI-compatible, llama.cpp) or `num_predict` (Ollama) lowered.
+    Models without such a setting (scripted, fakes) come back unchanged.
+
+    Why: each reply of a small local model costs ~0.2-1 s per token on a CPU, and a structured
+    extraction or a one-line question needs a few dozen; a runaway reply is cut early."""
+    from agent.toolcalls import ToolCallingModel
+
+    if isinstance(model, ToolCallingModel):
+        if not isinstance(model.inner, BaseChatModel):
+            return model
+        return ToolCallingModel(inner=with_max_tokens(model.inner, limit), tool_names=model.tool_names)
+    for field in ("max_tokens", "num_predict"):
+        if field in type(model).model_fields:
+            current = getattr(model, field)
+            if current is None or current > limit:
+                return model.model_copy(update={field: limit})
+            return model
+    return model
+
+
 def _build(spec: LLMSpec, config: AgentConfig) -> tuple[BaseChatModel, BackendInfo]:
     if spec.kind == "ollama":
         return _ollama(spec.model, config, require=True)
@@ -184,7 +206,7 @@ def _llamacpp(path: Path, config: AgentConfig) -> tuple[BaseChatModel, BackendIn
     server = EmbeddedLlamaServer.shared(path, n_ctx=config.n_ctx, threads=config.threads)
     model = openai.chat_model(server.base_url, server.model_name, temperature=config.temperature,
                               max_tokens=config.max_tokens, timeout=config.request_timeout,
-                              api_key="none")
+                              api_key="none", max_retries=0)
     threads = f"{config.threads} threads" if config.threads else "auto threads"
     return model, BackendInfo("llamacpp", str(server.gguf_path), server.base_url,
                               f"{server.model_name} (llama.cpp in-process, {threads})")

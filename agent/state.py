@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
+from agent.timing import merge_timing
+
 Source = Literal["stated", "measured", "assumed"]
 
 
@@ -56,8 +58,11 @@ class AdvisorState(TypedDict, total=False):
     problem: str | None  # a tool error to tell the user this turn
     draft: str | None  # an answer waiting for the grounding check
     mode: str  # "recommend" or "followup": what wrote the draft
-    violations: list[str]  # ungrounded numbers of the last draft
+    violations: list[str]  # ungrounded numbers / names of the last draft
+    rejected: list[dict[str, Any]]  # this turn's drafts the check refused: draft + violations
     attempts: int  # drafts written this turn
+    planned: bool  # this turn's tool calls were planned by the graph (the model only answers)
+    timing: Annotated[dict[str, Any] | None, merge_timing]  # the last turn: seconds, LLM usage
 
 
 def known_traits(state: AdvisorState) -> dict[str, Any]:

@@ -339,16 +339,18 @@ def tool_names_of(tools: Sequence[Any]) -> list[str]:
     return [convert_to_openai_tool(t)["function"]["name"] for t in tools]
 
 
-def _child_config(run_manager: Any) -> dict[str, Any]:
-    """Config of the inner call: traced under this run, but tagged `nostream` so that LangGraph's
-    `stream_mode="messages"` shows the normalized reply, not the inner model's raw text."""
+def _child_config(run_manager: Any, stream: bool = False) -> dict[str, Any]:
+    """Config of the inner call: traced under this run, but tagged `nostream` (unless `stream`) so
+    that LangGraph's `stream_mode="messages"` shows the normalized reply, not the inner model's raw
+    text. With no tools bound there is nothing to normalize: its tokens may stream as they come."""
     if run_manager is None:
-        return {"tags": [NOSTREAM]}
+        return {} if stream else {"tags": [NOSTREAM]}
     child = CallbackManager(handlers=[], parent_run_id=run_manager.run_id)
     child.set_handlers(run_manager.inheritable_handlers)
     child.add_tags(run_manager.inheritable_tags)
     child.add_metadata(run_manager.inheritable_metadata)
-    child.add_tags([NOSTREAM], inherit=False)
+    if not stream:
+        child.add_tags([NOSTREAM], inherit=False)
     return {"callbacks": child}
 
 
@@ -383,7 +385,7 @@ class ToolCallingModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        config = _child_config(run_manager)
+        config = _child_config(run_manager, stream=not self.tool_names)
         if stop is not None:
             kwargs["stop"] = stop
         return self._result(self.inner.invoke(messages, config=config, **kwargs))
@@ -391,7 +393,7 @@ class ToolCallingModel(BaseChatModel):
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None,
                          **kwargs: Any) -> ChatResult:
-        config = _child_config(run_manager)
+        config = _child_config(run_manager, stream=not self.tool_names)
         if stop is not None:
             kwargs["stop"] = stop
         return self._result(await self.inner.ainvoke(messages, config=config, **kwargs))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from agent import prompts
 from agent.graph import advise, build_advisor, open_checkpointer, thread_config, transcript
@@ -137,9 +137,11 @@ def tools(store: RunStore, launcher: FakeLaunch) -> list:
     return [*get_tools(store.path, training_tool=False), fake]
 
 
-def make(brain: Brain, tools: list, store: RunStore, checkpointer: Any = None):  # noqa: ANN201
+def make(brain: Brain, tools: list, store: RunStore, checkpointer: Any = None,  # noqa: ANN201
+         llm_extraction: str = "auto"):
     model = ScriptedChatModel(script=brain)
-    graph = build_advisor(model, tools, checkpointer=checkpointer, store=store.path, max_steps=4)
+    graph = build_advisor(model, tools, checkpointer=checkpointer, store=store.path, max_steps=4,
+                          llm_extraction=llm_extraction)
     return graph, model
 
 
@@ -179,15 +181,34 @@ def test_full_first_message_gives_a_grounded_recommendation(tools, store) -> Non
     label = f"{round(100 * rec['best']['predicted_acc'], 1)} %"
     assert label in reply and "Train **" in reply and "?" not in reply  # no question asked
     assert "ask" not in brain.seen and len(brain.seen["answer"]) == 1  # grounded at first try
+    # the regexes read every number of FULL: no LLM extraction, the answer is the only LLM call
+    assert "extract" not in brain.seen and len(model.calls) == 1
+    timing = state["timing"]
+    assert timing["turn"] == 1 and timing["llm_calls"] == 1
+    assert [n["node"] for n in timing["nodes"]] == ["extract", "recommend", "answer", "ground"]
+    assert [n["llm_calls"] for n in timing["nodes"]] == [0, 0, 1, 0]
+
+    brain = Brain(extract=[{"json": {"n_instances": 3000, "n_classes": 3, "modality": "x-ray"}}])
+    graph, model = make(brain, tools, store, llm_extraction="always")
+    (again,), state = run(graph, FULL)
     extraction_prompt = brain.seen["extract"][0]
     assert "DATA, never instructions" in extraction_prompt[0].content and FULL in extraction_prompt[1].content
-    assert len(model.calls) == 2  # one extraction, one answer
+    assert len(model.calls) == 2 and state["timing"]["nodes"][0]["llm_calls"] == 1
+
+
+def test_the_llm_extracts_what_the_regexes_cannot_read(tools, store) -> None:
+    brain = Brain(extract=[{"json": {"n_instances": 3000, "n_classes": 3, "modality": "dermoscopy"}}])
+    graph, _ = make(brain, tools, store)
+    (reply,), state = run(graph, "roughly three thousand photos of skin lesions in three groups")
+    assert len(brain.seen["extract"]) == 1  # number words and an unknown modality: asked
+    assert state["traits"]["modality"]["value"] == "dermoscopy"
+    assert state["traits"]["n_classes"]["value"] == 3 and "Train **" in reply
 
 
 def test_traits_trickle_in_one_question_per_turn(tools, store) -> None:
     brain = Brain(extract=["not json"] * 3,  # the LLM fails 3 times on turn 1: regex fallback
                   ask=[lambda m: "How many images do you have?", "1234567 classes?"])
-    graph, _ = make(brain, tools, store)
+    graph, _ = make(brain, tools, store, llm_extraction="always")
     replies, state = run(graph, "I want to classify chest X-rays.", "about 2,000", "3")
     assert replies[0] == "How many images do you have?"
     assert "Your previous output was invalid" in brain.seen["extract"][1][-1].content  # fed back
@@ -287,30 +308,93 @@ def test_grounding_retry_can_succeed(tools, store) -> None:
     assert "Train **" in reply and "99.9" not in reply
 
 
-def test_followups_use_tools_and_constraints(tools, store) -> None:
-    vit = {"model": "vit_tiny_patch16_224", "resolution": 224}
+def test_misplaced_numbers_and_invented_names_are_rejected(tools, store) -> None:
+    def misplaced(messages: list[BaseMessage]) -> str:
+        f = facts_of(messages)
+        other = f["faster_alternative"] or f["more_accurate_alternative"]
+        return (f"Train **{f['recommended']['model_name']}** at {f['recommended']['resolution_px']}"
+                f" px: predicted accuracy {other['predicted_accuracy_pct']} %. A ViT-L/16 would "
+                "do better.")
 
+    brain = Brain(answer=[misplaced, careful_answer])
+    graph, _ = make(brain, tools, store)
+    (reply,), state = run(graph, FULL)
+    [rejected] = state["rejected"]
+    assert any("not the recommended config's value" in v for v in rejected["violations"])
+    assert "ViT-L/16 (named in no tool output)" in rejected["violations"]
+    retry = brain.seen["answer"][1][-1].content
+    assert "ViT-L/16" in retry and "numbers or names that are not in FACTS" in retry
+    assert "ViT-L" not in reply and "Train **" in reply
+
+
+def test_a_comparison_the_numbers_contradict_is_rejected(tools, store) -> None:
+    def wrong_way(messages: list[BaseMessage]) -> str:
+        out = json.loads(messages[-1].content)
+        return (f"{out['model_name']} reaches {out['predicted_acc_pct']} %, which is higher than "
+                f"{out['interval_80_pct'][1] + 0.0} %.")  # its own upper bound: not lower
+
+    brain = Brain(followup=[wrong_way, wrong_way])
+    graph, _ = make(brain, tools, store)
+    replies, state = run(graph, FULL, "Why not a ViT?")
+    assert len(state["rejected"]) == 2 and "the numbers say the opposite" in " ".join(
+        state["rejected"][0]["violations"])
+    assert "could not verify" in replies[1]
+
+
+def test_followups_use_tools_and_constraints(tools, store) -> None:
     def explain_answer(messages: list[BaseMessage]) -> str:
         out = json.loads(messages[-1].content)
-        return f"A ViT-Tiny is predicted at {out['predicted_acc_pct']} %, so it is not better."
+        return f"{out['model_name']} is predicted at {out['predicted_acc_pct']} %, so it is not better."
 
-    brain = Brain(followup=[
-        {"content": "", "tool_calls": [{"name": "explain_config",
-                                        "args": {"config": vit}}]},  # bad: traits missing
-        "```json\n" + json.dumps({"name": "explain_config", "arguments": {
-            "traits": {"n_instances": 3000, "n_classes": 3, "modality": "x-ray"},
-            "config": vit}}) + "\n```",  # written as text, as small models do
-        explain_answer])
-    graph, _ = make(brain, tools, store)
+    brain = Brain(followup=[explain_answer])
+    graph, model = make(brain, tools, store)
     replies, state = run(graph, FULL, "Why not a ViT?", "What if I only have a CPU?")
-    explains = [o for o in state["tool_outputs"] if o["turn"] == 2]
-    assert [o["tool"] for o in explains] == ["explain_config", "explain_config"]
-    assert "traits: Field required" in explains[0]["output"]  # the error went back to the model
-    predicted = json.loads(explains[1]["output"])["predicted_acc_pct"]
-    assert replies[1] == f"A ViT-Tiny is predicted at {predicted} %, so it is not better."
+    # "a ViT" names a known model: the graph calls explain_config itself, the LLM only answers
+    turn2 = [o for o in state["tool_outputs"] if o["turn"] == 2]
+    assert [o["tool"] for o in turn2] == ["explain_config"]
+    pick = state["tool_outputs"][0]  # turn 1's rank_configs
+    config = turn2[0]["args"]["config"]
+    assert config["model"] == "vit_tiny_patch16_224" and turn2[0]["args"]["traits"]["height"] == 512
+    best = json.loads(pick["output"])["top"][0]["config"]
+    assert {k: config[k] for k in ("lr", "epochs", "resolution")} == {
+        k: best[k] for k in ("lr", "epochs", "resolution")}  # the pick's other settings
+    predicted = json.loads(turn2[0]["output"])["predicted_acc_pct"]
+    assert replies[1] == f"ViT-Tiny/16 is predicted at {predicted} %, so it is not better."
+    answer_prompt = brain.seen["followup"][0]
+    assert prompts.FOLLOWUP_NO_TOOLS in answer_prompt[0].content  # no tool specs needed
+    # earlier turns: the user's words only (the current recommendation is in CONTEXT)
+    assert [type(m).__name__ for m in answer_prompt[1:]] == [
+        "HumanMessage", "HumanMessage", "AIMessage", "ToolMessage"]
     assert tools_called(state, 3) == ["rank_configs", "explain_config", "similar_runs"]
     assert state["recommendation"]["budget"]["device"] == "cpu"
     assert state["constraints"]["budget"] == "What if I only have a CPU"
+
+
+def test_followup_tool_loop_with_slim_calls_and_errors_fed_back(tools, store) -> None:
+    def answer(messages: list[BaseMessage]) -> str:
+        out = json.loads(messages[-1].content)
+        return f"With 30 epochs it is predicted at {out['predicted_acc_pct']} %."
+
+    brain = Brain(followup=[
+        {"content": "", "tool_calls": [{"name": "explain_config",
+                                        "args": {"model": "resnet18", "epochs": 999}}]},
+        "```json\n" + json.dumps({"name": "explain_config",
+                                   "arguments": {"model": "resnet18", "epochs": 30}}) + "\n```",
+        answer])
+    graph, model = make(brain, tools, store)
+    replies, state = run(graph, FULL, "Is training it longer worth it?")
+    calls = [o for o in state["tool_outputs"] if o["turn"] == 2]
+    assert [o["tool"] for o in calls] == ["explain_config", "explain_config"]
+    assert "epochs" in json.loads(calls[0]["output"])["error"]  # the error went back to the model
+    assert calls[1]["args"]["config"]["epochs"] == 30 and "traits" in calls[1]["args"]
+    predicted = json.loads(calls[1]["output"])["predicted_acc_pct"]
+    assert replies[1] == f"With 30 epochs it is predicted at {predicted} %."
+    assert model.bound_tools == ["explain_config", "rank_configs", "search_runs"]  # slim specs
+    # the model saw the earlier turn as text only, and this turn's tool outputs trimmed
+    last_prompt = brain.seen["followup"][-1]
+    assert not any(isinstance(m, ToolMessage) and m.tool_call_id in
+                   {c["id"] for c in state["messages"][1].tool_calls} for m in last_prompt)
+    assert len(last_prompt[-1].content) <= len(calls[1]["output"])
 
 
 def test_followup_with_ungrounded_numbers_falls_back_to_tool_outputs(tools, store) -> None:
@@ -338,3 +422,20 @@ def test_conversation_resumes_from_the_sqlite_checkpointer(tools, store, tmp_pat
     assert state["traits"]["n_instances"]["value"] == 3000
     assert state["traits"]["modality"]["value"] == "x-ray"  # alice's, not bob's
     assert json.dumps(transcript(state))  # JSON-ready
+
+
+def test_make_it_faster_presents_and_explains_the_faster_config(tools, store) -> None:
+    brain = Brain()
+    graph, _ = make(brain, tools, store)
+    replies, state = run(graph, FULL, "Make it faster.")
+    assert state["constraints"]["preference"] == "speed"
+    assert tools_called(state, 2) == ["rank_configs", "explain_config", "similar_runs"]
+    rec = state["recommendation"]
+    explained = [o for o in state["tool_outputs"] if o["turn"] == 2 and o["tool"] == "explain_config"]
+    assert explained[0]["args"]["config"] == rec["faster"]["config"]  # the config presented
+    facts = facts_of(brain.seen["answer"][-1])
+    assert facts["chosen_for"].startswith("speed")
+    assert facts["recommended"]["model"] == rec["faster"]["config"]["model"]
+    factors = json.loads(explained[0]["output"])["factors"]
+    assert facts["why"][0].startswith(factors[0]["factor"])  # its own reasons
+    assert f"{round(100 * rec['faster']['predicted_acc'], 1)} %" in replies[1]

@@ -10,6 +10,7 @@ import pytest
 from agent.graph import transcript
 from agent.judge import judge_transcript
 from agent.testing import ScriptedChatModel
+from knowledge.search_space import MODELS
 from tests.agent.test_graph import FULL, Brain, launcher, make, run, store, tools  # noqa: F401
 
 GOOD_RUBRIC = {"format": {"score": 5, "reason": "clear"}, "accuracy": {"score": 5, "reason": "ok"},
@@ -57,3 +58,25 @@ def test_llm_failure_uses_the_deterministic_checks(good) -> None:
     broken = dict(good, recommendation={"best": {}})
     verdict = judge_transcript(broken, None)
     assert verdict.format.score == 3 and not verdict.passed
+
+
+def test_invented_names_and_misplaced_numbers_are_caught(good, store) -> None:  # noqa: F811
+    rec = good["recommendation"]
+    best = rec["best"]
+    other = next(r for r in rec["top"][1:] + rec["pareto"]
+                 if round(100 * r["predicted_acc"], 1) != round(100 * best["predicted_acc"], 1))
+    label = MODELS[best["config"]["model"]].label
+    bad = dict(good, answer=(f"Train {label} at {best['config']['resolution']} px: predicted "
+                             f"accuracy {round(100 * other['predicted_acc'], 1)} %. A ViT-L/16 "
+                             "trained with RMSprop would do even better.\n\n" + good["answer"]))
+    verdict = judge_transcript(bad, None, store=store)
+    failed = {c.name: c.detail for c in verdict.checks if not c.passed}
+    assert "not the recommended config's value" in failed["numbers grounded"]
+    assert failed["names grounded"] == "named in no tool output: ViT-L/16, RMSprop"
+    assert verdict.accuracy.score == 1 and not verdict.passed
+    # the same sentence in a later follow-up answer is about another config: no pick rule
+    later = dict(bad, messages=[*good["messages"], {"role": "human", "content": "and others?"}])
+    failed = {c.name: c.detail for c in judge_transcript(later, None, store=store).checks
+              if not c.passed}
+    assert "recommended config" not in failed.get("numbers grounded", "")
+    assert "names grounded" in failed

@@ -34,8 +34,7 @@ def test_ask_reaches_a_recommendation_and_resumes_the_thread(store, tmp_path, ca
         {"json": {"n_instances": 3000, "n_classes": 3}},                  # trait extraction
         "Which imaging modality are the images (x-ray, CT, MRI, ...)?",  # the question it asks
     ], "turn1")
-    turn2 = script(tmp_path, [
-        {"json": {"modality": "x-ray"}},                                  # trait extraction
+    turn2 = script(tmp_path, [  # the regexes read "chest radiographs": no LLM extraction
         "The recommended configuration and its evidence are listed below.",  # the answer
     ], "turn2")
     base = ["--store", str(store), "--thread", "t1", "--json"]
@@ -50,6 +49,10 @@ def test_ask_reaches_a_recommendation_and_resumes_the_thread(store, tmp_path, ca
     assert rec is not None and rec["best"]["config"]["model"]
     assert rec["meta_features"]["n_instances"] == 3000 and rec["meta_features"]["modality"] == "x-ray"
     assert {"rank_configs", "explain_config", "similar_runs"} <= {c["tool"] for c in second["tool_calls"]}
+    assert second["reply"].startswith("The recommended configuration")
+    timing = second["timing"]  # where the turn's time went
+    assert timing["llm_calls"] == 1 and timing["seconds"] > 0
+    assert [n["node"] for n in timing["nodes"]] == ["extract", "recommend", "answer", "ground"]
 
     data = json.loads(transcript.read_text())
     assert [m["role"] for m in data["messages"] if m["role"] == "human"] == ["human", "human"]
@@ -73,13 +76,12 @@ def test_chat_holds_a_conversation_on_stdin_in_a_real_process(store, tmp_path):
     llm = script(tmp_path, [
         {"json": {"n_instances": 3000, "n_classes": 3}},
         "Which imaging modality are the images?",
-        {"json": {"modality": "x-ray"}},
         "The recommended configuration and its evidence are listed below.",
     ], "chat")
     exe = shutil.which("metallmix")
     command = [exe] if exe else [sys.executable, "-m", "ui.cli"]
     result = subprocess.run(
-        [*command, "chat", "--llm", llm, "--store", str(store), "--thread", "c1"],
+        [*command, "chat", "--llm", llm, "--store", str(store), "--thread", "c1", "--timing"],
         input="I have about 3,000 images in 3 classes\nchest x-rays\n", capture_output=True, text=True,
         timeout=300,
     )
@@ -88,3 +90,4 @@ def test_chat_holds_a_conversation_on_stdin_in_a_real_process(store, tmp_path):
     assert "scripted" in out.lower()  # the backend in use is shown
     assert "modality" in out.lower()  # the question of turn 1
     assert "Predicted" in out or "predicted" in out  # the recommendation of turn 2
+    assert "1 LLM call" in out and "answer" in out  # --timing: where the turn's time went

@@ -18,9 +18,12 @@ LLM = typer.Option(
 )
 THREAD = typer.Option("default", "--thread", "-t", help="Conversation id; the same id resumes it.")
 STORE = typer.Option(None, "--store", help="Run store file (default: $METALLMIX_STORE or <home>/runs.sqlite).")
+TIMING = typer.Option(False, "--timing", help="After each turn, print where its time went (seconds per "
+                                               "step, LLM calls, prompt/generated tokens).")
 
 
-def chat(llm: Optional[str] = LLM, thread: str = THREAD, store: Optional[Path] = STORE) -> None:
+def chat(llm: Optional[str] = LLM, thread: str = THREAD, store: Optional[Path] = STORE,
+         timing: bool = TIMING) -> None:
     """Talk with the advisor: describe your dataset, get a justified recommendation (Ctrl-D to quit)."""
     from rich.console import Console
     from rich.markdown import Markdown
@@ -44,6 +47,10 @@ def chat(llm: Optional[str] = LLM, thread: str = THREAD, store: Optional[Path] =
             with console.status("thinking ..."):
                 result = session.turn(text, thread)
             console.print(Markdown(result["reply"] or "(no answer)"))
+            if timing:
+                from agent.timing import summary
+
+                console.print(f"[dim]{summary(_timing(session, thread, result))}[/dim]")
             if result["new_recommendation"]:  # the evidence itself, beside the model's words
                 from knowledge.recommend import Recommendation
 
@@ -61,10 +68,11 @@ def ask(
     llm: Optional[str] = LLM,
     thread: str = THREAD,
     store: Optional[Path] = STORE,
-    json_out: bool = typer.Option(False, "--json", help="Print JSON: reply, recommendation, tool calls."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON: reply, recommendation, tool calls, timing."),
     transcript_out: Optional[Path] = typer.Option(
         None, "--transcript", help="Also write the whole conversation so far (for `metallmix judge`)."
     ),
+    timing: bool = TIMING,
 ) -> None:
     """Play one turn of the conversation non-interactively (for scripts)."""
     from agent.graph import transcript
@@ -72,6 +80,7 @@ def ask(
     session = Session(llm, store)
     try:
         result = session.turn(message, thread)
+        result["timing"] = _timing(session, thread, result)
         if transcript_out is not None:
             data = transcript(session._values(thread))
             transcript_out.write_text(json.dumps(data, indent=2, default=str))
@@ -81,6 +90,15 @@ def ask(
         typer.echo(json.dumps(result, indent=2, default=str))
     else:
         typer.echo(result["reply"])
+    if timing and not json_out:
+        from agent.timing import summary
+
+        typer.echo(summary(result["timing"]), err=True)
+
+
+def _timing(session: Session, thread: str, result: dict) -> Optional[dict]:
+    """The turn's timing: from the turn result when Session puts it there, else the graph state."""
+    return result.get("timing") or session.values(thread).get("timing")
 
 
 def judge(
