@@ -1,12 +1,17 @@
 """The web app (`metallmix ui`, Hugging Face Spaces `app.py`): chat with the advisor beside its evidence.
 
-Left: the conversation (one advisor thread per browser session) with the tool calls of each turn
-shown as collapsed "thought" messages, and a dataset upload (.npz or .zip of class folders).
-Right, refreshed after every turn: the traits known so far (editable; "Recommend from these
-traits" needs no LLM), the recommendation card, the SHAP waterfall of the pick, the similar past
-runs, the accuracy/time Pareto plot, and a "Grade" button running the judge.
+Left: the conversation (one advisor thread per browser session), streamed: the steps of each turn
+("extracting traits", "ranking configs", ... from `Session.stream_turn`) appear live in a
+"thought" message that collapses when the turn is over, the answer draft is written out as the LLM
+produces it and is replaced by the grounded reply when the grounding check refused it; below, a
+dataset upload (.npz or .zip of class folders).
+Right, filled in as soon as the advisor knows them (before its answer is written): the traits
+known so far (editable; "Recommend from these traits" needs no LLM), the recommendation card, the
+SHAP waterfall of the pick, the similar past runs, the accuracy/time Pareto plot, and a "Grade"
+button running the judge.
 
-The handlers are methods of `AdvisorApp` taking and returning plain values, so tests call them
+The handlers are methods of `AdvisorApp` taking and returning plain values (`chat_stream` and
+`upload_stream` are generators; `chat` and `upload` return their last value), so tests call them
 directly; `build_app` only wires them to Gradio components.
 """
 
@@ -19,8 +24,9 @@ import shutil
 import tempfile
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 import pandas as pd
 
@@ -139,6 +145,86 @@ def _safe_extract(archive: Path, target: Path) -> Path:
     return target
 
 
+T = TypeVar("T")
+
+
+def _last(values: Iterator[T]) -> T:
+    """The last value a generator yields (the handlers' non-streaming form)."""
+    last = None
+    for last in values:
+        pass
+    assert last is not None, "a handler yields at least once"
+    return last
+
+
+def _skip() -> Any:
+    """An output that Gradio leaves as it is."""
+    import gradio as gr
+
+    return gr.skip()
+
+
+def _unchanged(n: int) -> list[Any]:
+    """`n` outputs that Gradio leaves as they are (the panels while a turn streams)."""
+    return [_skip() for _ in range(n)]
+
+
+class TurnView:
+    """The chat messages of one streamed turn (events of `Session.stream_turn`): the steps as one
+    collapsed "thought" message, spinning while the turn runs, then the answer below it: the
+    draft as the LLM writes it, replaced by the final (grounded) reply at the end."""
+
+    def __init__(self, history: History) -> None:
+        self.base = list(history)  # the conversation up to and including the user's message
+        self.steps: list[str] = []
+        self.current = "starting"
+        self.draft = ""
+        self.reply: Optional[str] = None
+        self.rejected = False
+
+    def add(self, event: dict[str, Any]) -> bool:
+        """Take one event; True when what the user sees changed."""
+        kind = event.get("type")
+        if kind == "start":
+            self.current = event["label"]
+        elif kind == "step":
+            line = f"- {event['label']}"
+            if event.get("tool"):
+                line += f" — `{event['tool']}` {event.get('detail', '')}"
+            elif event.get("detail"):
+                line += f": {event['detail']}"
+            self.steps.append(line)
+        elif kind == "token":
+            self.draft = event["draft"]
+        elif kind == "rejected":
+            self.steps.append(f"- ⚠️ {event['label']}")
+            self.current, self.draft, self.rejected = "rewriting the answer", "", True
+        elif kind == "final":
+            self.reply = event["result"]["reply"] or "(no answer)"
+            if self.rejected:
+                self.steps.append("- the streamed draft was replaced by the grounded answer below")
+        else:
+            return False
+        return True
+
+    def fail(self, message: str) -> None:
+        self.reply = f"error: {message}"
+
+    def history(self) -> History:
+        out = [dict(m) for m in self.base]
+        done = self.reply is not None
+        if not done:  # what runs now in the title, what is finished below it
+            out.append({"role": "assistant", "content": "\n".join(self.steps) or "…",
+                        "metadata": {"title": f"Working: {self.current}…", "status": "pending"}})
+        elif self.steps:
+            out.append({"role": "assistant", "content": "\n".join(self.steps),
+                        "metadata": {"title": f"Tool steps ({len(self.steps)})", "status": "done"}})
+        text = self.reply if done else self.draft
+        if text:
+            out.append({"role": "assistant", "content": text})
+        return out
+
+
 class AdvisorApp:
     """The app's state and handlers: one advisor `Session` (None when no LLM is reachable), the run
     store and a work folder for uploads and plots; each browser session is one thread id."""
@@ -196,32 +282,44 @@ class AdvisorApp:
         return (trait_rows(values.get("traits") or {}), *self.panels(values.get("recommendation"), thread))
 
     # -- handlers -----------------------------------------------------------------------------
-    def chat(self, message: str, history: Optional[History], thread: Optional[str]) -> tuple:
-        """One user message -> (history, cleared textbox, thread, traits, card, waterfall, runs, pareto)."""
+    def chat_stream(self, message: str, history: Optional[History],
+                    thread: Optional[str]) -> Iterator[tuple]:
+        """One user message, streamed: yields (history, cleared textbox, thread, traits, card,
+        waterfall, runs, pareto) as the turn goes: the history shows the tool steps so far and the
+        answer draft; the traits and the card/plots/runs are filled in as soon as the graph has
+        them, else left as they are (`gr.skip()`); the last value has every panel."""
         thread = self.thread_of(thread)
         history = list(history or [])
         text = (message or "").strip()
         if not text:
-            return (history, "", thread, *self._state_outputs(thread))
+            yield (history, "", thread, *self._state_outputs(thread))
+            return
         history.append({"role": "user", "content": text})
         if self.session is None:
             history.append({"role": "assistant", "content": (
                 f"I cannot chat: {self.llm_error}. Fill in the traits on the right and press "
                 "**Recommend from these traits** for a recommendation without an LLM.")})
-            return (history, "", thread, *self._state_outputs(thread))
+            yield (history, "", thread, *self._state_outputs(thread))
+            return
+        view = TurnView(history)
+        yield (view.history(), "", thread, *_unchanged(5))
         try:
-            result = self.session.turn(text, thread)
+            for event in self.session.stream_turn(text, thread):
+                if event["type"] == "traits":  # the panels as soon as the graph knows them
+                    yield (view.history(), "", thread, trait_rows(event["traits"]), *_unchanged(4))
+                elif event["type"] == "recommendation":
+                    yield (view.history(), "", thread, _skip(),
+                           *self.panels(event["recommendation"], thread))
+                elif view.add(event) and view.reply is None:  # the final one comes with all panels
+                    yield (view.history(), "", thread, *_unchanged(5))
         except MetaLLMiXError as exc:
-            history.append({"role": "assistant", "content": f"error: {exc}"})
-            return (history, "", thread, *self._state_outputs(thread))
-        if result["tool_calls"]:
-            steps = "\n".join(f"- `{c['tool']}` {json.dumps(c['args'], default=str)}"
-                              for c in result["tool_calls"])
-            history.append({"role": "assistant", "content": steps,
-                            "metadata": {"title": f"Tool calls ({len(result['tool_calls'])})",
-                                         "status": "done"}})
-        history.append({"role": "assistant", "content": result["reply"] or "(no answer)"})
-        return (history, "", thread, *self._state_outputs(thread))
+            view.fail(str(exc))
+        yield (view.history(), "", thread, *self._state_outputs(thread))
+
+    def chat(self, message: str, history: Optional[History], thread: Optional[str]) -> tuple:
+        """One user message -> (history, cleared textbox, thread, traits, card, waterfall, runs,
+        pareto) once the turn is over (the last of `chat_stream`)."""
+        return _last(self.chat_stream(message, history, thread))
 
     def recommend_from_traits(self, rows: Any, budget: Optional[str], thread: Optional[str]) -> tuple:
         """The no-LLM path: the edited traits -> (status, card, waterfall, runs, pareto)."""
@@ -239,9 +337,10 @@ class AdvisorApp:
             return (f"error: {exc}", *self.panels(None, thread))
         return (f"Recommended from {len(traits)} traits (no LLM involved).", *self.panels(rec, thread))
 
-    def upload(self, file: Any, history: Optional[History], thread: Optional[str]) -> tuple:
-        """A .npz / .zip upload -> saved in the session's folder, measured, and told to the advisor.
-        Returns (status, history, thread, traits, card, waterfall, runs, pareto)."""
+    def upload_stream(self, file: Any, history: Optional[History],
+                      thread: Optional[str]) -> Iterator[tuple]:
+        """A .npz / .zip upload -> saved in the session's folder, measured, and told to the advisor
+        (whose turn streams). Yields (status, history, thread, traits, card, waterfall, runs, pareto)."""
         from tools.data import analyze_dataset
 
         thread = self.thread_of(thread)
@@ -252,16 +351,19 @@ class AdvisorApp:
             return (status, history, thread, rows if traits is None else traits, *panel)
 
         if file is None:
-            return out("No file chosen.")
+            yield out("No file chosen.")
+            return
         source = Path(file if isinstance(file, (str, Path)) else getattr(file, "name", str(file)))
         name = source.name
         if source.suffix.lower() not in UPLOAD_TYPES:
-            return out(f"error: {name}: unsupported file type {source.suffix or '(none)'!r}; "
+            yield out(f"error: {name}: unsupported file type {source.suffix or '(none)'!r}; "
                        "upload a MedMNIST-style .npz or a .zip of class folders")
+            return
         size = source.stat().st_size
         if size > UPLOAD_LIMIT_BYTES:
-            return out(f"error: {name}: {size / 2**20:.0f} MB is over the "
-                       f"{UPLOAD_LIMIT_BYTES // 2**20} MB upload limit")
+            yield out(f"error: {name}: {size / 2**20:.0f} MB is over the "
+                      f"{UPLOAD_LIMIT_BYTES // 2**20} MB upload limit")
+            return
         folder = self.upload_dir / thread / uuid.uuid4().hex[:8]
         folder.mkdir(parents=True)
         try:
@@ -273,13 +375,21 @@ class AdvisorApp:
             measured = analyze_dataset(str(dataset))
         except MetaLLMiXError as exc:
             shutil.rmtree(folder, ignore_errors=True)
-            return out(f"error: {exc}")
+            yield out(f"error: {exc}")
+            return
         status = (f"{name}: {measured['traits'].get('n_instances')} images, "
                   f"{measured['traits'].get('n_classes')} classes measured.")
         if self.session is None:  # no advisor to tell: show the measured traits for the no-LLM button
-            return out(status + " Press *Recommend from these traits*.", trait_rows(measured["traits"]))
-        history, _, thread, *rest = self.chat(f"I uploaded my dataset: {dataset}", history, thread)
-        return (status, history, thread, *rest)
+            yield out(status + " Press *Recommend from these traits*.", trait_rows(measured["traits"]))
+            return
+        for history, _, thread, *rest in self.chat_stream(f"I uploaded my dataset: {dataset}",
+                                                          history, thread):
+            yield (status, history, thread, *rest)
+
+    def upload(self, file: Any, history: Optional[History], thread: Optional[str]) -> tuple:
+        """`upload_stream`'s last value: (status, history, thread, traits, card, waterfall, runs,
+        pareto) once the advisor has answered."""
+        return _last(self.upload_stream(file, history, thread))
 
     def grade(self, thread: Optional[str]) -> str:
         """The judge's verdict of this conversation as Markdown."""
@@ -327,10 +437,10 @@ def build_app(llm: Optional[str] = None, store: Optional[Path] = None, *, model:
     with gr.Blocks(title="MetaLLMiX advisor") as demo:
         thread = gr.State(None)
         gr.Markdown("# MetaLLMiX — which pretrained model and hyperparameters for my images?")
-        gr.Markdown(advisor.backend_text())
+        gr.Markdown(advisor.backend_text(), elem_id="backend")
         with gr.Row():
             with gr.Column(scale=5):
-                chatbot = gr.Chatbot(label="Advisor", height=520)
+                chatbot = gr.Chatbot(label="Advisor", height=520, elem_id="chat")
                 box = gr.Textbox(placeholder="Describe your dataset: images, classes, size, modality, "
                                  "budget ...", show_label=False)
                 with gr.Row():
@@ -338,36 +448,43 @@ def build_app(llm: Optional[str] = None, store: Optional[Path] = None, *, model:
                     launch = gr.Button("Launch training")
                 gr.Markdown("_Launching asks you to confirm: answer **yes** in the chat._")
                 upload = gr.File(label="Upload a dataset (.npz or .zip of class folders, ≤ 200 MB)",
-                                 file_types=list(UPLOAD_TYPES), type="filepath")
-                upload_status = gr.Markdown()
+                                 file_types=list(UPLOAD_TYPES), type="filepath", elem_id="upload")
+                upload_status = gr.Markdown(elem_id="upload-status")
             with gr.Column(scale=5):
                 traits = gr.Dataframe(value=trait_rows({}), headers=TRAIT_COLUMNS, interactive=True,
-                                      label="Traits known so far (editable)")
+                                      label="Traits known so far (editable)", elem_id="traits")
                 with gr.Row():
                     budget = gr.Textbox(label="Budget (optional)", placeholder="e.g. 1 hour on a T4")
                     rec_button = gr.Button("Recommend from these traits")
-                rec_status = gr.Markdown()
-                card = gr.Markdown("_No recommendation yet._")
+                rec_status = gr.Markdown(elem_id="rec-status")
+                card = gr.Markdown("_No recommendation yet._", elem_id="card", max_height=560)
                 with gr.Row():
-                    waterfall = gr.Image(label="Why (SHAP waterfall)", type="filepath")
-                    pareto = gr.Image(label="Accuracy vs time (Pareto front)", type="filepath")
-                runs = gr.Dataframe(value=_empty_runs(), label="Similar past runs", interactive=False)
+                    waterfall = gr.Image(label="Why (SHAP waterfall)", type="filepath",
+                                         elem_id="waterfall")
+                    pareto = gr.Image(label="Accuracy vs time (Pareto front)", type="filepath",
+                                      elem_id="pareto")
+                runs = gr.Dataframe(value=_empty_runs(), label="Similar past runs", interactive=False,
+                                    elem_id="runs")
                 grade_button = gr.Button("Grade this conversation")
-                verdict = gr.Markdown()
+                verdict = gr.Markdown(elem_id="verdict")
         panel = [traits, card, waterfall, runs, pareto]
         chat_out = [chatbot, box, thread, *panel]
-        box.submit(advisor.chat, [box, chatbot, thread], chat_out)
-        send.click(advisor.chat, [box, chatbot, thread], chat_out)
-        launch.click(lambda h, t: advisor.chat("Please launch training of the recommended config.", h, t),
-                     [chatbot, thread], chat_out)
+        box.submit(advisor.chat_stream, [box, chatbot, thread], chat_out)
+        send.click(advisor.chat_stream, [box, chatbot, thread], chat_out)
+
+        def ask_launch(history: Optional[History], thread_id: Optional[str]) -> Iterator[tuple]:
+            yield from advisor.chat_stream("Please launch training of the recommended config.",
+                                           history, thread_id)
+
+        launch.click(ask_launch, [chatbot, thread], chat_out)
         rec_button.click(advisor.recommend_from_traits, [traits, budget, thread],
                          [rec_status, card, waterfall, runs, pareto])
-        upload.upload(advisor.upload, [upload, chatbot, thread],
+        upload.upload(advisor.upload_stream, [upload, chatbot, thread],
                       [upload_status, chatbot, thread, *panel])
         grade_button.click(advisor.grade, [thread], [verdict])
     demo.advisor = advisor
     return demo
 
 
-__all__ = ["AdvisorApp", "UPLOAD_LIMIT_BYTES", "allow_uploads", "build_app", "plot_pareto",
+__all__ = ["AdvisorApp", "TurnView", "UPLOAD_LIMIT_BYTES", "allow_uploads", "build_app", "plot_pareto",
            "runs_table", "trait_rows", "traits_from_rows"]

@@ -79,6 +79,57 @@ def test_conversation_reaches_a_recommendation_with_panels(store, tmp_path):
     app.close()
 
 
+def test_the_chat_handler_streams_steps_and_the_draft(store, tmp_path):
+    import gradio as gr
+
+    from agent.testing import ScriptedChatModel
+    from agent.toolcalls import ToolCallingModel
+    from tests.agent.test_session import prompt_script
+
+    script = prompt_script({"n_instances": 3000, "n_classes": 3, "modality": "x-ray"},
+                           ["Pick it: it reaches 99.9% accuracy.",  # refused by the grounding check
+                            "The recommended configuration and its evidence are listed below."])
+    app = AdvisorApp(None, store, model=ToolCallingModel(inner=ScriptedChatModel(script=script)),
+                     work_dir=tmp_path / "ui")
+    outputs = list(app.chat_stream("3,000 chest x-rays in 3 classes", [], None))
+    *live, last = outputs
+    assert len(live) >= 5
+    assert live[0][0][0] == {"role": "user", "content": "3,000 chest x-rays in 3 classes"} and live[0][1] == ""
+    def kept(value) -> bool:  # an output Gradio leaves as it is
+        return isinstance(value, dict) and value == gr.skip()
+
+    traits_at = next(i for i, o in enumerate(live) if not kept(o[3]))  # traits shown once extracted
+    assert live[traits_at][3].set_index("trait").loc["modality", "value"] == "x-ray"
+    card_at = next(i for i, o in enumerate(live) if not kept(o[4]))  # the card once recommended ...
+    assert "## Recommendation" in live[card_at][4] and Path(live[card_at][5]).exists()
+    drafting = [i for i, o in enumerate(live) if o[0][-1].get("role") == "assistant"
+                and not o[0][-1].get("metadata")]
+    assert traits_at < card_at < drafting[0]  # ... before the answer is written
+    for o in live:  # otherwise the panels are left as they are: all four, or the traits
+        assert all(kept(v) for v in o[4:]) or (kept(o[3]) and not any(kept(v) for v in o[4:]))
+    thoughts = [m for o in live for m in o[0] if m.get("metadata")]
+    assert all(m["metadata"]["status"] == "pending" for m in thoughts)
+    titles = [m["metadata"]["title"] for m in thoughts]
+    for now in ("extracting traits", "ranking configs, explaining, retrieving similar runs",
+                "writing the answer", "checking the numbers of the answer"):
+        assert f"Working: {now}…" in titles  # what runs now
+    for done in ("extracting traits", "ranking configs", "explaining", "retrieving similar runs",
+                 "writing the answer"):
+        assert any(f"- {done}" in m["content"] for m in thoughts)  # what is finished
+    drafts = [o[0][-1]["content"] for o in live if o[0][-1].get("role") == "assistant"
+              and not o[0][-1].get("metadata")]
+    assert "Pick it: it reaches 99.9% accuracy." in drafts  # streamed, then taken back
+
+    history, box, thread, traits, card, waterfall, runs, pareto = last
+    steps, answer = history[-2], history[-1]
+    assert steps["metadata"]["status"] == "done" and steps["metadata"]["title"].startswith("Tool steps")
+    assert "draft rejected" in steps["content"] and "99.9%" in steps["content"]
+    assert "replaced by the grounded answer" in steps["content"]
+    assert answer["content"].startswith("The recommended configuration") and "99.9" not in answer["content"]
+    assert "## Recommendation" in card and Path(waterfall).exists() and not runs.empty
+    app.close()
+
+
 def test_two_browser_sessions_stay_isolated(store, tmp_path):
     app = make_app(tmp_path, store, [*TURN1, {"json": {"n_instances": 500, "n_classes": 7}},
                                      "Which imaging modality are the images?"])

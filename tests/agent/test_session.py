@@ -1,0 +1,155 @@
+"""`Session.stream_turn`: the steps of a turn as they happen, the answer draft as it is written, and a
+final event carrying what `Session.turn` returns (scripted models over a small store)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessageChunk, BaseMessage, SystemMessage
+from langchain_core.outputs import ChatGenerationChunk
+
+from agent import prompts
+from agent.session import Session
+from agent.testing import ScriptedChatModel
+from agent.toolcalls import ToolCallingModel
+from knowledge.recommend import clear_cache
+from tests.knowledge.recommend_fixtures import ready_store
+
+TRAITS = {"n_instances": 3000, "n_classes": 3, "modality": "x-ray"}
+GOOD = "The recommended configuration and its evidence are listed below."
+INVENTED = "Use the recommended config: it reaches 99.9% accuracy."
+MESSAGE = "3,000 chest x-rays in 3 classes"
+
+
+def prompt_script(traits: dict[str, Any] | Callable[[str], dict[str, Any]], drafts: Sequence[str] = (),
+                  question: str = "Which imaging modality are the images?",
+                  other: str | None = None) -> Callable:
+    """A script replying by prompt: the extraction gets `traits` as JSON (or `traits(prompt)`, the
+    prompt holding the user's message; the graph asks the LLM only when the regexes may have
+    missed something), a question prompt `question`, the answer prompt the `drafts` in turn (the
+    last one repeats), any other prompt `other` (None: fail)."""
+    queue = list(drafts)
+
+    def reply(messages: list[BaseMessage]) -> Any:
+        system = messages[0].content if messages and isinstance(messages[0], SystemMessage) else ""
+        if system.startswith(prompts.EXTRACT_SYSTEM):
+            return {"json": traits(str(messages[-1].content)) if callable(traits) else traits}
+        if system.startswith(prompts.ASK_SYSTEM):
+            return question
+        if system.startswith(prompts.ANSWER_SYSTEM) and queue:
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+        if other is not None:
+            return other
+        raise AssertionError(f"unexpected prompt: {system[:80]!r}")
+
+    return reply
+
+
+class WordStreamingModel(ScriptedChatModel):
+    """The scripted replies, streamed word by word (like a real server's tokens)."""
+
+    def _stream(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
+                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        text = self.next_reply(messages).content
+        for i, word in enumerate(text.split(" ")):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=("" if i == 0 else " ") + word))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("METALLMIX_EMBEDDINGS", "hashing")
+    monkeypatch.setenv("METALLMIX_DATA_ROOTS", str(tmp_path / "data"))
+    clear_cache()
+    path = tmp_path / "runs.sqlite"
+    ready_store(path)
+    yield path
+    clear_cache()
+
+
+def session(store: Path, script: Callable, model_class: type = ScriptedChatModel) -> Session:
+    return Session(None, store, model=ToolCallingModel(inner=model_class(script=script)))
+
+
+def labels(events: list[dict]) -> list[str]:
+    return [e["label"] for e in events if e["type"] in ("step", "rejected")]
+
+
+def comparable(result: dict) -> dict:
+    """A turn's result without what differs between two identical runs (the wall time, the thread)."""
+    rec = dict(result["recommendation"] or {})
+    rec.pop("seconds", None)
+    return {**result, "recommendation": rec, "thread": None}
+
+
+def test_stream_turn_yields_steps_then_the_result_turn_gives(store):
+    # the first draft invents a number: rejected, then rewritten
+    streamed = session(store, prompt_script(TRAITS, [INVENTED, GOOD]))
+    events = list(streamed.stream_turn(MESSAGE, "a"))
+    assert [e["type"] for e in events].count("final") == 1 and events[-1]["type"] == "final"
+    steps = labels(events)
+    expected = ["extracting traits", "ranking configs", "explaining", "retrieving similar runs",
+                "writing the answer"]
+    assert steps[:5] == expected, steps
+    starts = [e["label"] for e in events if e["type"] == "start"]  # what runs now, as it starts
+    assert starts == ["extracting traits", "ranking configs, explaining, retrieving similar runs",
+                      "writing the answer", "checking the numbers of the answer",
+                      "writing the answer", "checking the numbers of the answer"]
+    assert [e["type"] for e in events][:2] == ["start", "step"]
+    assert events[1]["detail"] == "n_instances=3000, n_classes=3, modality=x-ray"
+    tools = [e["tool"] for e in events if e.get("tool")]
+    assert tools == ["rank_configs", "explain_config", "similar_runs"]
+
+    kinds = [e["type"] for e in events]
+    first_token = kinds.index("token")
+    rejected = kinds.index("rejected")
+    assert events[first_token]["draft"] == INVENTED and first_token < rejected
+    assert events[rejected]["violations"] == ["99.9%"] and events[rejected]["final"] is False
+    assert "rewriting" in events[rejected]["label"]
+    after = [e for e in events[rejected:] if e["type"] == "token"]
+    assert after and after[-1]["draft"] == GOOD  # the second draft, streamed anew
+    assert steps[-1] == "checking every number against the tools"
+
+    result = events[-1]["result"]
+    assert result["reply"].startswith(GOOD) and "99.9" not in result["reply"]
+    assert result["new_recommendation"] and result["thread"] == "a"
+    assert [c["tool"] for c in result["tool_calls"]] == tools
+
+    plain = session(store, prompt_script(TRAITS, [INVENTED, GOOD])).turn(MESSAGE, "b")
+    assert comparable(result) == comparable(plain)
+    assert streamed.values("a")["messages"][-1].content == result["reply"]
+    streamed.close()
+
+
+def test_tokens_of_a_streaming_model_come_one_by_one(store):
+    events = list(session(store, prompt_script(TRAITS, [GOOD]), WordStreamingModel).stream_turn(MESSAGE, "a"))
+    tokens = [e for e in events if e["type"] == "token"]
+    assert len(tokens) == len(GOOD.split(" "))  # the extraction's JSON tokens are not answer tokens
+    assert "".join(t["text"] for t in tokens) == GOOD == tokens[-1]["draft"]
+    assert [t["draft"] for t in tokens] == sorted((t["draft"] for t in tokens), key=len)
+    assert labels(events).index("writing the answer") < [e["type"] for e in events].index("token")
+    assert events[-1]["result"]["reply"].startswith(GOOD)
+
+
+def test_a_draft_rejected_twice_is_replaced_by_the_deterministic_report(store):
+    events = list(session(store, prompt_script(TRAITS, [INVENTED])).stream_turn(MESSAGE, "a"))
+    rejected = [e for e in events if e["type"] == "rejected"]
+    assert [r["final"] for r in rejected] == [False, True]
+    assert "tools' own report" in rejected[-1]["label"]
+    reply = events[-1]["result"]["reply"]
+    assert "## Recommendation" in reply and "99.9" not in reply
+
+
+def test_a_question_turn_streams_its_steps(store):
+    events = list(session(store, prompt_script({"n_instances": 3000, "n_classes": 3})).stream_turn(
+        "3,000 images, 3 classes", "a"))
+    assert labels(events) == ["extracting traits", "asking for a missing trait"]
+    assert [e["label"] for e in events if e["type"] == "start"] == labels(events)
+    result = events[-1]["result"]
+    assert "modality" in result["reply"].lower() and result["recommendation"] is None
+    assert result["tool_calls"] == [] and not result["new_recommendation"]
