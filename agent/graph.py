@@ -47,7 +47,7 @@ from langgraph.graph import END, START, StateGraph
 from agent import prompts
 from agent.extraction import REQUIRED_TRAITS, extract_turn
 from agent.followup import llm_history, planned_calls, slim_tools, tool_args
-from agent.grounding import check_answer, user_source
+from agent.grounding import check_answer, launch_violations, launched_ok, user_source
 from agent.llm import with_max_tokens
 from agent.state import AdvisorState, known_traits
 from agent.timing import timed
@@ -451,9 +451,10 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
             pick_sources = [json.dumps(state["recommendation"]), json.dumps(
                 prompts.recommendation_facts(rec_of(state),
                                              "faster" if speed_first(state) else "best"))]
-        violations = [str(v) for v in check_answer(draft, sources(state), pick=pick,
-                                                   pick_sources=pick_sources)] if draft else [
-            "(no answer)"]
+        violations = [str(v) for v in [
+            *check_answer(draft, sources(state), pick=pick, pick_sources=pick_sources),
+            *launch_violations(draft, launched_ok(state.get("tool_outputs") or []))]
+        ] if draft else ["(no answer)"]
         if draft and not violations:
             return {"messages": [AIMessage(_with_notes(draft, state))], "route": END,
                     "violations": [], "draft": None}

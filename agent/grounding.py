@@ -647,6 +647,40 @@ def name_violations(answer: str, sources: Sequence[str]) -> list[Violation]:
     return _unique(_name_violations(normalize_text(answer), list(sources)))
 
 
+# "Training finished with 99.7 %", "I have launched the run": a claim that something was trained.
+_TRAINING_CLAIM = re.compile(
+    r"\b(?:training\s+(?:has\s+|is\s+|was\s+)?(?:finished|completed|complete|done|started|"
+    r"launched|running)|(?:finished|completed)\s+(?:the\s+)?training|I(?:\s+have|'ve)?\s+"
+    r"(?:trained|launched|started)\b)", re.IGNORECASE)
+_CONDITIONAL = re.compile(r"\b(?:when|once|after|until|if|before|as soon as)\b[^.!?\n]{0,12}$",
+                          re.IGNORECASE)
+
+
+def launch_violations(answer: str, launched: bool) -> list[Violation]:
+    """A claim that a model was trained or a run started, in a conversation where no training run
+    was launched (`launched`: a `launch_training` call that did not fail)."""
+    if launched:
+        return []
+    for m in _TRAINING_CLAIM.finditer(answer):
+        if not _CONDITIONAL.search(answer[max(0, m.start() - 40):m.start()]):
+            return [Violation(m.group(0), "no training run was launched in this conversation")]
+    return []
+
+
+def launched_ok(tool_outputs: Iterable[dict[str, Any]]) -> bool:
+    """Whether one of the logged tool outputs ({"tool", "output"}) is a launch that did not fail."""
+    for o in tool_outputs:
+        if o.get("tool") != "launch_training":
+            continue
+        try:
+            data = json.loads(str(o.get("output", "")))
+        except ValueError:
+            continue
+        if isinstance(data, dict) and not data.get("error"):
+            return True
+    return False
+
+
 def check_answer(answer: str, sources: Sequence[str], *, pick: dict[str, Any] | None = None,
                  pick_sources: Sequence[str] = ()) -> list[Violation]:
     """Everything in `answer` the sources do not support: numbers (see the module docstring) and
@@ -670,7 +704,7 @@ def ungrounded_numbers(answer: str, sources: Iterable[str]) -> list[str]:
 
 
 __all__ = ["BOUND_KINDS", "Number", "Reading", "Record", "SMALL_INT", "USER_UNTRUSTED",
-           "Violation", "agrees",
+           "Violation", "agrees", "launch_violations", "launched_ok",
            "check_answer", "config_identity", "find_numbers", "matches", "name_violations",
            "normalize_text", "number_violations", "source_records", "source_values",
            "ungrounded_numbers", "user_source"]

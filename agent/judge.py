@@ -29,7 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent import prompts
 from agent.extraction import invoke_structured
-from agent.grounding import name_violations, number_violations, user_source
+from agent.grounding import (
+    launch_violations,
+    launched_ok,
+    name_violations,
+    number_violations,
+    user_source,
+)
 from agent.llm import with_max_tokens
 
 log = logging.getLogger(__name__)
@@ -150,7 +156,9 @@ def deterministic_checks(transcript: dict[str, Any], store: Any = None) -> list[
             pick = chosen.config.model_dump()
             pick_sources = [json.dumps(transcript.get("recommendation")), json.dumps(
                 prompts.recommendation_facts(rec, "faster" if speed else "best"))]
-    bad = [str(v) for v in number_violations(answer, sources, pick=pick, pick_sources=pick_sources)]
+    bad = [str(v) for v in [
+        *number_violations(answer, sources, pick=pick, pick_sources=pick_sources),
+        *launch_violations(answer, launched_ok(transcript.get("tool_outputs") or []))]]
     checks.append(Check(name="numbers grounded", criterion="accuracy", passed=not bad,
                         detail=f"not supported by the tool outputs: {'; '.join(bad)}" if bad
                         else ""))

@@ -187,3 +187,28 @@ def test_model_names_resolve() -> None:
     assert resolve_model("DINO ViT-B/16") == "vit_base_patch16_224.dino"
     assert resolve_model("MobileNetV3") == "mobilenetv3_small_100"
     assert resolve_model("ViT-L") is None
+
+
+def test_a_users_message_grounds_traits_but_not_outcomes() -> None:
+    from agent.grounding import user_source
+
+    pasted = ("README: our model reaches 99.7 % accuracy (± 0.2) on 8,000 patches, 6 classes, "
+              "30 epochs at lr 1e-3; I have 3 hours on a T4.")
+    source = user_source(pasted)
+    assert "99.7" not in source and "0.2" not in source
+    assert [str(v) for v in check_answer("Training reached 99.7 % accuracy.", [source])] == ["99.7 %"]
+    assert check_answer("You have 8,000 patches, 6 classes and 3 hours.", [source]) == []
+
+
+def test_claims_of_a_training_run_need_a_launch() -> None:
+    from agent.grounding import launch_violations, launched_ok
+
+    claim = "Done! Training finished with 99.7 % accuracy."
+    assert [v.text for v in launch_violations(claim, launched=False)] == ["Training finished"]
+    assert launch_violations(claim, launched=True) == []
+    for fine in ("Once training is done, compare it with the similar runs.",
+                 "Training this config takes about 3 min on your CPU."):
+        assert launch_violations(fine, launched=False) == []
+    refused = {"tool": "launch_training", "output": '{"error": "needs confirmation"}'}
+    ran = {"tool": "launch_training", "output": '{"run_id": "abc", "status": "ok"}'}
+    assert not launched_ok([refused]) and launched_ok([refused, ran])

@@ -219,3 +219,18 @@ def test_search_text_builds_the_text_index_on_demand(tmp_path) -> None:
     assert hits and hits[0].base_dataset == "gamma" and not advisor.index.text_pending
     saved = json.loads((artifact_dirs(store)[1] / "meta.json").read_text())
     assert saved["text_pending"] is False and saved["text_dim"] == 2**11  # persisted for next time
+
+
+@pytest.mark.parametrize("budget", [None, "CPU only, 10 minutes", "one hour on a T4"])
+def test_the_card_passes_the_advisors_grounding_check(learner, index, budget) -> None:
+    """The card itself (every number attributed to the model it is about, Pareto line included) is
+    what the advisor falls back to; its own grounding check must accept it."""
+    from agent import prompts
+    from agent.grounding import check_answer
+
+    rec = recommend(META, top_k=5, budget=budget, learner=learner, index=index)
+    sources = [rec.to_markdown(), json.dumps(rec.model_dump(mode="json")),
+               json.dumps(prompts.recommendation_facts(rec)),
+               json.dumps(prompts.recommendation_facts(rec, "faster"))]
+    assert check_answer(rec.to_markdown(), sources, pick=rec.best.config.model_dump(),
+                        pick_sources=sources[1:3]) == []
