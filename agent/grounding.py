@@ -68,6 +68,7 @@ _UNIT_AFTER: tuple[tuple[re.Pattern[str], str, float], ...] = tuple(
          r"examples?|slides?|instances?|records?|runs?|configs?|datasets?|classes|class|"
          r"categories|labels|files?|patients?|factors)\b", "count", 1),
         (r"\s*(?:x|×|times)\b(?!\s*\d)", "ratio", 1),
+        (r"\s*(?:x\s*)?of\s+(?:the\s+)?native\b", "ratio", 1),  # "224 px (3.5 of native)"
     ))
 # Words before a number that say what it is (the last one before it wins).
 _CONTEXT = re.compile(
@@ -530,7 +531,9 @@ def _anchors(text: str, numbers: Sequence[Number], mentions: Sequence[Mention],
                 in_line = [m for m in named if begin <= m.start < begin + len(line)]
                 has_bound = any(begin <= x.start < begin + len(line) and x.kind in BOUND_KINDS
                                 for x in numbers)
-                if len(in_line) == 1 and not has_bound:
+                # a model heading carries over ("Model: X"); a dataset named in passing does not
+                # ("ImageNet-pretrained weights yes -> +9.3 points")
+                if len(in_line) == 1 and in_line[0].kind == "model" and not has_bound:
                     anchor = _anchor_of(in_line[0])
         if pick and n.start < head_end:
             if anchor is None or (anchor.names and anchor.names[0].startswith("m:") and pick_model

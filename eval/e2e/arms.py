@@ -145,7 +145,8 @@ def run_tpe(dataset: ImageDataset, trainer: Trainer, *, budget_s: float, space: 
     """Optuna TPE (`make_sampler('tpe')`: multivariate, the first `warmup` trials random) over
     `space`, the trials run one after the other until their summed `train_seconds` reach
     `budget_s` (each trial may train at most the time left: the launcher stops it, status
-    'timeout', and evaluates what it trained) or `max_trials` ran. The best trial is the one with
+    'timeout', and evaluates what it trained) or `max_trials` ran; at least one trial runs, even
+    when the recommended run trained for less than the minimum trial time. The best trial is the one with
     the highest validation accuracy among those evaluated (ok or timeout; the earliest on ties);
     its test accuracy is the arm's result."""
     name = study_tag(dataset.id, "tpe")
@@ -160,11 +161,11 @@ def run_tpe(dataset: ImageDataset, trainer: Trainer, *, budget_s: float, space: 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines replace Optuna's
     try:
         study = optuna.create_study(study_name=name, direction="maximize", sampler=sampler)
-        while budget_s - spent >= floor:
+        while not trials or budget_s - spent >= floor:  # at least one trial, however short
             if len(trials) >= max_trials:
                 stopped = "max_trials"
                 break
-            objective.time_budget_s = budget_s - spent
+            objective.time_budget_s = max(budget_s - spent, 1.0)
             n_before = len(trainer.records)
             study.optimize(objective, n_trials=1, catch=(RunNotOk,))
             if len(trainer.records) == n_before:  # the trial failed before training

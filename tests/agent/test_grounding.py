@@ -212,3 +212,13 @@ def test_claims_of_a_training_run_need_a_launch() -> None:
     refused = {"tool": "launch_training", "output": '{"error": "needs confirmation"}'}
     ran = {"tool": "launch_training", "output": '{"run_id": "abc", "status": "ok"}'}
     assert not launched_ok([refused]) and launched_ok([refused, ran])
+
+
+def test_a_dataset_named_in_passing_does_not_claim_the_next_lines_numbers() -> None:
+    card = ("- ImageNet-pretrained weights yes → +9.3 points\n"
+            "- input resolution 64 px (1 of native) → +1.3 points")
+    answer = "### Why\n" + card
+    assert check_answer(answer, [card]) == []
+    assert [n.kind for n in find_numbers("224 px (3.5 of native)")] == ["px", "ratio"]
+    assert [str(v) for v in check_answer("input resolution 64 px (7.5 of native)", [card])] == [
+        "7.5 of native"]
