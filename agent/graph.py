@@ -146,6 +146,31 @@ def default_recommender(store: str | Path | None) -> Recommender:
     return recommend
 
 
+# Parts of the recommendation card an answer must have (the judge's completeness check), with the
+# words that show the answer has them and which of the card's bullets to copy when it does not.
+_CARD_PARTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("### Alternatives", ("faster", "alternative", "more accurate"),
+     ("- **Faster**", "- **More accurate**")),
+    ("### Similar past runs", ("similar", "past run", "previous run"), ("- ",)),
+)
+SIMILAR_SHOWN = 3
+
+
+def _card_section(card: str, title: str, keep: tuple[str, ...]) -> str | None:
+    """The `title` section of a recommendation card (Markdown), only its bullets starting with one
+    of `keep` (at most `SIMILAR_SHOWN`); None when it has none."""
+    lines = card.splitlines()
+    if title not in lines:
+        return None
+    bullets: list[str] = []
+    for line in lines[lines.index(title) + 1:]:
+        if line.startswith("#"):
+            break
+        if line.startswith(keep) and len(bullets) < SIMILAR_SHOWN:
+            bullets.append(line)
+    return "\n".join([title, *bullets]) if bullets else None
+
+
 # --- the graph -----------------------------------------------------------------------------------
 
 def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
@@ -456,8 +481,8 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
             *launch_violations(draft, launched_ok(state.get("tool_outputs") or []))]
         ] if draft else ["(no answer)"]
         if draft and not violations:
-            return {"messages": [AIMessage(_with_notes(draft, state))], "route": END,
-                    "violations": [], "draft": None}
+            return {"messages": [AIMessage(_with_notes(_completed(draft, state), state))],
+                    "route": END, "violations": [], "draft": None}
         log.info("answer not grounded (%s); attempt %d", ", ".join(violations),
                  state.get("attempts") or 0)
         rejected = [*(state.get("rejected") or []), {"draft": draft, "violations": violations}]
@@ -485,6 +510,19 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
         lines += [f"- `{o['tool']}`: {o['output'][:1500]}" for o in turn_outputs] or [
             "- (no tool was called)"]
         return "\n".join(lines)
+
+    def _completed(text: str, state: AdvisorState) -> str:
+        """A grounded recommendation answer with the card's own alternatives and similar runs
+        appended when the model left them out (small models often stop after the config)."""
+        if state.get("mode") != "recommend" or not state.get("recommendation"):
+            return text
+        card = rec_of(state).to_markdown()
+        lowered = text.lower()
+        parts = [text]
+        for title, words, keep in _CARD_PARTS:
+            if not any(w in lowered for w in words) and (block := _card_section(card, title, keep)):
+                parts.append(block)
+        return "\n\n".join(parts)
 
     def _with_notes(text: str, state: AdvisorState) -> str:
         notes = []

@@ -308,6 +308,23 @@ def test_grounding_retry_can_succeed(tools, store) -> None:
     assert "Train **" in reply and "99.9" not in reply
 
 
+def test_an_answer_without_alternatives_or_similar_runs_gets_the_cards(tools, store) -> None:
+    def config_only(messages: list[BaseMessage]) -> str:  # what a 1.5B model often stops after
+        return careful_answer(messages).split("\n\nWhy:")[0]
+
+    graph, _ = make(Brain(answer=[config_only]), tools, store)
+    (reply,), state = run(graph, FULL)
+    assert reply.startswith("Train **") and "Why:" not in reply
+    assert "### Alternatives" in reply and "### Similar past runs" in reply
+    from knowledge.recommend import Recommendation
+
+    card = Recommendation.model_validate(state["recommendation"]).to_markdown()
+    appended = reply.split("### Alternatives")[1]
+    assert all(line in card for line in appended.splitlines() if line.startswith("- "))
+    (full,), _ = run(make(Brain(answer=[careful_answer]), tools, store)[0], FULL)
+    assert "### Alternatives" not in full  # a complete answer is left as it is
+
+
 def test_misplaced_numbers_and_invented_names_are_rejected(tools, store) -> None:
     def misplaced(messages: list[BaseMessage]) -> str:
         f = facts_of(messages)
