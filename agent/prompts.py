@@ -98,7 +98,10 @@ FOLLOWUP_SYSTEM = (
     "similar_runs / search_runs for past runs); call a tool with a JSON object of its arguments. "
     "Every number in your answer must come from a tool output or CONTEXT. If a tool returns an "
     "error, fix the arguments or explain the problem. You cannot start training: if the user "
-    "wants that, tell them to say 'launch it'. Be brief: two to four sentences. "
+    "wants that, tell them to say 'launch it'. To a 'why' question about the recommended "
+    "config, answer from CONTEXT: its predicted accuracy and the two or three strongest factors "
+    "of `why` (SHAP, in accuracy points), with 'because'. When you compare two configs, give "
+    "both predicted accuracies and training times. Be brief: two to four sentences. "
     + DATA_NOT_INSTRUCTIONS)
 
 FOLLOWUP_NO_TOOLS = (
