@@ -22,6 +22,7 @@ graph knows them) nor the config fields it does not want to change. So the model
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -163,3 +164,35 @@ def llm_history(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
 
 __all__ = ["ExplainCall", "RankCall", "SearchCall", "compact_output", "llm_history",
            "planned_calls", "slim_tools", "tool_args"]
+
+
+_WHY_PICK = re.compile(r"\bwhy\b(?!\s+not\b)", re.IGNORECASE)
+
+
+def asks_why_pick(text: str) -> bool:
+    """"Why did you pick that one?": a why-question that names no other model (those get
+    `planned_calls`) and is not "why not ...?"."""
+    return bool(_WHY_PICK.search(text))
+
+
+def why_pick_answer(facts: dict[str, Any]) -> str:
+    """The answer to "why that one?" written from the recommendation's facts
+    (`prompts.recommendation_facts`): its prediction, the strongest SHAP factors and similar runs.
+    A small model asked this answered with whatever line of its context came last."""
+    r = facts["recommended"]
+    lo, hi = r["interval_80_pct"]
+    reason = ("you asked for speed and it is the faster config predicted close to the best"
+              if str(facts.get("chosen_for", "")).startswith("speed") else
+              "it has the best ranking score of the meta-learner for your dataset")
+    lines = [f"I picked **{r['model_name']}** ({'pretrained' if r['pretrained'] else 'from scratch'}, "
+             f"{r['scheme']}, {r['resolution_px']} px) because {reason}: "
+             f"predicted accuracy {r['predicted_accuracy_pct']} % "
+             f"(80 % interval {lo}–{hi} %), training time {r['training_time']}."]
+    if facts.get("why"):
+        base = facts.get("average_over_past_runs_pct")
+        lead = (f"Against the average prediction over past runs ({base} %), the strongest factors"
+                if base is not None else "The strongest factors")
+        lines.append(f"{lead} (SHAP, accuracy points): " + "; ".join(facts["why"][:3]) + ".")
+    if facts.get("similar_past_runs"):
+        lines.append("Similar past runs: " + "; ".join(facts["similar_past_runs"][:2]) + ".")
+    return "\n\n".join(lines)

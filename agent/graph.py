@@ -46,7 +46,14 @@ from langgraph.graph import END, START, StateGraph
 
 from agent import prompts
 from agent.extraction import REQUIRED_TRAITS, extract_turn
-from agent.followup import llm_history, planned_calls, slim_tools, tool_args
+from agent.followup import (
+    asks_why_pick,
+    llm_history,
+    planned_calls,
+    slim_tools,
+    tool_args,
+    why_pick_answer,
+)
 from agent.grounding import check_answer, launch_violations, launched_ok, user_source
 from agent.llm import with_max_tokens
 from agent.state import AdvisorState, known_traits
@@ -420,6 +427,14 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
             return {"step": step, "draft": None, "attempts": MAX_DRAFTS, "route": "ground"}
         if step == 1:  # a known model named: the graph calls explain_config, the LLM answers
             plan = planned_calls(_last_user_text(state), pick_config(state))
+            if not plan and state.get("recommendation") and asks_why_pick(_last_user_text(state)):
+                rec = rec_of(state)
+                facts = {**prompts.recommendation_facts(rec, "faster" if speed_first(state)
+                                                        else "best"),
+                         "similar_past_runs":  # the short cards
+                         prompts.recommendation_facts(rec, compact=True)["similar_past_runs"]}
+                return {"step": step, "draft": why_pick_answer(facts), "mode": "followup",
+                        "attempts": (state.get("attempts") or 0) + 1, "route": "ground"}
             if plan:
                 calls = [{**c, "id": _call_id(), "type": "tool_call"} for c in plan]
                 return {"step": step, "planned": True, "route": "tools",
@@ -610,12 +625,22 @@ def _explained(state: AdvisorState, config: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+# The answer prompt's own instructions, which a small model copies into its lines ("Why: the top 2-3
+# factors of FACTS 'why', in plain words: ...").
+_TEMPLATE_ECHO = re.compile(
+    r"\s*(?:the top 2-3 factors of FACTS ['\"]?why['\"]?(?:, in plain words)?|two of FACTS "
+    r"['\"]?similar_past_runs['\"]?(?: and what they reached)?|the FACTS notes and unknown traits"
+    r"(?:, if any)?)\s*[.:]?", re.IGNORECASE)
+
+
 def _complete_lines(reply: BaseMessage) -> str:
-    """The reply's text; when the reply cap cut it mid-line, without the cut line."""
+    """The reply's text without echoed prompt instructions; when the reply cap cut it mid-line,
+    without the cut line."""
     text = _text(reply).strip()
     if (getattr(reply, "response_metadata", None) or {}).get("finish_reason") == "length":
         text = text.rsplit("\n", 1)[0].rstrip() if "\n" in text else text
-    return text
+    text = _TEMPLATE_ECHO.sub(" ", text).replace(":  ", ": ")
+    return re.sub(r"(?im)^\s*notes:\s*$\n?", "", text).strip()  # a "Notes:" left empty
 
 
 # --- conversations -------------------------------------------------------------------------------

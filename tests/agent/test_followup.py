@@ -82,3 +82,23 @@ def test_timing_adds_up_per_turn() -> None:
     assert "3.0 s · 2 LLM calls · 1,800 prompt tokens (600 cached), 400 generated" in summary(t)
     t = merge_timing(t, {"turn": 2, "nodes": [{"node": "extract", **node}]})
     assert t["turn"] == 2 and [n["node"] for n in t["nodes"]] == ["extract"]
+
+
+def test_a_why_question_about_the_pick_is_answered_from_its_facts() -> None:
+    from agent.followup import asks_why_pick, why_pick_answer
+
+    assert asks_why_pick("Why did you pick that one?") and asks_why_pick("why this config")
+    assert not asks_why_pick("Why not a ViT?") and not asks_why_pick("Can you make it faster?")
+    facts = {"recommended": {"model_name": "DenseNet-121", "pretrained": True, "scheme": "end_to_end",
+                             "resolution_px": 128, "predicted_accuracy_pct": 72.7,
+                             "interval_80_pct": [57.4, 93.4], "training_time": "76 min on T4"},
+             "chosen_for": "accuracy", "average_over_past_runs_pct": 76.5,
+             "why": ["images per class mean 1,000 → −6.9 points", "training scheme end_to_end → +5.2 points",
+                     "modality x-ray → −4.3 points", "model DenseNet-121 → +1.9 points"],
+             "similar_past_runs": ["BloodMNIST: DenseNet-121, end-to-end, 224 px → test acc 99.0% (published)"]}
+    answer = why_pick_answer(facts)
+    assert answer.startswith("I picked **DenseNet-121** (pretrained, end_to_end, 128 px) because")
+    assert "72.7 %" in answer and "57.4–93.4 %" in answer and "76 min on T4" in answer
+    assert "−6.9 points; training scheme end_to_end → +5.2 points; modality x-ray → −4.3" in answer
+    assert "DenseNet-121 → +1.9" not in answer  # the three strongest factors only
+    assert "you asked for speed" in why_pick_answer({**facts, "chosen_for": "speed (the faster alternative)"})

@@ -325,6 +325,26 @@ def test_an_answer_without_alternatives_or_similar_runs_gets_the_cards(tools, st
     assert "### Alternatives" not in full  # a complete answer is left as it is
 
 
+def test_why_that_one_is_answered_from_the_facts_without_the_llm(tools, store) -> None:
+    graph, model = make(Brain(answer=[careful_answer]), tools, store)
+    (_, why), state = run(graph, FULL, "Why did you pick that one?")
+    assert why.startswith("I picked **") and "because" in why and "SHAP" in why
+    assert tools_called(state, 2) == []
+    # after the first answer, at most the extraction of turn 2 asked the model ("one" is a number word)
+    assert all("Return only the JSON object" in str(call[-1].content) for call in model.calls[1:])
+
+
+def test_echoed_prompt_instructions_are_removed_from_a_draft() -> None:
+    from agent.graph import _complete_lines
+
+    echoed = AIMessage("Recommended: x\n\nWhy: the top 2-3 factors of FACTS 'why', in plain words: "
+                       "scheme end_to_end → +4.4 points\nSimilar past runs: two of FACTS "
+                       "'similar_past_runs' and what they reached: DermaMNIST ...\n"
+                       "Notes: the FACTS notes and unknown traits, if any.")
+    assert _complete_lines(echoed) == ("Recommended: x\n\nWhy: scheme end_to_end → +4.4 points\n"
+                                       "Similar past runs: DermaMNIST ...")
+
+
 def test_misplaced_numbers_and_invented_names_are_rejected(tools, store) -> None:
     def misplaced(messages: list[BaseMessage]) -> str:
         f = facts_of(messages)
