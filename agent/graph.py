@@ -153,29 +153,10 @@ def default_recommender(store: str | Path | None) -> Recommender:
     return recommend
 
 
-# Parts of the recommendation card an answer must have (the judge's completeness check), with the
-# words that show the answer has them and which of the card's bullets to copy when it does not.
-_CARD_PARTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("### Alternatives", ("faster", "alternative", "more accurate"),
-     ("- **Faster**", "- **More accurate**")),
-    ("### Similar past runs", ("similar", "past run", "previous run"), ("- ",)),
-)
+# Words that show an answer has the card's alternatives / similar runs (the judge's completeness).
+_ALTERNATIVE_WORDS = ("faster", "alternative", "more accurate")
+_SIMILAR_WORDS = ("similar", "past run", "previous run")
 SIMILAR_SHOWN = 3
-
-
-def _card_section(card: str, title: str, keep: tuple[str, ...]) -> str | None:
-    """The `title` section of a recommendation card (Markdown), only its bullets starting with one
-    of `keep` (at most `SIMILAR_SHOWN`); None when it has none."""
-    lines = card.splitlines()
-    if title not in lines:
-        return None
-    bullets: list[str] = []
-    for line in lines[lines.index(title) + 1:]:
-        if line.startswith("#"):
-            break
-        if line.startswith(keep) and len(bullets) < SIMILAR_SHOWN:
-            bullets.append(line)
-    return "\n".join([title, *bullets]) if bullets else None
 
 
 # --- the graph -----------------------------------------------------------------------------------
@@ -233,11 +214,7 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
         out += [user_source(_text(m)) for m in state.get("messages") or []
                 if isinstance(m, HumanMessage)]
         if state.get("recommendation"):
-            rec = rec_of(state)
-            out += [rec.to_markdown(), json.dumps(state["recommendation"]),
-                    json.dumps(prompts.recommendation_facts(rec)),
-                    json.dumps(prompts.recommendation_facts(rec, "faster")),
-                    json.dumps(prompts.recommendation_facts(rec, compact=True))]
+            out += prompts.recommendation_sources(rec_of(state))
         return [*out, *extra]
 
     # -- routing ----------------------------------------------------------------------------
@@ -488,9 +465,7 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
         pick_sources: list[str] = []
         if draft and state.get("mode") == "recommend" and state.get("recommendation"):
             pick = pick_config(state)
-            pick_sources = [json.dumps(state["recommendation"]), json.dumps(
-                prompts.recommendation_facts(rec_of(state),
-                                             "faster" if speed_first(state) else "best"))]
+            pick_sources = prompts.pick_sources(rec_of(state), speed_first(state))
         violations = [str(v) for v in [
             *check_answer(draft, sources(state), pick=pick, pick_sources=pick_sources),
             *launch_violations(draft, launched_ok(state.get("tool_outputs") or []))]
@@ -531,12 +506,13 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
         appended when the model left them out (small models often stop after the config)."""
         if state.get("mode") != "recommend" or not state.get("recommendation"):
             return text
-        card = rec_of(state).to_markdown()
+        rec = rec_of(state)
         lowered = text.lower()
         parts = [text]
-        for title, words, keep in _CARD_PARTS:
-            if not any(w in lowered for w in words) and (block := _card_section(card, title, keep)):
-                parts.append(block)
+        if not any(w in lowered for w in _ALTERNATIVE_WORDS):
+            parts.append("\n".join(["### Alternatives", *rec.alternative_lines(pareto=False)]))
+        if not any(w in lowered for w in _SIMILAR_WORDS) and rec.similar_runs:
+            parts.append("\n".join(["### Similar past runs", *rec.similar_run_lines(SIMILAR_SHOWN)]))
         return "\n\n".join(parts)
 
     def _with_notes(text: str, state: AdvisorState) -> str:
@@ -625,12 +601,9 @@ def _explained(state: AdvisorState, config: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-# The answer prompt's own instructions, which a small model copies into its lines ("Why: the top 2-3
-# factors of FACTS 'why', in plain words: ...").
+# The answer prompt's hints, which a small model copies into its lines.
 _TEMPLATE_ECHO = re.compile(
-    r"\s*(?:the top 2-3 factors of FACTS ['\"]?why['\"]?(?:, in plain words)?|two of FACTS "
-    r"['\"]?similar_past_runs['\"]?(?: and what they reached)?|the FACTS notes and unknown traits"
-    r"(?:, if any)?)\s*[.:]?", re.IGNORECASE)
+    r"\s*(?:" + "|".join(re.escape(h) for h in prompts.ANSWER_HINTS) + r")\s*[.:]?", re.IGNORECASE)
 
 
 def _complete_lines(reply: BaseMessage) -> str:

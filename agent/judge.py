@@ -146,16 +146,12 @@ def deterministic_checks(transcript: dict[str, Any], store: Any = None) -> list[
     pick: dict[str, Any] | None = None
     pick_sources: list[str] = []
     if rec is not None:
-        sources += [rec.to_markdown(), json.dumps(transcript.get("recommendation")),
-                    json.dumps(prompts.recommendation_facts(rec)),
-                    json.dumps(prompts.recommendation_facts(rec, "faster")),
-                    json.dumps(prompts.recommendation_facts(rec, compact=True))]
+        sources += prompts.recommendation_sources(rec)
         if _presents_recommendation(transcript):
             speed = (transcript.get("constraints") or {}).get("preference") == "speed"
             chosen = rec.faster if speed and rec.faster is not None else rec.best
             pick = chosen.config.model_dump()
-            pick_sources = [json.dumps(transcript.get("recommendation")), json.dumps(
-                prompts.recommendation_facts(rec, "faster" if speed else "best"))]
+            pick_sources = prompts.pick_sources(rec, speed)
     bad = [str(v) for v in [
         *number_violations(answer, sources, pick=pick, pick_sources=pick_sources),
         *launch_violations(answer, launched_ok(transcript.get("tool_outputs") or []))]]

@@ -63,6 +63,12 @@ def ask_user(missing: str, known: dict[str, Any]) -> str:
             f"Ask for: {TRAIT_MEANINGS.get(missing, missing)}.")
 
 
+# What three lines of the answer should hold, in words a small model sometimes copies into the line
+# itself ("Why: the top 2-3 factors of FACTS 'why', in plain words: ..."); the graph removes them.
+ANSWER_HINTS = ("the top 2-3 factors of FACTS 'why', in plain words",
+                "two of FACTS 'similar_past_runs' and what they reached",
+                "the FACTS notes and unknown traits, if any")
+
 ANSWER_SYSTEM = (
     "You are MetaLLMiX, an assistant that recommends a pretrained model and hyperparameters for "
     "an image-classification dataset from evidence (a meta-learner trained on past runs). Write "
@@ -72,10 +78,10 @@ ANSWER_SYSTEM = (
     "learning rate <lr>, weight decay <weight_decay>, batch size <batch_size>, <epochs> epochs, "
     "<augmentation> augmentation.\n"
     "Predicted accuracy: <accuracy> % (80 % interval <low>-<high> %), training time <time>.\n"
-    "Why: the top 2-3 factors of FACTS 'why', in plain words.\n"
-    "Similar past runs: two of FACTS 'similar_past_runs' and what they reached.\n"
+    f"Why: {ANSWER_HINTS[0]}.\n"
+    f"Similar past runs: {ANSWER_HINTS[1]}.\n"
     "Alternatives: faster - <model, accuracy, time>; more accurate - <model, accuracy, time>.\n"
-    "Notes: the FACTS notes and unknown traits, if any.\n"
+    f"Notes: {ANSWER_HINTS[2]}.\n"
     "Copy every number and name exactly from FACTS; never compute, round differently or invent a "
     "number, a model, a dataset or a comparison. " + DATA_NOT_INSTRUCTIONS)
 
@@ -211,3 +217,17 @@ def recommendation_facts(rec: Any, pick: str = "best", compact: bool = False) ->
                      dataset_traits={k: v for k, v in facts["dataset_traits"].items()
                                      if k in traits})
     return facts
+
+
+def recommendation_sources(rec: Any) -> list[str]:
+    """What a recommendation lets an answer quote, as grounding sources: the card, the
+    recommendation itself and the facts the prompts show (best, faster, compact)."""
+    return [rec.to_markdown(), json.dumps(rec.model_dump(mode="json")),
+            json.dumps(recommendation_facts(rec)), json.dumps(recommendation_facts(rec, "faster")),
+            json.dumps(recommendation_facts(rec, compact=True))]
+
+
+def pick_sources(rec: Any, speed: bool) -> list[str]:
+    """The sources of the config an answer presents (the faster one when the user wants speed)."""
+    return [json.dumps(rec.model_dump(mode="json")),
+            json.dumps(recommendation_facts(rec, "faster" if speed else "best"))]

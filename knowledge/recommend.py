@@ -169,6 +169,31 @@ class Recommendation(BaseModel):
     seconds: float = Field(description="wall time of this recommendation")
 
     # -- rendering ------------------------------------------------------------------------------
+    def alternative_lines(self, pareto: bool = True) -> list[str]:
+        """The card's "Alternatives" bullets: faster, more accurate and (`pareto`) the front."""
+        b = self.best
+        if self.faster is not None:
+            f = self.faster
+            lines = [f"- **Faster**: {config_label(f)} — {_pct(f.predicted_acc)} in ~{_time(f)} "
+                     f"(best: {_time(b)}), at most {self.faster_within_points:g} points less."]
+        else:
+            lines = ["- **Faster**: none within "
+                     f"{self.faster_within_points:g} points of the best is predicted faster."]
+        if self.more_accurate is not None:
+            m = self.more_accurate
+            kind = more_accurate_text(self, long=True)
+            lines.append(f"- **More accurate** ({kind}): {config_label(m)} — "
+                         f"{_pct(m.predicted_acc)} in ~{_time(m)}.")
+        if pareto and self.pareto:
+            front = "; ".join(f"{r.config.spec.label} ({r.config.resolution} px, {r.config.epochs} "
+                              f"ep) {_pct(r.predicted_acc)} in {_time(r)}" for r in self.pareto)
+            lines.append(f"- Accuracy/time trade-off (Pareto front, fastest first): {front}.")
+        return lines
+
+    def similar_run_lines(self, k: int | None = None) -> list[str]:
+        """The card's "Similar past runs" bullets (the first `k`; all when None)."""
+        return [f"- {h.card} (similarity {h.score:.2f})" for h in self.similar_runs[:k]]
+
     def to_markdown(self) -> str:
         """A self-contained Markdown report (what the UI shows and the agent may quote)."""
         what = f"`{self.dataset}`" if self.dataset else "your dataset"
@@ -214,30 +239,8 @@ class Recommendation(BaseModel):
         lines += [f"- {f.text}" for f in e.factors]
         lines.append("")
 
-        lines += ["### Alternatives", ""]
-        if self.faster is not None:
-            f = self.faster
-            lines.append(f"- **Faster**: {config_label(f)} — {_pct(f.predicted_acc)} in ~{_time(f)} "
-                         f"(best: {_time(b)}), at most {self.faster_within_points:g} points less.")
-        else:
-            lines.append("- **Faster**: none within "
-                         f"{self.faster_within_points:g} points of the best is predicted faster.")
-        if self.more_accurate is not None:
-            m = self.more_accurate
-            kind = more_accurate_text(self, long=True)
-            lines.append(f"- **More accurate** ({kind}): {config_label(m)} — "
-                         f"{_pct(m.predicted_acc)} in ~{_time(m)}.")
-        if self.pareto:
-            front = "; ".join(f"{r.config.spec.label} ({r.config.resolution} px, {r.config.epochs} "
-                              f"ep) {_pct(r.predicted_acc)} in {_time(r)}" for r in self.pareto)
-            lines.append(f"- Accuracy/time trade-off (Pareto front, fastest first): {front}.")
-        lines.append("")
-
-        lines += ["### Similar past runs", ""]
-        if self.similar_runs:
-            lines += [f"- {h.card} (similarity {h.score:.2f})" for h in self.similar_runs]
-        else:
-            lines.append("- none found")
+        lines += ["### Alternatives", "", *self.alternative_lines(pareto=True), ""]
+        lines += ["### Similar past runs", "", *(self.similar_run_lines() or ["- none found"])]
         if self.excluded:
             lines.append(f"- (left out: {', '.join(self.excluded)})")
         lines.append("")

@@ -162,15 +162,13 @@ def tool_metrics(scenario: Scenario, record: ScenarioRecord) -> dict[str, Any]:
 # --- grounding -----------------------------------------------------------------------------------
 
 def recommendation_sources(recommendation: dict[str, Any] | None) -> list[str]:
-    """The texts a recommendation lets an answer quote (as in the graph's grounding check)."""
+    """The texts a recommendation lets an answer quote (the graph's own grounding sources)."""
     if not recommendation:
         return []
     from agent import prompts
     from knowledge.recommend import Recommendation
 
-    rec = Recommendation.model_validate(recommendation)
-    return [rec.to_markdown(), json.dumps(prompts.recommendation_facts(rec)),
-            json.dumps(prompts.recommendation_facts(rec, "faster"))]
+    return prompts.recommendation_sources(Recommendation.model_validate(recommendation))
 
 
 def _user_source(text: str) -> str:
@@ -181,14 +179,10 @@ def _user_source(text: str) -> str:
 
 
 def _violations(reply: str, sources: list[str]) -> list[str]:
-    """What `reply` states that no source supports: the graph's own check (numbers by kind, and
-    names) where `agent.grounding` has it, else the numbers alone."""
-    try:
-        from agent.grounding import check_answer
-    except ImportError:
-        from agent.grounding import ungrounded_numbers
+    """What `reply` states that no source supports: the graph's own check (numbers by kind and
+    attribution, and names)."""
+    from agent.grounding import check_answer
 
-        return ungrounded_numbers(reply, sources)
     return [str(v) for v in check_answer(reply, sources)]
 
 
