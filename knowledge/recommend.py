@@ -41,11 +41,11 @@ from knowledge.metalearner.budget import Budget, format_seconds, parse_budget
 from knowledge.metalearner.ranking import (
     RankedConfig,
     Scored,
-    fastest_position,
     pareto_positions,
     score_candidates,
 )
 from knowledge.retrieval.index import Hit
+from knowledge.search_space import PROTOCOL_PATIENCE, is_published_protocol
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 FASTER_WITHIN_POINTS = 2.0  # the faster alternative may lose at most this many accuracy points
 SIMILAR_K = 5
+RANK_BY = "score"  # what orders the candidates: "score" (accuracy blended with the ranker) or "acc"
 _ACC_EPS = 1e-6  # predicted accuracies closer than this count as equal
 
 # Traits a user (or an LLM) may state: every meta-feature, plus per-class counts.
@@ -142,8 +143,9 @@ class Recommendation(BaseModel):
     top: list[RankedConfig] = Field(description="the top-k configs within the budget, best first "
                                                 "(ranked by the meta-learner's ranking score)")
     faster: RankedConfig | None = Field(
-        None, description=f"the fastest config within {FASTER_WITHIN_POINTS:g} accuracy points of "
-                          "the best (None when nothing is faster or times are unknown)")
+        None, description=f"the fastest config ranked below best, at most {FASTER_WITHIN_POINTS:g} "
+                          "predicted accuracy points below it and never above it (None when "
+                          "nothing is faster or times are unknown)")
     faster_within_points: float = FASTER_WITHIN_POINTS
     more_accurate: RankedConfig | None = Field(
         None, description="the config with the highest predicted accuracy when the budget is "
@@ -158,6 +160,19 @@ class Recommendation(BaseModel):
     pareto: list[RankedConfig] = Field(description="accuracy vs time front within the budget, "
                                                    "fastest first")
     n_candidates: int = Field(description="candidate configs scored within the budget")
+    evidence_tier: str = Field(
+        "recorded", description="where the candidates came from: 'recorded' (configs recorded on "
+                                "several datasets), 'shortened' (the same with fewer epochs: no "
+                                "recorded config fit the budget), 'extrapolated' (the free sample "
+                                "of the search space: no supported config fit)")
+    supported_fits: bool = Field(
+        True, description="whether some config backed by recorded runs fits the budget")
+    pretrained_vs_scratch: str | None = Field(
+        None, description="what the records say about pretrained weights vs from scratch for the "
+                          "pick's model (None where they hold only one of the two)")
+    nearest_supported: RankedConfig | None = Field(
+        None, description="when no supported config fits: the fastest supported one, outside the "
+                          "budget, with its predicted time")
     explanation: Explanation = Field(description="SHAP factors of best's predicted accuracy")
     similar_runs: list[Hit] = Field(description="best runs of the most similar past datasets "
                                                 "(numeric retrieval, one per dataset)")
@@ -167,6 +182,35 @@ class Recommendation(BaseModel):
     learner: dict[str, Any] = Field(description="the meta-learner: artifact version, records per "
                                                 "source, fitted_at, calibration margin")
     seconds: float = Field(description="wall time of this recommendation")
+
+    @property
+    def extrapolates(self) -> bool:
+        """True when the pick is not backed by recorded runs (see `RankedConfig.support`)."""
+        return not self.best.supported
+
+    def evidence_lines(self) -> list[str]:
+        """The card's evidence bullets: the pick's support, the protocol it follows, and what the
+        records say about pretrained weights vs training from scratch for its model."""
+        b = self.best
+        if b.support is None:
+            return ["- The meta-learner carries no record of its runs (an old artifact): support unknown."]
+        if not b.supported:
+            lines = [f"- **This config extrapolates**: {b.support.text()}."]
+            if self.nearest_supported is not None:
+                n = self.nearest_supported
+                lines.append(f"- Nearest supported option: {config_label(n)} — "
+                             f"{_pct(n.predicted_acc)} in ~{_time(n)} on {n.device}, "
+                             f"{n.support.text() if n.support else ''}.")
+            return lines
+        lines = [f"- Support: {b.support.text()}."]
+        if is_published_protocol(b.config):
+            lines.append("- This is the MedMNIST+ protocol the published runs used: AdamW, lr 1e-4, "
+                         "weight decay 0.01, batch 64, up to 100 epochs; the launcher keeps the "
+                         f"checkpoint with the best validation accuracy and stops after "
+                         f"{PROTOCOL_PATIENCE} epochs without improvement.")
+        if self.pretrained_vs_scratch:
+            lines.append(f"- {self.pretrained_vs_scratch}")
+        return lines
 
     # -- rendering ------------------------------------------------------------------------------
     def alternative_lines(self, pareto: bool = True) -> list[str]:
@@ -203,6 +247,7 @@ class Recommendation(BaseModel):
         lines += [f"**{config_label(b)}** — predicted accuracy **{_pct(b.predicted_acc)}** "
                   f"(80 % interval {_pct(b.acc_lo)}–{_pct(b.acc_hi)}), training time ~{_time(b)} "
                   f"on {b.device}. Budget: {budget}.", ""]
+        lines += ["### Evidence", "", *self.evidence_lines(), ""]
         c = b.config
         lines += [f"Full config: model `{c.model}`, pretrained {c.pretrained}, scheme {c.scheme}, "
                   f"resolution {c.resolution} px, optimizer {c.optimizer}, lr {c.lr:g}, "
@@ -219,7 +264,9 @@ class Recommendation(BaseModel):
 
         lines += [f"### Top {len(self.top)} of {self.n_candidates} configs", "",
                   "Ranked by the meta-learner's ranking score (predicted accuracy blended with a "
-                  "pairwise ranker); accuracies are the accuracy model's.", "",
+                  "pairwise ranker: on held-out datasets it picks better than the accuracy model "
+                  "alone, see docs/BENCHMARKS.md); accuracies are the accuracy model's, so a lower row "
+                  "can show a higher predicted accuracy where the two disagree.", "",
                   "| # | model | pretrained | scheme | px | lr | wd | batch | epochs | aug "
                   "| predicted acc [80 % interval] | time |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -266,6 +313,11 @@ def more_accurate_text(rec: Recommendation, *, long: bool = False) -> str:
     """What `rec.more_accurate` is, in words (see `Recommendation.more_accurate_kind`)."""
     short, full = _MORE_ACCURATE_TEXT.get(rec.more_accurate_kind or "", ("alternative", "alternative"))
     return full if long else short
+
+
+def budget_text_of(budget: Budget | None) -> str:
+    """'1 h on NVIDIA T4', 'no budget'."""
+    return budget.describe() if budget is not None else "no budget"
 
 
 def budget_text(rec: Recommendation) -> str:
@@ -564,23 +616,24 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
         raise ConfigError(f"top_k must be at least 1, got {top_k}")
     if isinstance(budget, str):
         budget = parse_budget(budget)
-    scored = score_candidates(meta, learner, budget=budget, supported_only=supported_only)
+    scored, tier, nearest = _score_by_evidence(meta, learner, budget, supported_only)
     order = scored.order  # every candidate within the budget, best-ranked first
-    faster_pos = int(order[fastest_position(scored.acc[order], scored.seconds[order],
-                                            FASTER_WITHIN_POINTS)])
+    faster_pos = _faster_position(scored, order)
     pareto_pos = [int(order[i]) for i in pareto_positions(scored.acc[order], scored.seconds[order])]
     top_pos = [int(p) for p in order[:top_k]]
-    runner_up_pos = int(order[1]) if len(order) > 1 else None
-    wanted = list(dict.fromkeys([*top_pos, faster_pos, *pareto_pos]
+    runner_up_pos = next((int(p) for p in order[1:] if int(p) != faster_pos), None)
+    wanted = list(dict.fromkeys([*top_pos, *([faster_pos] if faster_pos is not None else []), *pareto_pos]
                                 + ([runner_up_pos] if runner_up_pos is not None else [])))
     built = dict(zip(wanted, scored.ranked(wanted)))
     best, top = built[top_pos[0]], [built[p] for p in top_pos]
     notes: list[str] = []
+    if not best.supported:
+        notes.append(_extrapolation_note(budget, nearest))
+    elif tier == "shortened":
+        notes.append(f"no recorded config fits {budget_text_of(budget)}: the pick trains fewer epochs "
+                     "than the recorded runs it comes from (still within 3x of them)")
 
-    faster: RankedConfig | None = built[faster_pos]
-    if best.predicted_seconds is None or faster.predicted_seconds is None or (
-            faster.predicted_seconds >= best.predicted_seconds):
-        faster = None
+    faster: RankedConfig | None = built[faster_pos] if faster_pos is not None else None
     if best.predicted_seconds is None:
         notes.append("training times are not predicted: state the number of training images "
                      "(n_instances)")
@@ -591,7 +644,7 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
     more_accurate, kind, within = _more_accurate(meta, learner, scored, budget, best, built,
                                                  runner_up_pos, supported_only)
     extrapolated = sorted({f for r in top for f in r.extrapolated})
-    if extrapolated:
+    if extrapolated and tier == "extrapolated":
         notes.append(f"some top configs lie beyond the training evidence in: {', '.join(extrapolated)} "
                      "(predictions there are extrapolations)")
     if best.time_is_estimate and best.predicted_seconds is not None:
@@ -620,6 +673,10 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
         more_accurate_within_budget=None if more_accurate is None else within,
         pareto=[built[p] for p in pareto_pos],
         n_candidates=len(order),
+        evidence_tier=tier,
+        pretrained_vs_scratch=learner.support.pretrained_vs_scratch(best.config),
+        supported_fits=scored.supported_fits,
+        nearest_supported=nearest,
         explanation=explain(learner, meta, best.config),
         similar_runs=similar,
         excluded=excluded,
@@ -629,18 +686,102 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
     )
 
 
+def _faster_position(scored: Scored, order: Any) -> int | None:
+    """The faster alternative: the fastest config ranked below the pick whose predicted accuracy
+    is at most `FASTER_WITHIN_POINTS` below the pick's and not above it (a config forecast more
+    accurate than the pick is the 'more accurate' alternative, never the 'faster' one)."""
+    import numpy as np
+
+    if len(order) < 2:
+        return None
+    best = int(order[0])
+    acc, seconds = scored.acc, np.nan_to_num(scored.seconds, nan=np.inf)
+    if not np.isfinite(seconds[best]):
+        return None
+    rest = np.asarray(order[1:], dtype=int)
+    ok = rest[(acc[rest] >= acc[best] - FASTER_WITHIN_POINTS / 100.0 - _ACC_EPS)
+              & (acc[rest] <= acc[best] + _ACC_EPS) & (seconds[rest] < seconds[best])]
+    if ok.size == 0:
+        return None
+    return int(ok[np.lexsort((-acc[ok], seconds[ok]))[0]])
+
+
+def _score_by_evidence(meta: MetaFeatures, learner: MetaLearner, budget: Budget | None,
+                       supported_only: bool) -> tuple[Scored, str, RankedConfig | None]:
+    """Score the candidates tier by tier (module doc of `knowledge.metalearner.support`): the
+    recorded portfolio; with it the shortened variations; the free sample of the search space.
+    The first tier with a supported candidate within the budget wins; the last is used only when
+    no supported candidate fits, and then `nearest` is the fastest supported config (outside the
+    budget). Raises ConfigError (naming the nearest supported option) when nothing fits at all."""
+    from knowledge.errors import ConfigError
+    from knowledge.metalearner.candidates import candidate_configs, evidence_candidates
+
+    cpu_only = bool(budget and budget.cpu_only)
+    evidence = learner.support
+    if not len(evidence):  # an artifact without its runs: the free sample, as before
+        return score_candidates(meta, learner, budget=budget, supported_only=supported_only,
+                                order_by=RANK_BY), "extrapolated", None
+    tiers = [("recorded", evidence_candidates(evidence, cpu_only=cpu_only)),
+             ("shortened", evidence_candidates(evidence, shortened=True, cpu_only=cpu_only))]
+    for tier, candidates in tiers:
+        if not candidates:
+            continue
+        try:
+            scored = score_candidates(meta, learner, budget=budget, candidates=candidates,
+                                      supported_only=supported_only, order_by=RANK_BY)
+        except ConfigError:
+            continue
+        if scored.supported_fits:
+            return scored, tier, None
+    nearest = _nearest_supported(meta, learner, budget, tiers[-1][1])
+    free = list(dict.fromkeys([*candidate_configs(cpu_only=cpu_only), *tiers[-1][1]]))
+    try:
+        scored = score_candidates(meta, learner, budget=budget, candidates=free,
+                                  supported_only=supported_only, order_by=RANK_BY)
+    except ConfigError as exc:
+        if nearest is None:
+            raise
+        raise ConfigError(f"{exc}. The nearest supported option: {config_label(nearest)}, "
+                          f"~{_time(nearest)} on {nearest.device}") from None
+    return scored, "extrapolated", nearest
+
+
+def _nearest_supported(meta: MetaFeatures, learner: MetaLearner, budget: Budget | None,
+                       candidates: list) -> RankedConfig | None:
+    """The fastest supported candidate ignoring the time limit (None when there is none)."""
+    if not candidates or meta.n_instances is None:
+        return None
+    open_budget = Budget(device=budget.device) if budget is not None else None
+    scored = score_candidates(meta, learner, budget=open_budget, candidates=candidates)
+    import numpy as np
+
+    times = np.nan_to_num(scored.seconds, nan=np.inf)
+    return scored.ranked([int(np.argmin(times))])[0]
+
+
+def _extrapolation_note(budget: Budget | None, nearest: RankedConfig | None) -> str:
+    """The plain-words note of an answer whose pick is not backed by recorded runs."""
+    text = (f"No config backed by recorded runs fits {budget_text_of(budget)}: this pick "
+            "extrapolates beyond the evidence, so its predicted accuracy and time are guesses.")
+    if nearest is not None:
+        text += (f" The nearest supported option is {config_label(nearest)}: "
+                 f"{_pct(nearest.predicted_acc)} in ~{_time(nearest)} on {nearest.device}.")
+    return text
+
+
 def _more_accurate(meta: MetaFeatures, learner: MetaLearner, scored: Scored, budget: Budget | None,
                    best: RankedConfig, built: dict[int, RankedConfig], runner_up_pos: int | None,
                    supported_only: bool) -> tuple[RankedConfig | None, str | None, bool]:
     """(config, kind, within the budget) of the `more_accurate` alternative (see Recommendation)."""
-    from knowledge.metalearner.candidates import candidate_configs
+    from knowledge.metalearner.candidates import candidate_configs, evidence_candidates
 
     if budget is None or not budget.cpu_only:
         # the same candidates as `scored` (every model); only a time limit may have removed some
         top = int(scored.by_accuracy(time_limit=False)[0])
         source, in_budget = scored, bool(scored.keep is None or scored.keep[top])
     else:  # the CPU-only candidates are their own sample: score every model's
-        source = score_candidates(meta, learner, budget=None, candidates=candidate_configs(),
+        every = evidence_candidates(learner.support, shortened=True) or candidate_configs()
+        source = score_candidates(meta, learner, budget=None, candidates=every,
                                   supported_only=supported_only, order_by="acc", times=False)
         top = int(source.by_accuracy()[0])
         config = source.candidates[top]

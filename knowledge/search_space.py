@@ -233,6 +233,21 @@ CPU_SPACE = SPACE.restrict(
 )
 
 
+# The training protocol of the published MedMNIST+ runs (Doerrich et al., 2025): every published
+# record has these settings. The launcher trains it with early stopping on the validation accuracy
+# (`PROTOCOL_PATIENCE` epochs without improvement; the best checkpoint is kept).
+PUBLISHED_PROTOCOL: dict[str, Any] = {
+    "optimizer": "adamw", "lr": 1e-4, "weight_decay": 1e-2, "batch_size": 64, "epochs": 100,
+    "augmentation": "none", "label_smoothing": 0.0,
+}
+PROTOCOL_PATIENCE = 10
+
+
+def is_published_protocol(config: TrainConfig) -> bool:
+    """Whether `config` trains with the published MedMNIST+ protocol (any model, scheme, size)."""
+    return all(getattr(config, k) == v for k, v in PUBLISHED_PROTOCOL.items())
+
+
 def validate_config(config: Mapping[str, Any] | TrainConfig, space: SearchSpace = SPACE) -> TrainConfig:
     """Validate against the full space (default) or a sub-space."""
     return space.validate(config)

@@ -34,6 +34,7 @@ from knowledge.errors import StoreError
 from knowledge.metalearner.features import CATEGORIES, FEATURE_COLUMNS
 from knowledge.metalearner.forest import load_forests, save_forests
 from knowledge.metalearner.model import QUANTILES, MetaLearner
+from knowledge.metalearner.support import Evidence
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,8 +43,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 ACC_FILE, COST_FILE, RANK_FILE, META_FILE = "accuracy.ubj", "cost.ubj", "rank.ubj", "metadata.json"
+SUPPORT_FILE = "support.json"  # the runs behind the fit (knowledge.metalearner.support.Evidence)
 FOREST_FILE = "forests.npz"
 _MODEL_FILES = {"acc": ACC_FILE, "cost": COST_FILE, "rank": RANK_FILE}
 # The columns a fit reads; the data hash covers exactly these (sorted by run_id).
@@ -118,6 +120,7 @@ def save(learner: MetaLearner, directory: str | Path | None = None, *,
                 getattr(learner, f"{name}_model").save_model(tmp / filename)
         save_forests(tmp / FOREST_FILE, learner.forests)
         (tmp / META_FILE).write_text(json.dumps(metadata(learner, cv=cv), indent=2, default=str))
+        (tmp / SUPPORT_FILE).write_text(json.dumps(learner.support.to_json()))
         old = target.with_name(f".{target.name}-old")
         if old.exists():
             shutil.rmtree(old)
@@ -173,7 +176,13 @@ def load(directory: str | Path | None = None) -> MetaLearner:
         raise StoreError(f"meta-learner artifact {directory}: {FOREST_FILE} holds "
                          f"{sorted(forests)}, expected {sorted(expected)}")
     files = {name: directory / _MODEL_FILES[name] for name in expected}
+    try:
+        support = Evidence.from_json(json.loads((directory / SUPPORT_FILE).read_text()))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise StoreError(f"meta-learner artifact {directory}: cannot read {SUPPORT_FILE}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     return MetaLearner(
+        support=support,
         cost_c0=float(meta["cost_c0"]),
         timed_models=list(meta.get("timed_models", [])),
         n_records=dict(meta.get("n_records", {})),

@@ -1,6 +1,11 @@
-"""The configs the ranking scores for a dataset: a deterministic, seeded sample of the search space.
+"""The configs the ranking scores for a dataset.
 
-Structure: every trainable model x {pretrained end-to-end, pretrained linear probing, from scratch
+`evidence_candidates` (what `recommend` ranks first): the configs drawn from the recorded runs - the
+portfolio of configs recorded on several datasets, and (`shortened=True`) those with fewer epochs;
+see `knowledge.metalearner.support`. Every one of them is backed by recorded runs.
+
+`candidate_configs` (the free sample, used only when no supported config fits a budget, and then
+marked as extrapolation): a deterministic, seeded sample of the search space. Structure: every trainable model x {pretrained end-to-end, pretrained linear probing, from scratch
 end-to-end} x resolutions; for each of those "bases", `HP_PER_EPOCHS` hyperparameter settings drawn
 (seeded) from `HP_GRID` for each epochs value, plus the published MedMNIST+ setup (lr 1e-4,
 weight decay 0.01, batch 64, 100 epochs, no augmentation), which is where most evidence is. About
@@ -15,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from knowledge.errors import ConfigError
+from knowledge.metalearner.support import Evidence, filter_candidates
 from knowledge.search_space import MODELS, SPACE, TrainConfig
 
 RESOLUTIONS: tuple[int, ...] = (28, 64, 128, 224)
@@ -94,6 +100,20 @@ def candidate_configs(*, cpu_only: bool = False, pretrained_only: bool = False,
     """
     key = tuple(sorted(models)) if models is not None else None
     return list(_candidates(bool(cpu_only), bool(pretrained_only), max_resolution, key, seed))
+
+
+def evidence_candidates(evidence: Evidence, *, shortened: bool = False, cpu_only: bool = False,
+                        pretrained_only: bool = False, max_resolution: int | None = None,
+                        models: list[str] | None = None) -> list[TrainConfig]:
+    """The portfolio of `evidence` (configs recorded on several datasets) under the constraints,
+    plus with `shortened` their supported variations with fewer epochs (cached per evidence)."""
+    cache = evidence.__dict__.setdefault("_candidates_cache", {})
+    if shortened not in cache:
+        portfolio = evidence.portfolio()
+        cache[shortened] = tuple(portfolio + (evidence.shortened(portfolio) if shortened else []))
+    return filter_candidates(cache[shortened], cpu_only=cpu_only, pretrained_only=pretrained_only,
+                             max_resolution=max_resolution,
+                             models=tuple(models) if models is not None else None)
 
 
 def check_candidates(configs: list[TrainConfig]) -> None:

@@ -73,6 +73,7 @@ from knowledge.errors import StoreError
 from knowledge.metalearner.blend import blend_score, choose_blend, fit_ranker, spread, task_ids
 from knowledge.metalearner.features import CATEGORIES, FEATURE_COLUMNS, featurize, to_matrix
 from knowledge.metalearner.forest import Forest
+from knowledge.metalearner.support import Evidence
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -253,6 +254,7 @@ class MetaLearner:
         blend_cv: dict[str, float] | None = None,
         forests: dict[str, Forest] | None = None,
         model_files: dict[str, Path] | None = None,
+        support: Evidence | None = None,
     ) -> None:
         self._models: dict[str, Any] = {"acc": acc_model, "cost": cost_model, "rank": rank_model}
         self._forests: dict[str, Forest] = dict(forests or {})
@@ -276,6 +278,8 @@ class MetaLearner:
         self.acc_spread = float(acc_spread)
         self.rank_spread = float(rank_spread)
         self.blend_cv = dict(blend_cv or {})
+        # the runs behind the fit, for the support rule and the evidence-bounded candidates
+        self.support = support if support is not None else Evidence.empty()
 
     def __repr__(self) -> str:
         return (f"MetaLearner(fitted={self.fitted}, n_records={self.n_records}, "
@@ -382,6 +386,7 @@ class MetaLearner:
         if blend is not None:
             self.blend = float(blend) if self._models["rank"] is not None else 0.0
         self.evidence = config_evidence(rows)
+        self.support = Evidence.from_frame(rows)
         sources = rows["prov.source"] if "prov.source" in rows else pd.Series("own", index=rows.index)
         self.n_records = {str(k): int(v) for k, v in sources.value_counts().sort_index().items()}
         self._fit_cost(frame, seed)

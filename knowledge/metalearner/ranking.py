@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from knowledge.errors import ConfigError, DatasetError
 from knowledge.metafeatures import MetaFeatures
 from knowledge.metalearner.budget import Budget, format_seconds
-from knowledge.metalearner.candidates import candidate_configs
+from knowledge.metalearner.candidates import candidate_configs, evidence_candidates
 from knowledge.metalearner.features import cached_per_list, candidate_matrix
 from knowledge.metalearner.model import (
     EVIDENCE_CATEGORICAL,
@@ -35,6 +35,7 @@ from knowledge.metalearner.model import (
     MetaLearner,
     flag_names,
 )
+from knowledge.metalearner.support import MIN_RUNS, Support
 from knowledge.search_space import TrainConfig
 
 
@@ -59,6 +60,13 @@ class RankedConfig(BaseModel):
     score: float | None = Field(
         None, description="the ranking score the order comes from (higher is better; a blend of "
                           "the predicted accuracy and a pairwise ranker, see MetaLearner)")
+    support: Support | None = Field(
+        None, description="the recorded runs that back this config (None: the learner carries no "
+                          "evidence, e.g. an old artifact)")
+
+    @property
+    def supported(self) -> bool:
+        return self.support is not None and self.support.supported
 
     def summary(self) -> str:
         """'1. ResNet-18 (pretrained, end_to_end, 64 px, lr 1e-03, 10 ep): 91.2 % [85.0-95.1], ~4 min'."""
@@ -83,10 +91,17 @@ def _config_columns(configs: Sequence[TrainConfig]) -> dict[str, np.ndarray]:
 
 
 def _constrained(candidates: Sequence[TrainConfig] | None, budget: Budget | None,
-                 pretrained_only: bool, max_resolution: int | None) -> list[TrainConfig]:
+                 pretrained_only: bool, max_resolution: int | None,
+                 learner: MetaLearner) -> list[TrainConfig]:
     if candidates is None:
-        return candidate_configs(cpu_only=bool(budget and budget.cpu_only),
-                                 pretrained_only=pretrained_only, max_resolution=max_resolution)
+        cpu_only = bool(budget and budget.cpu_only)
+        found = evidence_candidates(learner.support, cpu_only=cpu_only,
+                                    pretrained_only=pretrained_only, max_resolution=max_resolution)
+        if found:
+            return found
+        # no portfolio in the evidence (a learner without its runs, or too few datasets)
+        return candidate_configs(cpu_only=cpu_only, pretrained_only=pretrained_only,
+                                 max_resolution=max_resolution)
     return [
         c for c in candidates
         if (not pretrained_only or c.pretrained)
@@ -119,6 +134,13 @@ class Scored:
     has_times: bool = True  # False: `seconds` not predicted yet (`times=False`)
     keep: np.ndarray | None = None  # candidates within the constraints
     eligible: np.ndarray | None = None  # ... apart from the time limit
+    supported: np.ndarray | None = None  # backed by recorded runs (`support`)
+
+    @property
+    def supported_fits(self) -> bool:
+        """Whether some supported candidate is within the constraints (and the time limit)."""
+        keep = self.keep if self.keep is not None else np.ones(len(self.acc), dtype=bool)
+        return bool(self.supported is not None and (keep & self.supported).any())
 
     @property
     def n_extrapolated(self) -> np.ndarray:
@@ -134,7 +156,7 @@ class Scored:
         keep = self.keep if self.keep is not None else np.isin(np.arange(len(self.acc)), self.order)
         if not time_limit and self.eligible is not None:
             keep = self.eligible
-        return _order(self.acc, keep, self.n_extrapolated, self.seconds)
+        return _order(self.acc, keep, self.n_extrapolated, self.seconds, self.supported)
 
     def ranked(self, positions: Sequence[int]) -> list[RankedConfig]:
         """RankedConfigs of the candidates at `positions` (indices into `candidates`), ranked by
@@ -160,6 +182,8 @@ class Scored:
                 extrapolated=self.extrapolated(p),
                 rank=place.get(p, len(self.order) + 1),
                 score=None if math.isnan(self.score[p]) else float(self.score[p]),
+                support=(self.learner.support.support(self.candidates[p], self.meta)
+                         if len(self.learner.support) else None),
             )
             for j, p in enumerate(positions)
         ]
@@ -196,7 +220,7 @@ def score_candidates(
         raise ConfigError(f"order_by must be 'score' or 'acc', got {order_by!r}")
     device = budget.device if budget else "cpu"
     speedup = budget.speedup if budget else 1.0
-    chosen = _constrained(candidates, budget, pretrained_only, max_resolution)
+    chosen = _constrained(candidates, budget, pretrained_only, max_resolution, learner)
     if not chosen:
         raise ConfigError("no candidate config satisfies the constraints")
     limited = budget is not None and budget.max_seconds is not None
@@ -208,6 +232,8 @@ def score_candidates(
     epochs = np.fromiter((c.epochs for c in chosen), dtype="float64", count=len(chosen))
     n = float(meta.n_instances) if meta.n_instances is not None else math.nan
     seconds = pred["sec_per_img_epoch"] * n * epochs / speedup
+    supported = (learner.support.n_runs(chosen) >= MIN_RUNS if len(learner.support)
+                 else np.zeros(len(chosen), dtype=bool))
     keep = (n_extrapolated == 0) if supported_only else np.ones(len(chosen), dtype=bool)
     if not keep.any():
         raise ConfigError("no candidate config lies within the training evidence; "
@@ -225,20 +251,22 @@ def score_candidates(
             )
         keep &= fits
     key = pred["score"] if order_by == "score" else pred["acc"]
-    order = _order(key, keep, n_extrapolated, seconds)
+    order = _order(key, keep, n_extrapolated, seconds, supported)
     return Scored(meta=meta, learner=learner, candidates=chosen, matrix=matrix, acc=pred["acc"],
                   score=pred["score"], seconds=seconds, time_is_estimate=pred["time_is_estimate"],
                   flag_fields=flag_fields, flags=flags, order=order, device=device, speedup=speedup,
-                  has_times=times or limited, keep=keep, eligible=eligible)
+                  has_times=times or limited, keep=keep, eligible=eligible, supported=supported)
 
 
 def _order(key: np.ndarray, keep: np.ndarray, n_extrapolated: np.ndarray,
-           seconds: np.ndarray) -> np.ndarray:
-    """Kept indices, highest key first; among equals the better supported, then the faster (NaN
-    time last)."""
+           seconds: np.ndarray, supported: np.ndarray | None = None) -> np.ndarray:
+    """Kept indices: supported candidates before unsupported ones (`support`), then highest key
+    first; among equals the fewer extrapolated fields, then the faster (NaN time last)."""
     idx = np.flatnonzero(keep)
+    backed = (np.zeros(idx.size) if supported is None
+              else -np.asarray(supported, dtype="float64")[idx])
     return idx[np.lexsort((np.nan_to_num(seconds[idx], nan=np.inf), n_extrapolated[idx],
-                           -np.round(key[idx], 6)))]
+                           -np.round(key[idx], 6), backed))]
 
 
 def rank(

@@ -35,7 +35,14 @@ from knowledge import paths
 from knowledge.datasets.base import ImageDataset
 from knowledge.errors import ConfigError, TrainingError
 from knowledge.runs.record import Outcome, Provenance, RunRecord
-from knowledge.search_space import MODELS, TRAINABLE_SCHEMES, TrainConfig, validate_config
+from knowledge.search_space import (
+    MODELS,
+    PROTOCOL_PATIENCE,
+    TRAINABLE_SCHEMES,
+    TrainConfig,
+    is_published_protocol,
+    validate_config,
+)
 from knowledge.training import data as D
 from knowledge.training import models as M
 from knowledge.training.device import MemoryMeter, cpu_threads, device_name, is_oom, resolve_device
@@ -147,6 +154,10 @@ class _Run:
         self.meter = MemoryMeter(dev)
         self.steps = D.steps_per_epoch(len(data.train), cfg.batch_size)
         self.model: nn.Module | None = None
+        # the published MedMNIST+ protocol trains up to 100 epochs with early stopping
+        self.patience: int | None = PROTOCOL_PATIENCE if is_published_protocol(cfg) else None
+        self.best: tuple[float, dict[str, torch.Tensor]] | None = None
+        self.best_epoch = 0
 
     # -- reporting ---------------------------------------------------------------------------------
     def emit(self, kind: str, **fields: Any) -> None:
@@ -294,7 +305,26 @@ class _Run:
             s.val_acc = self.evaluate_acc(self.data.val)
             s.epochs_done, s.steps_done = epoch, 0
             self.emit("epoch", epoch=epoch, step=self.steps, loss=total / max(count, 1), val_acc=s.val_acc)
+            if self.patience is not None and self._early_stop(epoch):
+                break
         s.train_seconds = time.perf_counter() - s.train_started
+        if self.best is not None:  # keep the checkpoint with the best validation accuracy
+            self.model.load_state_dict(self.best[1])
+            s.val_acc = self.best[0]
+
+    def _early_stop(self, epoch: int) -> bool:
+        """Remember the best validation checkpoint; True after `patience` epochs without a gain."""
+        assert self.model is not None and self.patience is not None
+        val = self.state.val_acc if self.state.val_acc is not None else -1.0
+        if self.best is None or val > self.best[0]:
+            state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best, self.best_epoch = (val, state), epoch
+            return False
+        if epoch - self.best_epoch >= self.patience:
+            log.info("early stop at epoch %d: no validation gain for %d epochs (best %.1f %% at "
+                     "epoch %d)", epoch, self.patience, 100 * self.best[0], self.best_epoch)
+            return True
+        return False
 
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         assert self.model is not None

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("ui.cli.analyze", "analyze"),
     "train": ("ui.cli.train", "train"),
     "sweep": ("ui.cli.sweep", "sweep"),
+    "portfolio": ("ui.cli.portfolio", "portfolio"),
     "fit": ("ui.cli.fit", "fit"),
     "recommend": ("ui.cli.recommend", "recommend"),
     "chat": ("ui.cli.chat", "chat"),

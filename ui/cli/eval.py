@@ -100,10 +100,24 @@ def lodo(
                                             "a Markdown fragment (for docs/BENCHMARKS.md)."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of tables."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar over folds."),
+    path: str = typer.Option("recorded", "--path", help="'recorded': rank each held-out task's "
+                             "recorded configs against the baselines; 'production': what "
+                             "recommend() itself answers for the task (its candidates and budget "
+                             "handling), scored where the task recorded the pick."),
+    candidates: str = typer.Option("evidence", "--candidates", help="production path only: "
+                                   "'evidence' (today's candidates) or 'free' (the free sample of "
+                                   "the search space, the code before evidence-bounded candidates)."),
 ) -> None:
     """Leave-one-dataset-out: regret and rank of the meta-learner's pick vs baselines."""
     from eval.lodo import evaluate_lodo, to_markdown
     from knowledge.errors import StoreError
+
+    if path not in ("recorded", "production"):
+        raise typer.BadParameter(f"expected 'recorded' or 'production', got {path!r}",
+                                 param_hint="--path")
+    if candidates not in ("evidence", "free"):
+        raise typer.BadParameter(f"expected 'evidence' or 'free', got {candidates!r}",
+                                 param_hint="--candidates")
 
     try:
         budgets = tuple(int(n) for n in tpe_trials.split(",") if n.strip())
@@ -118,6 +132,9 @@ def lodo(
                                  "--no-published)", param_hint="--published-only")
     with console.status("reading runs ..."):
         records = load_records(store, published, published_only)
+    if path == "production":
+        _production(records, store, published_only, candidates, out, markdown, as_json, progress)
+        return
     report = evaluate_lodo(records, seeds=seeds, tpe_trials=budgets, min_records=min_records, progress=progress)
     report["store"] = str(store) if store else "default"
     report["settings"]["published"] = published
@@ -137,7 +154,53 @@ def lodo(
     console.print(f"report written to {out}" + (f" and {markdown}" if markdown else ""))
 
 
+def _production(records: list, store: Optional[Path], published_only: bool, candidates: str,
+                out: Path, markdown: Optional[Path], as_json: bool, progress: bool) -> None:
+    """`metallmix eval lodo --path production` (`eval.lodo_production`)."""
+    from eval.lodo_production import evaluate_production, to_markdown
+    from knowledge.errors import StoreError
+
+    report = evaluate_production(records, candidates=candidates, progress=progress)
+    report["store"] = str(store) if store else "default"
+    report["published_only"] = published_only
+    if out == DEFAULT_OUT:
+        out = out.with_name("lodo_production.json")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        if markdown is not None:
+            markdown.parent.mkdir(parents=True, exist_ok=True)
+            markdown.write_text(to_markdown(report))
+    except OSError as exc:
+        raise StoreError(f"cannot write the report: {exc}") from None
+    typer.echo(json.dumps(report, indent=2, default=str) if as_json else to_markdown(report))
+    Console(stderr=True).print(f"report written to {out}" + (f" and {markdown}" if markdown else ""))
+
+
 from ui.cli import eval_agent, eval_e2e  # noqa: E402 - each command lives in its own module
 
 app.command("agent")(eval_agent.agent)
 app.command("e2e")(eval_e2e.e2e)
+
+
+@app.command("questions")
+def questions(
+    store: Optional[Path] = typer.Option(None, "--store", help="Run store file (default: the "
+                                         "default store, seeded with the shipped meta-dataset)."),
+    out: Path = typer.Option(Path(__file__).resolve().parents[2] / "eval" / "results"
+                             / "questions.json", "--out", help="Where to write the JSON report "
+                             "(the Markdown goes beside it, .md)."),
+    questions_file: Optional[Path] = typer.Option(None, "--questions", help="Questions YAML "
+                                                  "(default: eval/questions.yaml)."),
+) -> None:
+    """Realistic user questions asked of `metallmix recommend`: picks, evidence, intervals, times."""
+    from eval.questions import load_questions, run_suite, to_markdown, write_report
+
+    console = Console(stderr=True)
+    asked = load_questions(questions_file)
+    with console.status(f"asking {len(asked)} questions (the first use on a store fits the "
+                        "meta-learner) ..."):
+        report = run_suite(asked, store=store)
+    md = write_report(report, out)
+    typer.echo(to_markdown(report))
+    console.print(f"report written to {out} and {md}")

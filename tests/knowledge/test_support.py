@@ -1,0 +1,208 @@
+"""The support rule, evidence-bounded candidates, and the answer when no supported config fits."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from knowledge.metafeatures import from_traits
+from knowledge.metalearner.candidates import evidence_candidates
+from knowledge.metalearner.support import Evidence, Support, recommendable
+from knowledge.search_space import PUBLISHED_PROTOCOL, TrainConfig, is_published_protocol
+
+OWN = dict(model="resnet18", pretrained=False, scheme="end_to_end", resolution=32, optimizer="adamw",
+           lr=1e-3, weight_decay=0.0, batch_size=64, epochs=6, augmentation="none",
+           label_smoothing=0.0)
+PUBLISHED = dict(model="vgg16", pretrained=True, scheme="end_to_end", resolution=224,
+                 **PUBLISHED_PROTOCOL)
+
+
+def _row(cfg: dict[str, Any], dataset: str, acc: float, source: str = "own", n: int = 1000,
+         classes: int = 2, modality: str = "x-ray", status: str = "ok") -> dict[str, Any]:
+    return {"dataset_id": dataset, "base_dataset": dataset.split("?")[0], "status": status,
+            "prov.source": source, "out.test_acc": acc, "mf.n_instances": n, "mf.n_classes": classes,
+            "mf.modality": modality, **{f"cfg.{k}": v for k, v in cfg.items()}}
+
+
+def _frame() -> pd.DataFrame:
+    rows = [_row(OWN, f"own{i}", 0.7 + 0.01 * i, n=300 * (i + 1)) for i in range(4)]
+    rows += [_row(PUBLISHED, f"pub{i}", 0.9, source="published",
+                  modality="ultrasound" if i == 2 else "x-ray", n=500 if i == 2 else 5000)
+             for i in range(3)]
+    rows.append(_row(dict(OWN, lr=3e-2, epochs=2), "own0", 0.5))  # recorded once: not a portfolio config
+    rows.append(_row(dict(OWN, model="mobilenetv3_small_100", pretrained=False,
+                          scheme="linear_probing"), "own0", 0.3))
+    rows += [_row(dict(OWN, model="mobilenetv3_small_100", scheme="linear_probing"), f"own{i}", 0.3)
+             for i in range(1, 4)]  # linear probing of random weights, on 4 datasets
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def evidence() -> Evidence:
+    return Evidence.from_frame(_frame())
+
+
+def test_support_rule(evidence: Evidence) -> None:
+    exact = evidence.support(TrainConfig(**OWN))
+    assert exact.supported and exact.n_runs == 4 and exact.n_datasets == 4 and exact.n_exact == 4
+    assert exact.sources == {"own": 4}
+    # lr and epochs within 3x of recorded runs: still backed by them (lr 3e-3, 2 epochs)
+    near = evidence.support(TrainConfig(**dict(OWN, lr=3e-3, epochs=2)))
+    assert near.supported and near.n_exact == 0 and near.n_runs >= 4
+    # just outside 3x in lr, epochs, or another resolution, scheme or pretrained flag: unsupported
+    for change in ({"lr": 1e-3 / 3.1}, {"epochs": 19}, {"resolution": 64},
+                   {"scheme": "linear_probing"}, {"pretrained": True}, {"model": "densenet121"}):
+        s = evidence.support(TrainConfig(**dict(OWN, **change)))
+        assert not s.supported, change
+        assert "extrapolation" in s.text()
+    # the issue's cases: a fine-tuned VGG16 at AdamW 1e-2 and a DenseNet-121 from scratch
+    assert not evidence.support(TrainConfig(**dict(PUBLISHED, lr=1e-2, epochs=10))).supported
+    assert evidence.support(TrainConfig(**PUBLISHED)).supported
+
+
+def test_support_text_names_counts_and_the_closest_run_on_the_most_similar_dataset(evidence) -> None:
+    meta = from_traits(n_instances=550, n_classes=2, modality="ultrasound")
+    s = evidence.support(TrainConfig(**PUBLISHED), meta)
+    assert s.text().startswith("backed by 3 runs on 3 datasets (published 3); the closest: pub2")
+    unsupported = evidence.support(TrainConfig(**dict(PUBLISHED, lr=1e-2)))
+    assert unsupported.nearest_unsupported and "VGG16" in unsupported.nearest_unsupported
+    assert Support(n_runs=1, n_datasets=1).text().startswith("backed by 1 run on 1 dataset")
+
+
+def test_portfolio_and_shortened_candidates(evidence: Evidence) -> None:
+    portfolio = evidence.portfolio()
+    keys = {c.key() for c in portfolio}
+    assert keys == {TrainConfig(**OWN).key(), TrainConfig(**PUBLISHED).key()}
+    # linear probing of a randomly initialised network is never proposed, however often recorded
+    assert not recommendable(TrainConfig(**dict(OWN, scheme="linear_probing")))
+    shortened = evidence.shortened(portfolio)
+    assert {(c.model, c.epochs) for c in shortened} == {("resnet18", 3), ("resnet18", 2),
+                                                        ("vgg16", 50), ("vgg16", 34)}
+    assert all(evidence.support(c).supported for c in shortened)
+    assert evidence_candidates(evidence, cpu_only=True) == [TrainConfig(**OWN)]
+    assert len(evidence_candidates(evidence, shortened=True)) == 6
+
+
+def test_evidence_round_trips_through_json(evidence: Evidence) -> None:
+    again = Evidence.from_json(json.loads(json.dumps(evidence.to_json())))
+    assert len(again) == len(evidence) and again.configs == evidence.configs
+    cfg = TrainConfig(**PUBLISHED)
+    assert again.support(cfg) == evidence.support(cfg)
+    assert len(Evidence.empty()) == 0 and not Evidence.empty().portfolio()
+
+
+def test_failed_runs_back_nothing() -> None:
+    frame = pd.DataFrame([_row(OWN, "a", 0.8, status="timeout")])
+    from knowledge.metalearner.model import training_rows
+
+    assert len(Evidence.from_frame(training_rows(frame))) == 0
+
+
+def test_pretrained_vs_scratch_statement() -> None:
+    lite = dict(OWN, model="efficientnet_lite0")
+    rows = [_row(dict(lite, pretrained=True), "a", 0.9), _row(lite, "a", 0.7),
+            _row(dict(lite, pretrained=True), "b", 0.6), _row(lite, "b", 0.8)]
+    ev = Evidence.from_frame(pd.DataFrame(rows))
+    text = ev.pretrained_vs_scratch(TrainConfig(**lite))
+    assert text.startswith("From scratch vs pretrained (EfficientNet-Lite0): on 2 datasets")
+    assert "beat the best pretrained run on 1" in text and "b, +20.0 points" in text
+    assert "on 1 (largest gain: a, +20.0 points)" in ev.pretrained_vs_scratch(
+        TrainConfig(**dict(lite, pretrained=True)))
+    assert ev.pretrained_vs_scratch(TrainConfig(**OWN)) is None  # no resnet18 runs at all
+
+
+def test_published_protocol_is_recognised() -> None:
+    assert is_published_protocol(TrainConfig(**PUBLISHED))
+    assert not is_published_protocol(TrainConfig(**dict(PUBLISHED, lr=3e-4)))
+    assert np.isclose(PUBLISHED_PROTOCOL["lr"], 1e-4) and PUBLISHED_PROTOCOL["epochs"] == 100
+
+
+# --- the answer: tiers, and when no supported config fits ----------------------------------------
+@pytest.fixture(scope="module")
+def advised():
+    """A learner fitted on the synthetic runs, given the evidence of `_frame` (a resnet18 CPU
+    portfolio config and the published VGG16 protocol), and an index."""
+    import copy
+
+    from knowledge.retrieval import HashingEmbedder, RunIndex
+    from tests.knowledge.recommend_fixtures import fitted_learner
+    from tests.knowledge.synthetic_runs import synthetic_records
+
+    learner = copy.copy(fitted_learner())
+    learner.support = Evidence.from_frame(_frame())
+    index = RunIndex.build(synthetic_records(per_dataset=12), HashingEmbedder(256), embed_text=False)
+    return learner, index
+
+
+META = from_traits(n_instances=1500, n_classes=3, imbalance_ratio=2.0, height=128, modality="ct")
+
+
+def _times(learner, budget: str) -> dict[str, float]:
+    """Predicted seconds of the CPU portfolio config, of its shortened variants, and of the
+    fastest config of the free sample, under `budget`'s device."""
+    from knowledge.metalearner.budget import parse_budget
+    from knowledge.metalearner.candidates import candidate_configs
+    from knowledge.metalearner.ranking import score_candidates
+
+    b = parse_budget(budget)
+    recorded = score_candidates(META, learner, budget=b, candidates=[TrainConfig(**OWN)]).seconds
+    short = score_candidates(META, learner, budget=b, candidates=evidence_candidates(
+        learner.support, shortened=True, cpu_only=True)).seconds
+    free = score_candidates(META, learner, budget=b,
+                            candidates=candidate_configs(cpu_only=True)).seconds
+    return {"recorded": float(recorded.min()), "shortened": float(short.min()),
+            "free": float(free.min())}
+
+
+def test_a_supported_pick_whenever_one_fits(advised) -> None:
+    from knowledge.recommend import recommend
+
+    learner, index = advised
+    rec = recommend(META, budget="CPU only", learner=learner, index=index)
+    assert rec.best.config == TrainConfig(**OWN)  # the only CPU portfolio config
+    assert rec.best.supported and rec.supported_fits and not rec.extrapolates
+    assert rec.evidence_tier == "recorded" and rec.n_candidates == 1
+    card = rec.to_markdown()
+    assert "### Evidence" in card and "Support: backed by 4 runs on 4 datasets (own 4)" in card
+    gpu = recommend(META, budget="one hour on an A100", learner=learner, index=index)
+    assert gpu.best.supported and {r.config.model for r in gpu.top} <= {"resnet18", "vgg16"}
+    if gpu.best.config.model == "vgg16":
+        assert "MedMNIST+ protocol" in gpu.to_markdown()
+
+
+def test_shortened_then_extrapolated_with_the_nearest_supported_option(advised) -> None:
+    from knowledge.recommend import recommend
+
+    learner, index = advised
+    t = _times(learner, "CPU only")
+    assert t["shortened"] < t["recorded"]
+    # between the shortened variant and the recorded config: the shortened tier answers
+    limit = (t["shortened"] + t["recorded"]) / 2
+    rec = recommend(META, budget=f"CPU only, {limit:.1f} seconds", learner=learner, index=index)
+    assert rec.evidence_tier == "shortened" and rec.best.supported and rec.best.config.epochs < 6
+    assert any("fewer epochs" in n for n in rec.notes)
+    # below every supported config but above the free sample's fastest: a marked extrapolation
+    if t["free"] < t["shortened"] * 0.9:
+        limit = (t["free"] + t["shortened"]) / 2
+        rec = recommend(META, budget=f"CPU only, {limit:.2f} seconds", learner=learner, index=index)
+        assert rec.evidence_tier == "extrapolated" and not rec.supported_fits
+        assert rec.extrapolates and not rec.best.supported
+        note = next(n for n in rec.notes if "extrapolates" in n)
+        assert "No config backed by recorded runs fits" in note
+        assert "nearest supported option is ResNet-18" in note
+        assert rec.nearest_supported is not None and rec.nearest_supported.supported
+        assert rec.nearest_supported.predicted_seconds > limit
+        assert "This config extrapolates" in rec.to_markdown()
+
+
+def test_nothing_fits_names_the_nearest_supported_option(advised) -> None:
+    from knowledge.errors import ConfigError
+    from knowledge.recommend import recommend
+
+    learner, index = advised
+    with pytest.raises(ConfigError, match="nearest supported option: ResNet-18"):
+        recommend(META, budget="CPU only, 0.001 seconds", learner=learner, index=index)
