@@ -191,6 +191,8 @@ def recommendation_facts(rec: Any, pick: str = "best", compact: bool = False) ->
                "interval_80_pct": [round(100 * r.acc_lo, 1), round(100 * r.acc_hi, 1)],
                "training_time": format_seconds(r.predicted_seconds) + f" on {r.device}"
                + (" (rough estimate)" if r.time_is_estimate and r.predicted_seconds else "")}
+        if r.support is not None:  # the recorded runs behind it, or that it extrapolates
+            out["evidence"] = r.support.text()
         return {k: out[k] for k in _COMPACT_ALTERNATIVE} if short else out
 
     chosen = rec.faster if pick == "faster" and rec.faster is not None else rec.best

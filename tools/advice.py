@@ -83,6 +83,8 @@ def ranked_json(r: Any) -> dict[str, Any]:
         out["time_is_rough"] = True
     if r.extrapolated:
         out["beyond_evidence"] = r.extrapolated
+    if r.support is not None:
+        out["evidence"] = r.support.text()
     return out
 
 

@@ -20,7 +20,11 @@ Accuracy
     inside the nominal 80 % interval). `fit` therefore widens the interval by conformalized
     quantile regression (Romano et al., 2019) with grouped folds: out-of-fold conformity scores
     max(lo - y, y - hi) over `CALIBRATION_FOLDS` folds of whole datasets, and `interval_margin` =
-    their 80 % quantile is subtracted from lo and added to hi.
+    their 80 % quantile is subtracted from lo and added to hi. The margin is computed per stratum
+    of evidence (Mondrian conformal, `interval_margins`): configs of the published MedMNIST+
+    protocol, and the others by how many datasets their backing runs cover in the fold's training
+    runs (>= 3, 1-2, none; `knowledge.metalearner.support`), so a config with less support gets a
+    wider interval (never a narrower one). The ranking never looks at the interval.
 
 Ranking (`knowledge.metalearner.blend`)
     Configs are ranked by a score that blends the accuracy median with a pairwise ranker (XGBoost
@@ -62,7 +66,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +78,7 @@ from knowledge.metalearner.blend import blend_score, choose_blend, fit_ranker, s
 from knowledge.metalearner.features import CATEGORIES, FEATURE_COLUMNS, featurize, to_matrix
 from knowledge.metalearner.forest import Forest
 from knowledge.metalearner.support import Evidence
+from knowledge.search_space import TrainConfig, is_published_protocol
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,7 +121,32 @@ MIN_ACC_RECORDS = 10
 EVIDENCE_CATEGORICAL: tuple[str, ...] = ("model", "pretrained", "scheme", "optimizer", "augmentation")
 EVIDENCE_NUMERIC: tuple[str, ...] = ("resolution", "lr", "weight_decay", "batch_size", "epochs",
                                      "label_smoothing")
-CALIBRATION_FOLDS = 3
+# Grouped folds of the calibration and of the blend choice: one base dataset held out per fold
+# while there are at most this many (what `metallmix eval lodo` holds out). With 3 folds (a third
+# of the bases out) the published tasks' held-out coverage was 72 % for a nominal 80 %; with
+# leave-one-base-out 75 % (docs/BENCHMARKS.md).
+CALIBRATION_FOLDS = 15
+# Interval margins per support stratum (Mondrian conformal): a config backed by runs on at least
+# WELL_SUPPORTED datasets, by runs on fewer, or by none (`support.Evidence.n_datasets`). A stratum
+# with fewer than MIN_STRATUM held-out rows in the calibration folds uses the pooled margin, and
+# the margins never shrink as support falls (none >= thin >= well).
+# Configs of the published MedMNIST+ protocol (100 epochs, lr 1e-4, ...: GPU runs of other
+# papers) are a stratum of their own: their outcomes spread differently from our short CPU runs.
+WELL_SUPPORTED = 3
+MIN_STRATUM = 30
+STRATA: tuple[str, ...] = ("well", "thin", "none")
+
+
+def support_stratum(n_datasets: np.ndarray, configs: Sequence[TrainConfig] | None = None
+                    ) -> np.ndarray:
+    """'well' / 'thin' / 'none' per config from its number of backing datasets; 'protocol' for a
+    supported config of the published protocol (when `configs` are given)."""
+    n = np.asarray(n_datasets)
+    out = np.where(n >= WELL_SUPPORTED, "well", np.where(n >= 1, "thin", "none")).astype(object)
+    if configs is not None:
+        protocol = np.array([is_published_protocol(c) for c in configs], dtype=bool)
+        out[protocol & (n >= 1)] = "protocol"
+    return out
 MIN_TIMED = 10
 # Anchor of the FLOPs-proxy prior when no run is timed: ResNet-18 (11.7 M parameters) at 28 px,
 # end-to-end, ~6 ms per image-epoch. Measured once on the 2-core development machine (1 thread,
@@ -196,6 +226,22 @@ def _as_float(values: Any) -> np.ndarray:
                              errors="coerce").to_numpy("float64")
 
 
+def _conformal(scores: np.ndarray) -> float:
+    """The split-conformal 80 % margin of CQR scores (finite-sample level), at least 0."""
+    if len(scores) == 0:
+        return 0.0
+    level = min(1.0, math.ceil((len(scores) + 1) * (QUANTILES[2] - QUANTILES[0])) / len(scores))
+    return float(max(0.0, np.quantile(scores, level)))
+
+
+def configs_of(frame: pd.DataFrame) -> list[TrainConfig]:
+    """The `TrainConfig` of each flat row (its `cfg.*` columns), unvalidated."""
+    fields = list(TrainConfig.model_fields)
+    records = frame[[f"cfg.{f}" for f in fields]].to_dict("records")
+    return [TrainConfig.model_construct(**{f: (v.item() if hasattr(v, "item") else v)
+                                           for f, v in zip(fields, r.values())}) for r in records]
+
+
 def config_evidence(rows: pd.DataFrame) -> dict[str, list[Any]]:
     """Values seen per config field (categorical) and [min, max] seen (numeric) in `rows`."""
     import pandas as pd
@@ -255,6 +301,7 @@ class MetaLearner:
         forests: dict[str, Forest] | None = None,
         model_files: dict[str, Path] | None = None,
         support: Evidence | None = None,
+        interval_margins: dict[str, float] | None = None,
     ) -> None:
         self._models: dict[str, Any] = {"acc": acc_model, "cost": cost_model, "rank": rank_model}
         self._forests: dict[str, Forest] = dict(forests or {})
@@ -265,6 +312,8 @@ class MetaLearner:
         self.n_timed = n_timed
         self.source_weight = source_weight
         self.interval_margin = interval_margin
+        # per support stratum (STRATA); empty: the pooled `interval_margin` for every config
+        self.interval_margins = dict(interval_margins or {})
         self.evidence = dict(evidence or {})
         self.seed = seed
         self.fitted_at = fitted_at
@@ -376,11 +425,13 @@ class MetaLearner:
         self.acc_spread = spread(self.forest("acc").predict(M, target=MEDIAN), tasks)
         self.rank_spread = spread(rank_forest.predict(M), tasks) if rank_forest else 1.0
         self.interval_margin, self.blend, self.blend_cv = 0.0, 0.0, {}
+        self.interval_margins = {}
         want_blend = blend is None and self._models["rank"] is not None
         if (calibrate or want_blend) and group_column in rows and rows[group_column].nunique() >= 3:
-            margin, chosen, means = self._grouped_folds(X, y, w, tasks, rows[group_column], seed,
-                                                        calibrate, want_blend)
+            margin, chosen, means, margins = self._grouped_folds(
+                X, y, w, tasks, rows[group_column], seed, calibrate, want_blend, rows)
             self.interval_margin = margin if calibrate else 0.0
+            self.interval_margins = margins if calibrate else {}
             if want_blend:
                 self.blend, self.blend_cv = chosen, means
         if blend is not None:
@@ -418,13 +469,17 @@ class MetaLearner:
         return fit_ranker(X, y, tasks, self.rank_params, seed, group_weight)
 
     def _grouped_folds(self, X: pd.DataFrame, y: np.ndarray, w: np.ndarray, tasks: np.ndarray,
-                       groups: pd.Series, seed: int, calibrate: bool,
-                       want_blend: bool) -> tuple[float, float, dict[str, float]]:
+                       groups: pd.Series, seed: int, calibrate: bool, want_blend: bool,
+                       rows: pd.DataFrame | None = None,
+                       ) -> tuple[float, float, dict[str, float], dict[str, float]]:
         """Out-of-fold predictions over whole held-out groups: the conformal margin (80 %
-        quantile of the CQR scores max(lo - y, y - hi)) and the blend weight with its CV means."""
+        quantile of the CQR scores max(lo - y, y - hi)), pooled and per support stratum (each
+        held-out config's support counted in its fold's training runs), and the blend weight with
+        its CV means."""
         from sklearn.model_selection import GroupKFold
 
         scores = np.empty(len(y))
+        strata = np.full(len(y), "none", dtype=object)
         held_out = []
         folds = GroupKFold(n_splits=min(CALIBRATION_FOLDS, groups.nunique()))
         for train_idx, test_idx in folds.split(X, groups=groups.astype(str)):
@@ -433,6 +488,10 @@ class MetaLearner:
             q = np.asarray(model.predict(X.iloc[test_idx])).reshape(len(test_idx), -1)
             lo, hi = np.minimum(q[:, 0], q[:, 1]), np.maximum(q[:, 2], q[:, 1])
             scores[test_idx] = np.maximum(lo - y[test_idx], y[test_idx] - hi)
+            if calibrate and rows is not None:
+                fold_evidence = Evidence.from_frame(rows.iloc[train_idx])
+                held = configs_of(rows.iloc[test_idx])
+                strata[test_idx] = support_stratum(fold_evidence.n_datasets(held), held)
             if not want_blend:
                 continue
             ranker = self._fit_ranker(X.iloc[train_idx], y[train_idx], tasks[train_idx], seed)
@@ -443,10 +502,18 @@ class MetaLearner:
             rank_spread = spread(np.asarray(ranker.predict(X.iloc[train_idx])), tasks[train_idx])
             held_out.append((y[test_idx], q[:, MEDIAN], np.asarray(ranker.predict(X.iloc[test_idx])),
                              tasks[test_idx], acc_spread, rank_spread))
-        level = min(1.0, math.ceil((len(scores) + 1) * (QUANTILES[2] - QUANTILES[0])) / len(scores))
-        margin = float(max(0.0, np.quantile(scores, level))) if calibrate else 0.0
+        margin = _conformal(scores) if calibrate else 0.0
+        margins: dict[str, float] = {}
+        if calibrate and rows is not None:
+            floor = 0.0
+            for name in STRATA:  # well -> thin -> none: never narrower than the better supported
+                part = scores[strata == name]
+                value = _conformal(part) if len(part) >= MIN_STRATUM else margin
+                margins[name] = floor = max(floor, value)
+            part = scores[strata == "protocol"]
+            margins["protocol"] = _conformal(part) if len(part) >= MIN_STRATUM else margin
         chosen, means = choose_blend(held_out) if held_out else (0.0, {})
-        return margin, chosen, means
+        return margin, chosen, means, margins
 
     def _fit_cost(self, frame: pd.DataFrame, seed: int) -> None:
         import pandas as pd
@@ -471,7 +538,8 @@ class MetaLearner:
                                              base_margin=shape + self.cost_c0)
 
     # --- predicting ----------------------------------------------------------------------------
-    def predict(self, features: pd.DataFrame, *, intervals: bool = True) -> pd.DataFrame:
+    def predict(self, features: pd.DataFrame, *, intervals: bool = True,
+                margins: np.ndarray | None = None) -> pd.DataFrame:
         """Per row of a `featurize` frame: acc, acc_lo, acc_hi (fractions), sec_per_img_epoch (CPU
         seconds per training image per epoch), time_is_estimate (model never timed here) and
         score (the ranking score: higher ranks first; see `blend`). `intervals=False` leaves
@@ -484,16 +552,17 @@ class MetaLearner:
         if len(features) == 0:
             return pd.DataFrame(columns=columns)
         X = features[list(FEATURE_COLUMNS)]
-        out = self.predict_matrix(to_matrix(X), intervals=intervals,
+        out = self.predict_matrix(to_matrix(X), intervals=intervals, margins=margins,
                                   model_codes=X["model"].cat.codes.to_numpy())
         return pd.DataFrame({c: out[c] for c in columns}, index=features.index)
 
     def predict_matrix(self, M: np.ndarray, *, intervals: bool = True, cost: bool = True,
-                       score: bool = True,
-                       model_codes: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                       score: bool = True, model_codes: np.ndarray | None = None,
+                       margins: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """`predict` on a `features.to_matrix` array (columns `FEATURE_COLUMNS`): a dict of arrays.
         `cost=False` skips the training-time model (sec_per_img_epoch NaN), `score=False` the
-        ranker (score NaN)."""
+        ranker (score NaN); `margins` (per row) replaces the pooled interval margin (see
+        `margins_for`)."""
         acc_forest = self.forest("acc")
         if acc_forest is None:
             raise StoreError("the meta-learner is not fitted (run `metallmix fit`)")
@@ -504,8 +573,9 @@ class MetaLearner:
             # The median is kept as fitted (so SHAP explains it exactly); the interval ends are
             # moved out to include it where the fitted quantile curves cross, then widened by
             # the calibration margin.
-            lo = np.minimum(acc_forest.predict(M, target=0), median) - self.interval_margin
-            hi = np.maximum(acc_forest.predict(M, target=2), median) + self.interval_margin
+            margin = self.interval_margin if margins is None else np.asarray(margins, dtype="float64")
+            lo = np.minimum(acc_forest.predict(M, target=0), median) - margin
+            hi = np.maximum(acc_forest.predict(M, target=2), median) + margin
             out["acc_lo"], out["acc_hi"] = np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
         else:
             out["acc_lo"] = out["acc_hi"] = np.full(n, np.nan)
@@ -557,9 +627,19 @@ class MetaLearner:
             return [], np.zeros((n_rows, 0), dtype=bool)
         return names, np.column_stack([flags[n] for n in names])
 
+    def margins_for(self, configs: Sequence[TrainConfig]) -> np.ndarray | None:
+        """The interval margin of each config by its support stratum (None: the pooled margin
+        applies, e.g. a learner fitted without calibration or without its runs)."""
+        if not self.interval_margins or not len(self.support):
+            return None
+        strata = support_stratum(self.support.n_datasets(configs), configs)
+        return np.array([self.interval_margins.get(s, self.interval_margin) for s in strata])
+
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """`predict(featurize(frame))`: predictions for flat records."""
-        return self.predict(featurize(frame))
+        """`predict(featurize(frame))`: predictions for flat records, each interval with the
+        margin of its config's support stratum."""
+        margins = self.margins_for(configs_of(frame)) if self.interval_margins else None
+        return self.predict(featurize(frame), margins=margins)
 
 
 def flag_names(names: list[str], matrix: np.ndarray, rows: Iterable[int]) -> list[list[str]]:

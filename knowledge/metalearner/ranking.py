@@ -166,7 +166,9 @@ class Scored:
             return []
         place = {int(p): r for r, p in enumerate(self.order, start=1)}
         sub = self.matrix[positions]
-        pred = self.learner.predict_matrix(sub, intervals=True, cost=False, score=False)
+        configs = [self.candidates[p] for p in positions]
+        pred = self.learner.predict_matrix(sub, intervals=True, cost=False, score=False,
+                                           margins=self.learner.margins_for(configs))
         seconds = self.seconds[positions]
         if not self.has_times:
             seconds = _seconds(self.learner, sub, self.meta, self.candidates, positions, self.speedup)

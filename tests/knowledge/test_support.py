@@ -206,3 +206,32 @@ def test_nothing_fits_names_the_nearest_supported_option(advised) -> None:
     learner, index = advised
     with pytest.raises(ConfigError, match="nearest supported option: ResNet-18"):
         recommend(META, budget="CPU only, 0.001 seconds", learner=learner, index=index)
+
+
+def test_less_support_never_gets_a_narrower_interval(advised) -> None:
+    from knowledge.metalearner.model import support_stratum
+
+    learner, _ = advised
+    m = learner.interval_margins
+    assert set(m) == {"well", "thin", "none", "protocol"}
+    assert m["none"] >= m["thin"] >= m["well"] >= 0
+    assert list(support_stratum(np.array([5, 3, 2, 1, 0]))) == ["well", "well", "thin", "thin", "none"]
+    protocol, own, nowhere = (TrainConfig(**PUBLISHED), TrainConfig(**OWN),
+                              TrainConfig(**dict(OWN, lr=0.3, epochs=100)))
+    assert list(support_stratum(learner.support.n_datasets([protocol, own, nowhere]),
+                                [protocol, own, nowhere])) == ["protocol", "well", "none"]
+    def margins_of(cfg: TrainConfig) -> float:
+        return float(learner.margins_for([cfg])[0])
+
+    margins = learner.margins_for([own, nowhere, protocol])
+    assert list(margins) == [m["well"], m["none"], m["protocol"]]
+    # the intervals the answer shows use them: an unsupported config's is at least as wide
+    from knowledge.metalearner.ranking import score_candidates
+
+    scored = score_candidates(META, learner, candidates=[own, nowhere])
+    ranked = {r.config: r for r in scored.ranked([0, 1])}
+    assert ranked[own].supported and not ranked[nowhere].supported
+    raw = learner.predict_matrix(scored.matrix[[0, 1]], intervals=True, margins=np.zeros(2))
+    for j, cfg in enumerate((own, nowhere)):  # the margin of its stratum, then clipped to [0, 1]
+        assert ranked[cfg].acc_lo == pytest.approx(max(0.0, raw["acc_lo"][j] - margins_of(cfg)))
+        assert ranked[cfg].acc_hi == pytest.approx(min(1.0, raw["acc_hi"][j] + margins_of(cfg)))
