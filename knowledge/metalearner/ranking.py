@@ -36,7 +36,7 @@ from knowledge.metalearner.model import (
     flag_names,
 )
 from knowledge.metalearner.support import MIN_RUNS, Support
-from knowledge.search_space import TrainConfig
+from knowledge.search_space import TrainConfig, is_published_protocol
 
 
 class RankedConfig(BaseModel):
@@ -253,7 +253,9 @@ def score_candidates(
             )
         keep &= fits
     key = pred["score"] if order_by == "score" else pred["acc"]
-    order = _order(key, keep, n_extrapolated, seconds, supported)
+    setups = (np.array([is_published_protocol(c) for c in chosen], dtype=bool)
+              if order_by == "score" else None)
+    order = _order(key, keep, n_extrapolated, seconds, supported, setups, pred["acc"])
     return Scored(meta=meta, learner=learner, candidates=chosen, matrix=matrix, acc=pred["acc"],
                   score=pred["score"], seconds=seconds, time_is_estimate=pred["time_is_estimate"],
                   flag_fields=flag_fields, flags=flags, order=order, device=device, speedup=speedup,
@@ -261,14 +263,31 @@ def score_candidates(
 
 
 def _order(key: np.ndarray, keep: np.ndarray, n_extrapolated: np.ndarray,
-           seconds: np.ndarray, supported: np.ndarray | None = None) -> np.ndarray:
-    """Kept indices: supported candidates before unsupported ones (`support`), then highest key
-    first; among equals the fewer extrapolated fields, then the faster (NaN time last)."""
+           seconds: np.ndarray, supported: np.ndarray | None = None,
+           setups: np.ndarray | None = None, acc: np.ndarray | None = None) -> np.ndarray:
+    """Kept indices: supported candidates before unsupported ones (`support`); then, with
+    `setups` (per candidate: the training setup it belongs to, e.g. the published protocol or
+    not), the setup whose best-ranked config has the higher predicted accuracy `acc` first; then
+    the highest key; among equals the fewer extrapolated fields, then the faster (NaN time last).
+
+    Why setups: the pairwise ranker only ever compared configs recorded on the same task, and no
+    task has runs of both setups (100-epoch GPU runs of the published protocol vs short CPU runs),
+    so its scores say nothing about one setup against the other; the accuracy model's forecasts do.
+    """
     idx = np.flatnonzero(keep)
     backed = (np.zeros(idx.size) if supported is None
               else -np.asarray(supported, dtype="float64")[idx])
+    group = np.zeros(idx.size)
+    if setups is not None and acc is not None and idx.size:
+        s = np.asarray(setups)[idx]
+        leader_acc: dict[object, float] = {}
+        for value in np.unique(s):
+            members = idx[s == value]
+            best_supported = members[np.lexsort((-np.round(key[members], 6), backed[s == value]))[0]]
+            leader_acc[value] = float(acc[best_supported])
+        group = -np.array([leader_acc[v] for v in s])
     return idx[np.lexsort((np.nan_to_num(seconds[idx], nan=np.inf), n_extrapolated[idx],
-                           -np.round(key[idx], 6), backed))]
+                           -np.round(key[idx], 6), group, backed))]
 
 
 def rank(
