@@ -444,3 +444,27 @@ def test_canvas_pads_the_resized_image_centred_and_black():
     assert out.shape == (1, 3, 32, 32)
     assert out[0, :, 2:30, 2:30].min() > 0.999 and out[0, :, :2].max() == 0.0 and out[0, :, :, 30:].max() == 0.0
     assert D.BatchTransform(64, "none", (0.0,) * 3, (1.0,) * 3, canvas=32).canvas is None
+
+
+def test_the_published_protocol_stops_early_and_keeps_the_best_checkpoint(monkeypatch):
+    """The MedMNIST+ protocol (100 epochs, lr 1e-4, ...) trains with early stopping on the validation
+    accuracy; any other config trains every epoch it asks for."""
+    from knowledge.search_space import PUBLISHED_PROTOCOL
+    from knowledge.training import launcher
+
+    monkeypatch.setattr(launcher, "PROTOCOL_PATIENCE", 2)
+    seen: list[float] = []
+
+    def progress(event: ProgressEvent) -> None:
+        if event.kind == "epoch" and event.val_acc is not None:
+            seen.append(event.val_acc)
+
+    protocol = cfg(model="mobilenetv3_small_100", **PUBLISHED_PROTOCOL)
+    record = train(tiny(), protocol, seed=0, progress=progress)
+    assert record.status == "ok" and record.outcome.epochs_completed < 100
+    best = max(seen)
+    stop = record.outcome.epochs_completed
+    assert seen.index(best) + 1 + 2 == stop  # two epochs without a gain after the best
+    assert record.outcome.val_acc == pytest.approx(best)  # the best checkpoint was kept
+    other = train(tiny(), cfg(model="mobilenetv3_small_100", epochs=3), seed=0)
+    assert other.outcome.epochs_completed == 3

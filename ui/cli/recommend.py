@@ -126,6 +126,9 @@ def render(rec: Recommendation, *, total_seconds: float | None = None) -> None:
     console.print(f"  [dim]optimizer {c.optimizer}, lr {c.lr:g}, weight decay {c.weight_decay:g}, "
                   f"batch {c.batch_size}, epochs {c.epochs}, augmentation {c.augmentation}, "
                   f"label smoothing {c.label_smoothing:g}[/]")
+    for line in rec.evidence_lines():  # what backs the pick (or that it extrapolates)
+        text = escape(line.removeprefix("- ").replace("**", ""))
+        console.print(f"  [{'yellow' if rec.extrapolates else 'cyan'}]{text}[/]")
     known = ", ".join(f"{k}={v}" for k, v in rec.meta_features.model_dump().items() if v is not None)
     console.print(f"  [dim]traits: {escape(known) or 'none'}"
                   + (f"; unknown: {', '.join(rec.missing_traits)}" if rec.missing_traits else "")
