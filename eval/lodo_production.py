@@ -10,9 +10,11 @@ intervals, blend chosen by grouped CV) on the other base datasets, and calls `re
 held-out task with the task's meta-features and a budget, so the candidates, the evidence tiers and
 the budget filtering are the ones a user gets.
 
-Budgets (what the runs of the task were made under)
+Budgets (the setting the task's runs were made in, as its user would state it)
     published tasks: no budget (the MedMNIST+ runs trained on GPUs without a time limit);
-    own tasks: "CPU only, 2 minutes" (our campaign's 120 s training budget per run, on a CPU).
+    own tasks: "CPU only, 2 minutes, offline" (our campaign: a CPU, a 120 s training budget per run,
+    no internet - so pretrained weights only where they ship with the install, i.e. EfficientNet-
+    Lite0; a pick that needs downloaded weights could not have been run, hence not recorded).
 
 Scores
     The pick is *evaluable* when the held-out task has a recorded outcome for exactly that config
@@ -51,7 +53,7 @@ from knowledge.runs.record import RunRecord
 
 log = logging.getLogger(__name__)
 
-OWN_BUDGET = "CPU only, 2 minutes"
+OWN_BUDGET = "CPU only, 2 minutes, offline"
 PUBLISHED_BUDGET: str | None = None
 TOP_K = 5
 

@@ -751,7 +751,7 @@ def _nearest_supported(meta: MetaFeatures, learner: MetaLearner, budget: Budget 
     """The fastest supported candidate ignoring the time limit (None when there is none)."""
     if not candidates or meta.n_instances is None:
         return None
-    open_budget = Budget(device=budget.device) if budget is not None else None
+    open_budget = budget.model_copy(update={"max_seconds": None}) if budget is not None else None
     scored = score_candidates(meta, learner, budget=open_budget, candidates=candidates)
     import numpy as np
 

@@ -3,6 +3,8 @@
     parse_budget("one hour on a T4")  -> Budget(device="t4", max_seconds=3600)
     parse_budget("CPU only")          -> Budget(device="cpu", max_seconds=None)
     parse_budget("10 minutes")        -> Budget(device="cpu", max_seconds=600)
+    parse_budget("CPU, offline")      -> Budget(device="cpu", offline=True): pretrained weights only
+                                         where they are already on this machine
 
 Training times are predicted in seconds on the CPU where our own runs were timed (a 2-core
 development machine, AMD EPYC class; sweeps time each run on 1-2 threads) and converted to another
@@ -68,6 +70,10 @@ _DURATION = re.compile(
 )
 
 
+# "offline", "no internet", "air-gapped": pretrained weights must already be on the machine
+_OFFLINE = re.compile(r"\b(offline|no\s+internet|without\s+(an?\s+)?internet|air[-\s]?gapped)\b")
+
+
 class Budget(BaseModel):
     """Where training runs and how long it may take (`None` = no time limit)."""
 
@@ -76,6 +82,8 @@ class Budget(BaseModel):
     device: str = Field("cpu", description="one of DEVICE_SPEEDUP: cpu, mps, t4, l4, a10, v100, "
                                            "a100, h100")
     max_seconds: float | None = Field(None, gt=0)
+    offline: bool = Field(False, description="no internet: pretrained weights only where they are "
+                                             "already on this machine (`pretrained_available`)")
 
     @field_validator("device", mode="before")
     @classmethod
@@ -97,8 +105,9 @@ class Budget(BaseModel):
     def describe(self) -> str:
         """'1 h on NVIDIA T4', 'no time limit on CPU'."""
         where = DEVICE_LABELS[self.device]
-        return f"{format_seconds(self.max_seconds)} on {where}" if self.max_seconds else (
+        text = f"{format_seconds(self.max_seconds)} on {where}" if self.max_seconds else (
             f"no time limit on {where}")
+        return text + (", offline" if self.offline else "")
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -140,7 +149,7 @@ def parse_budget(text: str) -> Budget:
             continue  # "M1" is a chip, not one minute
         seconds += (_number(value) + (0.5 if match.group(4) else 0.0)) * _UNITS[unit]
         found = True
-    if not found and device is None:
+    if not found and device is None and not _OFFLINE.search(lowered):
         raise ConfigError(
             f"cannot read a compute budget from {raw!r}: say a time (e.g. 'one hour', '10 minutes') "
             f"and/or a device ({', '.join(DEVICE_LABELS.values())}, e.g. 'one hour on a T4', "
@@ -148,4 +157,5 @@ def parse_budget(text: str) -> Budget:
         )
     if found and seconds <= 0:
         raise ConfigError(f"compute budget {raw!r}: the time limit must be more than 0 seconds")
-    return Budget(device=device or "cpu", max_seconds=seconds if found else None)
+    offline = bool(_OFFLINE.search(lowered))
+    return Budget(device=device or "cpu", max_seconds=seconds if found else None, offline=offline)

@@ -90,9 +90,27 @@ def _config_columns(configs: Sequence[TrainConfig]) -> dict[str, np.ndarray]:
     return cached_per_list(configs, "config_columns", build)
 
 
+def runnable_offline(configs: Sequence[TrainConfig]) -> list[TrainConfig]:
+    """The configs that train without internet: from scratch, or pretrained weights already on
+    this machine (`knowledge.training.weights.pretrained_available`; imports torch and timm)."""
+    if not any(c.pretrained for c in configs):
+        return list(configs)
+    from knowledge.training.weights import pretrained_available
+
+    have = {m: pretrained_available(m) for m in {c.model for c in configs if c.pretrained}}
+    return [c for c in configs if not c.pretrained or have[c.model]]
+
+
 def _constrained(candidates: Sequence[TrainConfig] | None, budget: Budget | None,
                  pretrained_only: bool, max_resolution: int | None,
                  learner: MetaLearner) -> list[TrainConfig]:
+    chosen = _constrained_by_space(candidates, budget, pretrained_only, max_resolution, learner)
+    return runnable_offline(chosen) if budget is not None and budget.offline else chosen
+
+
+def _constrained_by_space(candidates: Sequence[TrainConfig] | None, budget: Budget | None,
+                          pretrained_only: bool, max_resolution: int | None,
+                          learner: MetaLearner) -> list[TrainConfig]:
     if candidates is None:
         cpu_only = bool(budget and budget.cpu_only)
         found = evidence_candidates(learner.support, cpu_only=cpu_only,

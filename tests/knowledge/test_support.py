@@ -235,3 +235,22 @@ def test_less_support_never_gets_a_narrower_interval(advised) -> None:
     for j, cfg in enumerate((own, nowhere)):  # the margin of its stratum, then clipped to [0, 1]
         assert ranked[cfg].acc_lo == pytest.approx(max(0.0, raw["acc_lo"][j] - margins_of(cfg)))
         assert ranked[cfg].acc_hi == pytest.approx(min(1.0, raw["acc_hi"][j] + margins_of(cfg)))
+
+
+def test_an_offline_budget_keeps_only_weights_on_this_machine(advised, monkeypatch) -> None:
+    from knowledge.metalearner.budget import parse_budget
+    from knowledge.recommend import recommend
+    from knowledge.training import weights
+
+    learner, index = advised
+    assert parse_budget("CPU only, 2 minutes, offline").offline
+    assert parse_budget("one hour on a T4, no internet").offline
+    assert parse_budget("air-gapped hospital machine").offline
+    assert not parse_budget("one hour on a T4").offline
+    assert parse_budget("offline").describe() == "no time limit on CPU, offline"
+    monkeypatch.setattr(weights, "pretrained_available", lambda model: model != "vgg16")
+    online = recommend(META, budget="an A100", learner=learner, index=index)
+    offline = recommend(META, budget="an A100, offline", learner=learner, index=index)
+    assert any(r.config.model == "vgg16" for r in online.top)
+    assert all(r.config.model != "vgg16" for r in offline.top)
+    assert offline.best.config == TrainConfig(**OWN) and offline.best.supported

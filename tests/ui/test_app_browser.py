@@ -136,7 +136,7 @@ def test_a_conversation_in_the_browser_reaches_the_card_and_fills_the_panels(
         clear_cache()
 
 
-REAL_MESSAGE = "About 3,000 chest X-rays, 3 classes, 512 px, CPU only — what should I train?"
+REAL_MESSAGE = "About 3,000 chest X-rays, 3 classes, 512 px, CPU only, about an hour — what should I train?"
 
 
 def real_gguf() -> Path:
