@@ -4,7 +4,7 @@ MedMNIST+ ran the same 120 configs on every dataset, so any pick among them has 
 every published dataset. Our own TPE sweeps drew different configs per dataset, so a config recorded on
 one variant was rarely recorded on another. A portfolio closes that gap: the configs of
 `knowledge/data/cpu_portfolio.json` are trained on each source that lacks them (resumable: a
-(dataset, config) pair with any record in the store - ok, timeout or failed - is done).
+(dataset, config) pair with a record in the store - ok, timeout or failed, not cancelled - is done).
 
     run_portfolio(DEFAULT_PLAN, load_portfolio(), store_path=..., time_budget_s=120)
     metallmix portfolio [SOURCE ...] [--configs FILE] [--trial-budget S]   # the same from the CLI
@@ -57,11 +57,13 @@ def load_portfolio(path: str | Path | None = None) -> list[TrainConfig]:
 
 
 def done_pairs(store: Any, dataset_ids: Iterable[str]) -> set[tuple[str, str]]:
-    """(dataset_id, config key) of every record of these datasets in the store, any status."""
+    """(dataset_id, config key) of every record of these datasets in the store, whatever its
+    status - except `cancelled` (stopped by the user: trained again on the next run)."""
     out: set[tuple[str, str]] = set()
     for dataset_id in dataset_ids:
         for record in store.query(dataset_id=dataset_id):
-            out.add((record.dataset_id, record.config.key()))
+            if record.status != "cancelled":
+                out.add((record.dataset_id, record.config.key()))
     return out
 
 

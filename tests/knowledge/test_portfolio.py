@@ -68,3 +68,14 @@ def test_bad_portfolio_files_are_one_clear_error(tmp_path: Path) -> None:
         load_portfolio(tmp_path / "bad-entry.json")
     with pytest.raises(ConfigError, match="no sources"):
         run_portfolio([], CONFIGS, store_path=tmp_path / "s.sqlite", backend=FAKE, progress=False)
+
+
+def test_a_cancelled_run_is_trained_again(tmp_path: Path) -> None:
+    store = tmp_path / "runs.sqlite"
+    run_portfolio(["fake:a"], CONFIGS[:1], store_path=store, backend=FAKE, progress=False)
+    s = RunStore(store)
+    (record,) = s.query()
+    s.add(record.model_copy(update={"status": "cancelled"}), replace=True)
+    assert done_pairs(s, ["fake:a"]) == set()
+    again = run_portfolio(["fake:a"], CONFIGS[:1], store_path=store, backend=FAKE, progress=False)
+    assert again.trained == 1 and again.statuses == {"ok": 1}
