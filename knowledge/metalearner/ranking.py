@@ -285,7 +285,7 @@ def _order(key: np.ndarray, keep: np.ndarray, n_extrapolated: np.ndarray,
            setups: np.ndarray | None = None, acc: np.ndarray | None = None) -> np.ndarray:
     """Kept indices: supported candidates before unsupported ones (`support`); then, with
     `setups` (per candidate: the training setup it belongs to, e.g. the published protocol or
-    not), the setup whose best-ranked config has the higher predicted accuracy `acc` first; then
+    not), the setup with the highest predicted accuracy `acc` among its (supported) configs first; then
     the highest key; among equals the fewer extrapolated fields, then the faster (NaN time last).
 
     Why setups: the pairwise ranker only ever compared configs recorded on the same task, and no
@@ -301,8 +301,8 @@ def _order(key: np.ndarray, keep: np.ndarray, n_extrapolated: np.ndarray,
         leader_acc: dict[object, float] = {}
         for value in np.unique(s):
             members = idx[s == value]
-            best_supported = members[np.lexsort((-np.round(key[members], 6), backed[s == value]))[0]]
-            leader_acc[value] = float(acc[best_supported])
+            first = backed[s == value].min()  # the group's best-supported members
+            leader_acc[value] = float(acc[members[backed[s == value] == first]].max())
         group = -np.array([leader_acc[v] for v in s])
     return idx[np.lexsort((np.nan_to_num(seconds[idx], nan=np.inf), n_extrapolated[idx],
                            -np.round(key[idx], 6), group, backed))]
