@@ -94,7 +94,7 @@ class Evidence:
     """The ok runs with an accuracy that the meta-learner was fitted on, in a compact form.
 
     `configs`: the distinct recorded configs; per run: index into `configs`, dataset id, source,
-    accuracy (fraction)."""
+    accuracy (fraction), and its dataset's size, classes and modality (for the closest run)."""
 
     configs: list[TrainConfig]
     run_config: np.ndarray  # int, per run
@@ -106,12 +106,12 @@ class Evidence:
     run_modality: np.ndarray | None = None  # object (str), modality of the run's dataset
 
     def __post_init__(self) -> None:
-        size = self.run_config.size
-        if self.run_n is None:
+        size = self.run_config.size  # dataset descriptors missing (or of another length): unknown
+        if self.run_n is None or self.run_n.size != size:
             self.run_n = np.full(size, np.nan)
-        if self.run_classes is None:
+        if self.run_classes is None or self.run_classes.size != size:
             self.run_classes = np.full(size, np.nan)
-        if self.run_modality is None:
+        if self.run_modality is None or self.run_modality.size != size:
             self.run_modality = np.full(size, "", dtype=object)
         keys = [_group(c.model, c.pretrained, c.scheme) for c in self.configs]
         run_keys = [keys[i] for i in self.run_config]

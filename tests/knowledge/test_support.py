@@ -254,3 +254,12 @@ def test_an_offline_budget_keeps_only_weights_on_this_machine(advised, monkeypat
     assert any(r.config.model == "vgg16" for r in online.top)
     assert all(r.config.model != "vgg16" for r in offline.top)
     assert offline.best.config == TrainConfig(**OWN) and offline.best.supported
+
+
+def test_evidence_without_dataset_descriptors_still_answers(evidence: Evidence) -> None:
+    data = evidence.to_json()
+    for key in ("run_n", "run_classes", "run_modality"):
+        data.pop(key)
+    old = Evidence.from_json(data)
+    meta = from_traits(n_instances=550, n_classes=2, modality="ultrasound")
+    assert old.support(TrainConfig(**PUBLISHED), meta).n_runs == 3
