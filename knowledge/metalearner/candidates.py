@@ -106,13 +106,9 @@ def evidence_candidates(evidence: Evidence, *, shortened: bool = False, cpu_only
                         pretrained_only: bool = False, max_resolution: int | None = None,
                         models: list[str] | None = None) -> list[TrainConfig]:
     """The portfolio of `evidence` (configs recorded on several datasets) under the constraints,
-    plus with `shortened` their supported variations with fewer epochs (cached per evidence)."""
-    cache = evidence.__dict__.setdefault("_candidates_cache", {})
-    if shortened not in cache:
-        portfolio = evidence.portfolio()
-        cache[shortened] = tuple(portfolio + (evidence.shortened(portfolio) if shortened else []))
-    return filter_candidates(cache[shortened], cpu_only=cpu_only, pretrained_only=pretrained_only,
-                             max_resolution=max_resolution,
+    plus with `shortened` their supported variations with fewer epochs."""
+    return filter_candidates(evidence.candidates(shortened), cpu_only=cpu_only,
+                             pretrained_only=pretrained_only, max_resolution=max_resolution,
                              models=tuple(models) if models is not None else None)
 
 

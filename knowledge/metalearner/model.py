@@ -77,7 +77,7 @@ from knowledge.errors import StoreError
 from knowledge.metalearner.blend import blend_score, choose_blend, fit_ranker, spread, task_ids
 from knowledge.metalearner.features import CATEGORIES, FEATURE_COLUMNS, featurize, to_matrix
 from knowledge.metalearner.forest import Forest
-from knowledge.metalearner.support import Evidence
+from knowledge.metalearner.support import Evidence, configs_of
 from knowledge.search_space import TrainConfig, is_published_protocol
 
 if TYPE_CHECKING:
@@ -232,14 +232,6 @@ def _conformal(scores: np.ndarray) -> float:
         return 0.0
     level = min(1.0, math.ceil((len(scores) + 1) * (QUANTILES[2] - QUANTILES[0])) / len(scores))
     return float(max(0.0, np.quantile(scores, level)))
-
-
-def configs_of(frame: pd.DataFrame) -> list[TrainConfig]:
-    """The `TrainConfig` of each flat row (its `cfg.*` columns), unvalidated."""
-    fields = list(TrainConfig.model_fields)
-    records = frame[[f"cfg.{f}" for f in fields]].to_dict("records")
-    return [TrainConfig.model_construct(**{f: (v.item() if hasattr(v, "item") else v)
-                                           for f, v in zip(fields, r.values())}) for r in records]
 
 
 def config_evidence(rows: pd.DataFrame) -> dict[str, list[Any]]:

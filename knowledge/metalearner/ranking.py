@@ -35,7 +35,7 @@ from knowledge.metalearner.model import (
     MetaLearner,
     flag_names,
 )
-from knowledge.metalearner.support import MIN_RUNS, Support
+from knowledge.metalearner.support import MIN_RUNS, Support, filter_candidates
 from knowledge.search_space import TrainConfig, is_published_protocol
 
 
@@ -120,12 +120,8 @@ def _constrained_by_space(candidates: Sequence[TrainConfig] | None, budget: Budg
         # no portfolio in the evidence (a learner without its runs, or too few datasets)
         return candidate_configs(cpu_only=cpu_only, pretrained_only=pretrained_only,
                                  max_resolution=max_resolution)
-    return [
-        c for c in candidates
-        if (not pretrained_only or c.pretrained)
-        and (max_resolution is None or c.resolution <= max_resolution)
-        and (not (budget and budget.cpu_only) or c.spec.cpu_friendly)
-    ]
+    return filter_candidates(candidates, cpu_only=bool(budget and budget.cpu_only),
+                             pretrained_only=pretrained_only, max_resolution=max_resolution)
 
 
 @dataclass

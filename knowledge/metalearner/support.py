@@ -124,6 +124,7 @@ class Evidence:
         self._res = np.array([c.resolution for c in self.configs], dtype="float64")
         self._index = {c.key(): i for i, c in enumerate(self.configs)}
         self._datasets_per_config: np.ndarray | None = None
+        self._candidates: dict[bool, tuple[TrainConfig, ...]] = {}
 
     # --- building and persisting ---------------------------------------------------------------
     @classmethod
@@ -137,12 +138,8 @@ class Evidence:
         index: dict[str, int] = {}
         run_config: list[int] = []
         if len(rows):
-            cfg_cols = [f"cfg.{f}" for f in _CONFIG_FIELDS]
             acc = accuracy_target(rows).to_numpy("float64")
-            records = rows[cfg_cols].to_dict("records")
-            for rec in records:
-                values = {f: _plain(rec[f"cfg.{f}"]) for f in _CONFIG_FIELDS}
-                cfg = TrainConfig.model_construct(**values)
+            for cfg in configs_of(rows):
                 key = cfg.key()
                 if key not in index:
                     index[key] = len(configs)
@@ -285,6 +282,14 @@ class Evidence:
         counts = self.datasets_per_config()
         return [c for c, n in zip(self.configs, counts) if n >= min_datasets and recommendable(c)]
 
+    def candidates(self, shortened: bool = False) -> tuple[TrainConfig, ...]:
+        """The portfolio, plus with `shortened` its supported fewer-epoch variations (cached)."""
+        if shortened not in self._candidates:
+            portfolio = self.portfolio()
+            self._candidates[shortened] = tuple(
+                portfolio + (self.shortened(portfolio) if shortened else []))
+        return self._candidates[shortened]
+
     def shortened(self, configs: Iterable[TrainConfig]) -> list[TrainConfig]:
         """Each config with fewer epochs (half, a third; at least 1), kept where still supported."""
         out: list[TrainConfig] = []
@@ -335,9 +340,13 @@ class Evidence:
                 f"(largest gain: {d}, {-100 * m:+.1f} points).")
 
 
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value (a record's config fields are never missing)."""
-    return value.item() if hasattr(value, "item") else value
+def configs_of(frame: pd.DataFrame) -> list[TrainConfig]:
+    """The `TrainConfig` of each flat row (its `cfg.*` columns), unvalidated (records were
+    validated when stored)."""
+    records = frame[[f"cfg.{f}" for f in _CONFIG_FIELDS]].to_dict("records")
+    return [TrainConfig.model_construct(**{f: (v.item() if hasattr(v, "item") else v)
+                                           for f, v in zip(_CONFIG_FIELDS, r.values())})
+            for r in records]
 
 
 def filter_candidates(configs: Iterable[TrainConfig], *, cpu_only: bool = False,
