@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from knowledge import paths
@@ -686,12 +687,10 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
     )
 
 
-def _faster_position(scored: Scored, order: Any) -> int | None:
+def _faster_position(scored: Scored, order: np.ndarray) -> int | None:
     """The faster alternative: the fastest config ranked below the pick whose predicted accuracy
     is at most `FASTER_WITHIN_POINTS` below the pick's and not above it (a config forecast more
     accurate than the pick is the 'more accurate' alternative, never the 'faster' one)."""
-    import numpy as np
-
     if len(order) < 2:
         return None
     best = int(order[0])
@@ -753,8 +752,6 @@ def _nearest_supported(meta: MetaFeatures, learner: MetaLearner, budget: Budget 
         return None
     open_budget = budget.model_copy(update={"max_seconds": None}) if budget is not None else None
     scored = score_candidates(meta, learner, budget=open_budget, candidates=candidates)
-    import numpy as np
-
     times = np.nan_to_num(scored.seconds, nan=np.inf)
     return scored.ranked([int(np.argmin(times))])[0]
 
