@@ -269,37 +269,65 @@ def score_candidates(
     key = pred["score"] if order_by == "score" else pred["acc"]
     setups = (np.array([is_published_protocol(c) for c in chosen], dtype=bool)
               if order_by == "score" else None)
-    order = _order(key, keep, n_extrapolated, seconds, supported, setups, pred["acc"])
+    level = supported.astype("float64")
+    if len(learner.support):  # backed and on data of about the user's size first (`covers_size`)
+        level += supported & learner.support.covers_size(chosen, meta.n_instances)
+    leaders = (_setup_leaders(learner, matrix, chosen, keep, level, setups, pred["acc"])
+               if setups is not None else None)
+    order = _order(key, keep, n_extrapolated, seconds, level, leaders)
     return Scored(meta=meta, learner=learner, candidates=chosen, matrix=matrix, acc=pred["acc"],
                   score=pred["score"], seconds=seconds, time_is_estimate=pred["time_is_estimate"],
                   flag_fields=flag_fields, flags=flags, order=order, device=device, speedup=speedup,
                   has_times=times or limited, keep=keep, eligible=eligible, supported=supported)
 
 
-def _order(key: np.ndarray, keep: np.ndarray, n_extrapolated: np.ndarray,
-           seconds: np.ndarray, supported: np.ndarray | None = None,
-           setups: np.ndarray | None = None, acc: np.ndarray | None = None) -> np.ndarray:
-    """Kept indices: supported candidates before unsupported ones (`support`); then, with
-    `setups` (per candidate: the training setup it belongs to, e.g. the published protocol or
-    not), the setup with the highest predicted accuracy `acc` among its (supported) configs first; then
-    the highest key; among equals the fewer extrapolated fields, then the faster (NaN time last).
+SETUP_LEADERS = 5  # per training setup, the configs whose interval is computed to compare setups
+
+
+def _setup_leaders(learner: MetaLearner, matrix: np.ndarray, chosen: Sequence[TrainConfig],
+                   keep: np.ndarray, supported: np.ndarray, setups: np.ndarray,
+                   acc: np.ndarray) -> np.ndarray | None:
+    """Per candidate, the value its training setup is compared by (None with only one setup):
+    the highest lower end of the 80 % interval among the setup's `SETUP_LEADERS` best-supported
+    configs with the highest predicted accuracy.
 
     Why setups: the pairwise ranker only ever compared configs recorded on the same task, and no
     task has runs of both setups (100-epoch GPU runs of the published protocol vs short CPU runs),
-    so its scores say nothing about one setup against the other; the accuracy model's forecasts do.
+    so its scores say nothing about one setup against the other. Why the lower end: the accuracy
+    model has never seen the two setups on one dataset either, so the comparison is the least
+    evidenced one the ranking makes; it is made on the pessimistic forecast, which also carries
+    how well each setup's configs are backed (less support, wider interval, lower end). Within a
+    setup the interval is never used.
     """
+    idx = np.flatnonzero(keep)
+    values = np.unique(setups[idx])
+    if values.size < 2:
+        return None
+    leader = np.full(len(chosen), -np.inf)
+    for value in values:
+        members = idx[setups[idx] == value]
+        best = supported[members].max()
+        members = members[supported[members] == best]
+        top = members[np.argsort(-acc[members], kind="stable")[:SETUP_LEADERS]]
+        configs = [chosen[i] for i in top]
+        lo = learner.predict_matrix(matrix[top], intervals=True, cost=False, score=False,
+                                    margins=learner.margins_for(configs))["acc_lo"]
+        leader[setups == value] = float(np.max(lo))
+    return leader
+
+
+def _order(key: np.ndarray, keep: np.ndarray, n_extrapolated: np.ndarray,
+           seconds: np.ndarray, supported: np.ndarray | None = None,
+           leaders: np.ndarray | None = None) -> np.ndarray:
+    """Kept indices: supported candidates before unsupported ones (`supported`: a bool, or a
+    level, highest first: 2 backed on data of about the user's size, 1 backed, 0 not); then, with
+    `leaders` (per candidate: the value of its training setup, `_setup_leaders`), the setup with
+    the highest value first; then the highest key; among equals the fewer extrapolated fields,
+    then the faster (NaN time last)."""
     idx = np.flatnonzero(keep)
     backed = (np.zeros(idx.size) if supported is None
               else -np.asarray(supported, dtype="float64")[idx])
-    group = np.zeros(idx.size)
-    if setups is not None and acc is not None and idx.size:
-        s = np.asarray(setups)[idx]
-        leader_acc: dict[object, float] = {}
-        for value in np.unique(s):
-            members = idx[s == value]
-            first = backed[s == value].min()  # the group's best-supported members
-            leader_acc[value] = float(acc[members[backed[s == value] == first]].max())
-        group = -np.array([leader_acc[v] for v in s])
+    group = np.zeros(idx.size) if leaders is None else -np.round(leaders[idx], 6)
     return idx[np.lexsort((np.nan_to_num(seconds[idx], nan=np.inf), n_extrapolated[idx],
                            -np.round(key[idx], 6), group, backed))]
 

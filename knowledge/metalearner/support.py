@@ -56,6 +56,13 @@ class Support(BaseModel):
     closest: str | None = Field(None, description="the closest backing run, in words")
     nearest_unsupported: str | None = Field(
         None, description="when unsupported: the nearest recorded run of the same model, in words")
+    largest_n: int | None = Field(None, description="training images of the largest backing dataset")
+    user_n: int | None = Field(None, description="the user's training images, when known")
+
+    @property
+    def size_extrapolates(self) -> bool:
+        """Backed only on datasets much smaller than the user's (`Evidence.covers_size`)."""
+        return bool(self.largest_n and self.user_n and self.largest_n * RATIO < self.user_n)
 
     @property
     def supported(self) -> bool:
@@ -70,7 +77,10 @@ class Support(BaseModel):
         runs = "run" if self.n_runs == 1 else "runs"
         sets = "dataset" if self.n_datasets == 1 else "datasets"
         closest = f"; the closest: {self.closest}" if self.closest else ""
-        return f"backed by {self.n_runs} {runs} on {self.n_datasets} {sets} ({src}){closest}"
+        size = (f"; those runs used at most {self.largest_n:,} training images and yours has "
+                f"{self.user_n:,}, so the forecast extrapolates in dataset size"
+                if self.size_extrapolates else "")
+        return f"backed by {self.n_runs} {runs} on {self.n_datasets} {sets} ({src}){closest}{size}"
 
 
 def _group(model: str, pretrained: bool, scheme: str) -> tuple[str, bool, str]:
@@ -224,6 +234,8 @@ class Evidence:
             n_exact=int((self.run_config[runs] == exact).sum()) if exact is not None else 0,
             sources=sources,
             closest=self._run_text(best),
+            largest_n=None if np.isnan(self.run_n[runs]).all() else int(np.nanmax(self.run_n[runs])),  # type: ignore[index]
+            user_n=int(meta.n_instances) if getattr(meta, "n_instances", None) else None,
         )
 
     def _dataset_distance(self, runs: np.ndarray, meta: Any) -> np.ndarray:
@@ -248,6 +260,26 @@ class Evidence:
         """Distinct datasets among the backing runs, per config."""
         return np.array([len(set(self.run_dataset[self._backing(c)].tolist())) for c in configs],
                         dtype=int)
+
+    def max_n(self, configs: Sequence[TrainConfig]) -> np.ndarray:
+        """Per config, the training images of the largest dataset among its backing runs (NaN:
+        no backing run, or no run's size known)."""
+        out = np.full(len(configs), np.nan)
+        for i, c in enumerate(configs):
+            sizes = self.run_n[self._backing(c)]  # type: ignore[index]
+            if sizes.size and not np.isnan(sizes).all():
+                out[i] = float(np.nanmax(sizes))
+        return out
+
+    def covers_size(self, configs: Sequence[TrainConfig], n_instances: float | None) -> np.ndarray:
+        """Per config, whether its backing runs include a dataset at least 1/`RATIO` the size of
+        the user's (`n_instances` training images); True where either size is unknown. A config
+        run only on 2,000-image sets, asked for 80,000 images, is still backed (same model, lr,
+        epochs) but its forecast extrapolates in dataset size."""
+        if not n_instances:
+            return np.ones(len(configs), dtype=bool)
+        largest = self.max_n(configs)
+        return np.isnan(largest) | (largest * RATIO >= float(n_instances))
 
     def _run_text(self, j: int) -> str:
         c = self.configs[int(self.run_config[j])]

@@ -8,6 +8,7 @@ and our CPU portfolio are. The production path then picks among them, so every p
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import eval.lodo_production as prod
@@ -37,7 +38,8 @@ def _records() -> list[RunRecord]:
                     run_id=RunRecord.stable_id("portfolio", name, i, source),
                     dataset_id=f"synthetic:{name}", base_dataset=name, meta_features=meta,
                     config=cfg, outcome=Outcome(test_acc=float(acc)),
-                    provenance=Provenance(source=source)))
+                    provenance=Provenance(source=source, citation="synthetic (tests)"
+                                          if source == "published" else None)))
     return base + extra
 
 
@@ -86,3 +88,33 @@ def test_coverage_and_unevaluable_rate_are_computed_from_the_rows() -> None:
     assert s["width_median_points"] == pytest.approx(25.0)
     assert s["pick_coverage"] == pytest.approx(0.5) and s["regret_mean"] == pytest.approx(0.1)
     assert s["n_supported"] == 2
+
+
+def test_a_pick_outside_the_tasks_ok_configs_is_scored_by_its_other_recorded_outcome() -> None:
+    """A timed-out run of the pick on the task itself, else an ok run of it on the same data in the
+    other source, scores it (normalised by the task's own configs, regret clipped to [0, 1])."""
+    from eval.baselines import config_key
+    from eval.lodo import build_tasks
+
+    records = _records()
+    frame = prod.records_frame(records)
+    task = next(t for t in build_tasks(frame) if t.base_dataset == "alpha" and t.source == "published")
+    cfg = dict(PORTFOLIO[0].model_dump(), lr=3e-4)  # never run on alpha
+    key = config_key(cfg)
+    assert key not in task.keys
+
+    def row(status: str, source: str, acc: float) -> dict:
+        return {"dataset_id": task.dataset_id, "status": status, "prov.source": source,
+                "out.test_acc": acc, **{f"cfg.{k}": v for k, v in cfg.items()}}
+
+    assert prod.Outcomes(frame).find(task, key) is None
+    other = prod.Outcomes(pd.DataFrame([row("ok", "own", 0.5)]))
+    assert other.find(task, key) == (0.5, "same data, other setup")
+    both = prod.Outcomes(pd.DataFrame(
+        [row("ok", "own", 0.5), row("timeout", "published", 0.4), row("failed", "published", 0.9)]))
+    assert both.find(task, key) == (0.4, "timed out")  # the task's own (timed-out) run first
+    best, worst = task.values.max(), task.values.min()
+    assert prod.score_outcome(task, best + 0.1)["regret"] == 0.0
+    assert prod.score_outcome(task, worst - 0.1)["regret"] == 1.0
+    mid = (best + worst) / 2
+    assert prod.score_outcome(task, mid)["regret"] == pytest.approx(0.5)

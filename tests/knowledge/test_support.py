@@ -73,6 +73,23 @@ def test_support_text_names_counts_and_the_closest_run_on_the_most_similar_datas
     assert Support(n_runs=1, n_datasets=1).text().startswith("backed by 1 run on 1 dataset")
 
 
+def test_dataset_size_covered_by_the_evidence(evidence: Evidence) -> None:
+    own, published = TrainConfig(**OWN), TrainConfig(**PUBLISHED)
+    assert evidence.max_n([own, published, TrainConfig(**dict(OWN, resolution=64))]).tolist()[:2] == [
+        1200.0, 5000.0]
+    assert np.isnan(evidence.max_n([TrainConfig(**dict(OWN, resolution=64))])[0])  # unbacked
+    # backed on at most 1,200 images: covers up to 3x that, not beyond; unknown size: covered
+    assert evidence.covers_size([own, published], 3600).tolist() == [True, True]
+    assert evidence.covers_size([own, published], 3601).tolist() == [False, True]
+    assert evidence.covers_size([own], None).tolist() == [True]
+    large = evidence.support(own, from_traits(n_instances=80_000, n_classes=2))
+    assert large.supported and large.size_extrapolates and large.largest_n == 1200
+    assert "at most 1,200 training images and yours has 80,000" in large.text()
+    assert "extrapolates in dataset size" in large.text()
+    small = evidence.support(own, from_traits(n_instances=2_000, n_classes=2))
+    assert not small.size_extrapolates and "dataset size" not in small.text()
+
+
 def test_portfolio_and_shortened_candidates(evidence: Evidence) -> None:
     portfolio = evidence.portfolio()
     keys = {c.key() for c in portfolio}
@@ -263,3 +280,48 @@ def test_evidence_without_dataset_descriptors_still_answers(evidence: Evidence) 
     old = Evidence.from_json(data)
     meta = from_traits(n_instances=550, n_classes=2, modality="ultrasound")
     assert old.support(TrainConfig(**PUBLISHED), meta).n_runs == 3
+
+
+def test_evidence_on_data_of_the_users_size_comes_first(advised) -> None:
+    """10,000 images: the CPU config was only run on up to 1,200, the published protocol on up to
+    5,000 (within 3x): without a budget the protocol is picked; on a CPU the CPU config still is,
+    with its card saying the forecast extrapolates in dataset size."""
+    from knowledge.recommend import recommend
+
+    learner, index = advised
+    meta = META.model_copy(update={"n_instances": 10_000})
+    free = recommend(meta, learner=learner, index=index)
+    assert free.best.config == TrainConfig(**PUBLISHED)
+    assert not free.best.support.size_extrapolates
+    cpu = recommend(meta, budget="CPU only", learner=learner, index=index)
+    assert cpu.best.config == TrainConfig(**OWN) and cpu.best.support.size_extrapolates
+    assert "extrapolates in dataset size" in cpu.to_markdown()
+
+
+def test_setups_are_compared_by_their_leaders_lower_bound() -> None:
+    """Two setups the ranker never saw on one task: the setup whose best configs have the higher
+    lower interval end leads, whatever the ranking score says; within a setup the score orders."""
+    from knowledge.metalearner.ranking import _order, _setup_leaders
+
+    class Learner:  # the two methods `_setup_leaders` uses; intervals from the matrix column
+        def predict_matrix(self, M, **_):
+            return {"acc_lo": M[:, 0]}
+
+        def margins_for(self, configs):
+            return None
+
+    acc = np.array([0.95, 0.90, 0.85, 0.84])  # the CPU setup forecasts higher ...
+    lower = np.array([[0.40], [0.45], [0.70], [0.60]])  # ... but far less surely
+    setups = np.array([False, False, True, True])
+    keep = np.ones(4, dtype=bool)
+    level = np.ones(4)
+    configs = [TrainConfig(**OWN)] * 2 + [TrainConfig(**PUBLISHED)] * 2
+    leaders = _setup_leaders(Learner(), lower, configs, keep, level, setups, acc)
+    assert leaders.tolist() == [0.45, 0.45, 0.70, 0.70]
+    score = np.array([0.9, 0.8, 0.1, 0.2])
+    assert _order(score, keep, np.zeros(4), np.zeros(4), level, leaders).tolist() == [3, 2, 0, 1]
+    # one setup only: no leaders, the score alone orders
+    assert _setup_leaders(Learner(), lower, configs, keep, level, np.zeros(4, dtype=bool), acc) is None
+    # a higher support level (backed on data of the user's size) beats any setup value
+    assert _order(score, keep, np.zeros(4), np.zeros(4), np.array([2, 1, 1, 1]),
+                  leaders).tolist()[0] == 0
