@@ -23,7 +23,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.grounding import find_numbers
-from knowledge.metafeatures import MODALITIES, MODALITY_ALIASES, normalize_modality
+from knowledge.metafeatures import MODALITIES, MODALITY_ALIASES, normalize_modality, reject_bool
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ _WORD_INTS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, 
 class TurnExtraction(BaseModel):
     """What the latest user message states. Every field is null unless the message says it."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     n_instances: int | None = Field(None, ge=1, description="number of training images")
     n_classes: int | None = Field(None, ge=2, description="number of classes")
@@ -57,6 +57,20 @@ class TurnExtraction(BaseModel):
     @classmethod
     def _modality(cls, value: str | None) -> str | None:
         return normalize_modality(value) if value is not None else None
+
+    @field_validator("n_instances", "n_classes", "imbalance_ratio", "height", "width", "channels",
+                     mode="before")
+    @classmethod
+    def _not_bool(cls, value: object) -> object:
+        return reject_bool(value)  # a JSON true is no count (pydantic would read it as 1)
+
+    @field_validator("class_counts", mode="before")
+    @classmethod
+    def _counts_not_bool(cls, value: object) -> object:
+        if isinstance(value, (list, tuple)):
+            for v in value:
+                reject_bool(v)
+        return value
 
     def traits(self) -> dict[str, Any]:
         """The dataset traits stated (None left out)."""
@@ -135,12 +149,20 @@ _MODALITY = re.compile(r"\b(" + "|".join(re.escape(w).replace(r"\-", r"[- ]?")
                                           for w in _MODALITY_WORDS) + r")s?\b", re.IGNORECASE)
 
 
-def _to_int(text: str) -> int:
+def _to_int(text: str) -> int | None:
+    """'3,000' -> 3000, '1.5k' -> 1500, 'three' -> 3; None for a number no int can hold (a run of
+    thousands of digits: Python refuses to read it, a float of it is infinite)."""
     text = text.strip().lower()
     if text in _WORD_INTS:
         return _WORD_INTS[text]
     mult = 1000 if text.endswith("k") else 1
-    return int(round(float(text.rstrip("k").strip().replace(",", "")) * mult))
+    digits = text.rstrip("k").strip().replace(",", "")
+    try:
+        if "." not in digits:
+            return int(digits) * mult  # exact, however large (the limits are checked downstream)
+        return int(round(float(digits) * mult))
+    except (ValueError, OverflowError):
+        return None
 
 
 def budget_phrase(text: str) -> str | None:
@@ -193,6 +215,7 @@ def regex_extract(text: str, pending: str | None = None) -> TurnExtraction:
             found["modality"] = normalize_modality(text.strip().rstrip(".!"))
         except ValueError:
             pass
+    found = {k: v for k, v in found.items() if v is not None}  # a number too long to read
     found["budget"] = budget_phrase(text)
     if _ACCURACY.search(text):
         found["preference"] = "accuracy"

@@ -12,8 +12,10 @@ enforces the data roots) -> then, deterministically:
   explain_config, similar_runs through the tools, and the `Recommendation`) -> `answer` (the LLM
   writes it from compact facts) -> `ground` (every number must be a tool output's number of the
   same kind about the same config, and every model / dataset / optimizer / run named must be in
-  the tool outputs, `agent.grounding.check_answer`: else one retry listing the violations, else
-  the deterministic `Recommendation.to_markdown()`);
+  the tool outputs, `agent.grounding.check_answer`; and the answer must state the pick itself:
+  model, pretrained / scratch, scheme, resolution, lr, epochs, predicted accuracy and time,
+  `agent.grounding.unstated_pick`: else one retry listing the violations, else the deterministic
+  `Recommendation.to_markdown()`);
 - "launch it" -> `propose_launch` (asks for an explicit yes); only a yes in the NEXT user turn
   reaches `launch`, the one node that calls launch_training (with confirmed=true);
 - any other follow-up -> `agent` <-> `tools`, a bounded tool-calling loop over slim tool specs
@@ -54,7 +56,13 @@ from agent.followup import (
     tool_args,
     why_pick_answer,
 )
-from agent.grounding import check_answer, launch_violations, launched_ok, user_source
+from agent.grounding import (
+    check_answer,
+    launch_violations,
+    launched_ok,
+    unstated_pick,
+    user_source,
+)
 from agent.llm import with_max_tokens
 from agent.state import AdvisorState, known_traits
 from agent.timing import timed
@@ -463,12 +471,18 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
         draft = state.get("draft")
         pick: dict[str, Any] | None = None
         pick_sources: list[str] = []
+        unstated: list[Any] = []
         if draft and state.get("mode") == "recommend" and state.get("recommendation"):
             pick = pick_config(state)
             pick_sources = prompts.pick_sources(rec_of(state), speed_first(state))
+            # a turn that delivers a recommendation must state it (follow-ups need not restate)
+            chosen = chosen_of(state)
+            unstated = unstated_pick(draft, pick, accuracy_pct=100 * chosen.predicted_acc,
+                                     seconds=chosen.predicted_seconds)
         violations = [str(v) for v in [
             *check_answer(draft, sources(state), pick=pick, pick_sources=pick_sources),
-            *launch_violations(draft, launched_ok(state.get("tool_outputs") or []))]
+            *launch_violations(draft, launched_ok(state.get("tool_outputs") or [])),
+            *unstated]
         ] if draft else ["(no answer)"]
         if draft and not violations:
             return {"messages": [AIMessage(_with_notes(_completed(draft, state), state))],

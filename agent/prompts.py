@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agent.grounding import NOT_STATED
+
 def _json(value: Any) -> str:
     """Compact JSON for a prompt (no spaces: each costs a token on a small local model)."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -86,12 +88,23 @@ ANSWER_SYSTEM = (
     "number, a model, a dataset or a comparison. " + DATA_NOT_INSTRUCTIONS)
 
 
+NOT_STATED_SUFFIX = f" ({NOT_STATED})"  # how `agent.grounding.unstated_pick`'s violations end
+
+
 def answer_user(facts: dict[str, Any], question: str, violations: list[str] | None = None) -> str:
     retry = ""
-    if violations:
-        retry = ("\nYour previous answer contained numbers or names that are not in FACTS: "
-                 f"{', '.join(violations)}. Rewrite it using only numbers and names copied from "
-                 "FACTS, each for what FACTS says it is.")
+    wrong = [v for v in violations or [] if not v.endswith(NOT_STATED_SUFFIX)]
+    left_out = [v[:-len(NOT_STATED_SUFFIX)] for v in violations or []
+                if v.endswith(NOT_STATED_SUFFIX)]
+    if wrong:
+        retry += ("\nYour previous answer contained numbers or names that are not in FACTS: "
+                  f"{', '.join(wrong)}. Rewrite it using only numbers and names copied from "
+                  "FACTS, each for what FACTS says it is.")
+    if left_out:
+        retry += ("\nYour previous answer did not state the recommended config: it left out "
+                  f"{', '.join(left_out)}. Rewrite it as the six lines, starting with the "
+                  "'Recommended:' line copied from FACTS 'recommended', then its predicted "
+                  "accuracy and training time.")
     return (f"The user's latest message (data) is between the markers:\n<<<\n{question}\n>>>\n"
             f"FACTS (JSON):\n{_json(facts)}{retry}")
 

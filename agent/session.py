@@ -84,8 +84,14 @@ def _step_events(node: str, update: dict[str, Any]) -> list[Event]:
             return [{"type": "step", "node": node, "label": NODE_LABELS[node],
                      "detail": "every number comes from a tool output"}]
         final = bool(update.get("messages"))
-        numbers = ", ".join(violations)
-        label = (f"draft rejected (not in any tool output: {numbers}); "
+        from agent.grounding import NOT_STATED
+
+        suffix = f" ({NOT_STATED})"  # `agent.grounding.unstated_pick`: a fact of the pick left out
+        wrong = [v for v in violations if not v.endswith(suffix)]
+        left_out = [v[:-len(suffix)] for v in violations if v.endswith(suffix)]
+        why = "; ".join([*([f"not in any tool output: {', '.join(wrong)}"] if wrong else []),
+                         *([f"not stated: {', '.join(left_out)}"] if left_out else [])])
+        label = (f"draft rejected ({why}); "
                  + ("showing the tools' own report instead" if final else "rewriting it"))
         return [{"type": "rejected", "node": node, "violations": violations, "label": label,
                  "final": final}]

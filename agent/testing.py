@@ -11,6 +11,12 @@ call and returns any of those. `bind_tools` returns the model itself (the script
 calls); `with_structured_output(schema)` parses the reply (JSON text, fenced or not, or the first
 tool call's arguments) into the schema and raises the schema's ValidationError when it does not
 fit. Every prompt received is kept in `calls` (a list of message lists) for assertions.
+
+What a careful model answers to the recommendation prompt (the six lines `prompts.ANSWER_SYSTEM`
+asks for, every number copied from the FACTS), for scripts:
+
+    ScriptedChatModel(script=[..., answer_from_facts])          # written from the prompt's FACTS
+    recommendation_answer(rec)                                  # the same text, from the Recommendation
 """
 
 from __future__ import annotations
@@ -35,6 +41,45 @@ ScriptItem = AIMessage | str | dict
 Script = list[ScriptItem] | Callable[[list[BaseMessage]], ScriptItem]
 
 _FENCE = re.compile(r"```[A-Za-z]*\s*\n?(.*?)```", re.DOTALL)
+
+
+def facts_answer(facts: dict[str, Any]) -> str:
+    """The recommendation answer a careful model writes from the FACTS JSON of the answer prompt
+    (`prompts.recommendation_facts(..., compact=True)`): the six lines, every number copied."""
+    r = facts["recommended"]
+    lo, hi = r["interval_80_pct"]
+    lines = [f"Recommended: {r['model_name']}, {'pretrained' if r['pretrained'] else 'from scratch'}"
+             f", {r['scheme']}, {r['resolution_px']} px, {r['optimizer']}, learning rate {r['lr']}, "
+             f"weight decay {r['weight_decay']}, batch size {r['batch_size']}, {r['epochs']} epochs, "
+             f"{r['augmentation']} augmentation.",
+             f"Predicted accuracy: {r['predicted_accuracy_pct']} % (80 % interval {lo}-{hi} %), "
+             f"training time {r['training_time']}."]
+    if facts.get("why"):
+        lines.append(f"Why: {'; '.join(facts['why'][:3])}.")
+    if facts.get("similar_past_runs"):
+        lines.append(f"Similar past runs: {'; '.join(facts['similar_past_runs'][:2])}.")
+    alternatives = [f"{kind} - {a['model_name']}, {a['predicted_accuracy_pct']} %, "
+                    f"{a['training_time']}" for kind, a in (
+                        ("faster", facts.get("faster_alternative")),
+                        ("more accurate", facts.get("more_accurate_alternative"))) if a]
+    if alternatives:
+        lines.append(f"Alternatives: {'; '.join(alternatives)}.")
+    return "\n".join(lines)
+
+
+def answer_from_facts(messages: Sequence[BaseMessage]) -> str:
+    """A script item for the answer prompt: `facts_answer` of the FACTS the prompt shows."""
+    text = str(messages[-1].content)
+    facts = text.split("FACTS (JSON):\n", 1)[1].split("\nYour previous answer", 1)[0]
+    return facts_answer(json.loads(facts))
+
+
+def recommendation_answer(rec: Any, pick: str = "best") -> str:
+    """`facts_answer` for a `knowledge.recommend.Recommendation` (what the advisor's answer
+    prompt shows for it; `pick="faster"` when the user asked for speed)."""
+    from agent import prompts
+
+    return facts_answer(prompts.recommendation_facts(rec, pick, compact=True))
 
 
 class ScriptExhausted(RuntimeError):
@@ -162,4 +207,5 @@ class ScriptedChatModel(BaseChatModel):
         return RunnableLambda(run, name="scripted_structured_output")
 
 
-__all__ = ["ScriptExhausted", "ScriptedChatModel", "parse_structured", "to_message"]
+__all__ = ["ScriptExhausted", "ScriptedChatModel", "answer_from_facts", "facts_answer",
+           "parse_structured", "recommendation_answer", "to_message"]

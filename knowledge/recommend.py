@@ -27,6 +27,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from knowledge import paths
 from knowledge.errors import DatasetError, StoreError
 from knowledge.explain import Explanation, explain
-from knowledge.metafeatures import FEATURE_LABELS, MetaFeatures, from_traits
+from knowledge.metafeatures import (
+    FEATURE_LABELS,
+    ClassCount,
+    MetaFeatures,
+    from_traits,
+    short_repr,
+    validation_message,
+)
 from knowledge.metalearner.budget import Budget, format_seconds, parse_budget
 from knowledge.metalearner.ranking import (
     RankedConfig,
@@ -68,7 +76,10 @@ _ACC_EPS = 1e-6  # predicted accuracies closer than this count as equal
 TRAIT_KEYS: tuple[str, ...] = (*MetaFeatures.model_fields, "class_counts")
 _FROM_TRAITS_KEYS = ("n_instances", "n_classes", "imbalance_ratio", "class_counts", "height", "width",
                      "channels", "modality", "task")
-_COUNTS = TypeAdapter(list[int])
+_COUNTS = TypeAdapter(list[ClassCount])
+# Traits whose value is compared with the range the meta-dataset records (`recorded_ranges`).
+RANGE_TRAITS: tuple[str, ...] = ("n_instances", "n_classes", "imbalance_ratio", "height", "width",
+                                 "channels")
 
 
 # --- traits --------------------------------------------------------------------------------------
@@ -78,37 +89,113 @@ def meta_from_traits(traits: Mapping[str, Any]) -> MetaFeatures:
 
     The `from_traits` keys derive what follows from them (class sizes, entropy, square images);
     the other meta-features (class_entropy, class_size_*) are taken as stated. Raises DatasetError,
-    one line naming the key, for an unknown key or a bad value.
+    one line naming the key and the value, for an unknown key or a value no dataset can have (a
+    boolean, NaN, a count below 1, beyond the hard limits, contradicting another trait: see
+    `knowledge.metafeatures`). A value merely outside what the meta-dataset records is accepted
+    (the recommendation notes it).
     """
     if not isinstance(traits, Mapping):
         raise DatasetError(f"traits must be a JSON object of trait: value, got {type(traits).__name__}")
     unknown = [k for k in traits if k not in TRAIT_KEYS]
     if unknown:
-        raise DatasetError(f"traits: unknown key {unknown[0]!r}; allowed keys: {', '.join(TRAIT_KEYS)}")
+        raise DatasetError(f"traits: unknown key {short_repr(str(unknown[0]), limit=40)}; "
+                           f"allowed keys: {', '.join(TRAIT_KEYS)}")
     given = {k: v for k, v in traits.items() if v is not None}
     counts = given.pop("class_counts", None)
     try:
         checked = MetaFeatures.model_validate(given)  # types and ranges, before any arithmetic
     except ValidationError as exc:
-        raise DatasetError(f"traits: {_first_error(exc)}") from None
+        raise DatasetError(f"traits: {validation_message(exc)}") from None
     derived_args = {k: getattr(checked, k) for k in _FROM_TRAITS_KEYS if k in given}
-    try:
-        if counts is not None:
+    if counts is not None:
+        try:
             derived_args["class_counts"] = _COUNTS.validate_python(counts)
+        except ValidationError as exc:
+            raise DatasetError(f"traits: {validation_message(exc, 'class_counts')}") from None
+    try:
         derived = from_traits(**derived_args)
         explicit = {k: getattr(checked, k) for k in given if k not in _FROM_TRAITS_KEYS}
         return MetaFeatures.model_validate({**derived.model_dump(), **explicit})
     except ValidationError as exc:
-        where = "class_counts: " if counts is not None and "class_counts" not in _first_error(exc) else ""
-        raise DatasetError(f"traits: {where}{_first_error(exc)}") from None
+        message = validation_message(exc)
+        where = "class_counts: " if counts is not None and "class_counts" not in message else ""
+        raise DatasetError(f"traits: {where}{message}") from None
     except ValueError as exc:
         raise DatasetError(f"traits: class_counts: {exc}") from None
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    return f"{loc}: {err['msg']}" if loc else err["msg"]
+def recorded_ranges(index: Any) -> dict[str, tuple[float, float]]:
+    """[min, max] of each of `RANGE_TRAITS` over the datasets of the index's ok runs (the runs
+    the meta-learner is fitted on; every run when none is ok): the range the meta-dataset covers.
+    Made once per index (and again when runs are added); {} for an index without records."""
+    records = getattr(index, "records", None)
+    if records is None:
+        return {}
+    size = len(records)
+    try:
+        cached = _RANGES.get(index)
+    except TypeError:  # not weak-referenceable: no cache
+        cached = None
+    if cached is not None and cached[0] == size:
+        return cached[1]
+    ok = [r for r in records if getattr(r, "status", "ok") == "ok"] or records
+    ranges: dict[str, tuple[float, float]] = {}
+    for name in RANGE_TRAITS:
+        values = [float(v) for r in ok if (v := getattr(r.meta_features, name, None)) is not None]
+        if values:
+            ranges[name] = (min(values), max(values))
+    try:
+        _RANGES[index] = (size, ranges)
+    except TypeError:
+        pass
+    return ranges
+
+
+_RANGES: weakref.WeakKeyDictionary[Any, tuple[int, dict[str, tuple[float, float]]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def outside_ranges(meta: MetaFeatures, ranges: Mapping[str, tuple[float, float]]
+                   ) -> dict[str, list[float]]:
+    """The traits of `meta` outside the recorded `ranges`: name -> [recorded min, recorded max]."""
+    out: dict[str, list[float]] = {}
+    for name in RANGE_TRAITS:
+        value = getattr(meta, name)
+        if value is None or name not in ranges:
+            continue
+        lo, hi = ranges[name]
+        if value < lo - 1e-9 or value > hi + 1e-9:
+            out[name] = [lo, hi]
+    return out
+
+
+_RANGE_WORDS = {"n_instances": "training images", "n_classes": "classes",
+                "imbalance_ratio": "largest / smallest class", "height": "image height, px",
+                "width": "image width, px", "channels": "channels"}
+
+
+def range_note(meta: MetaFeatures, outside: Mapping[str, list[float]]) -> str | None:
+    """The note of traits outside the meta-dataset's range: each trait, its value and the
+    recorded range (a square image out of range is said once, as "height and width")."""
+    if not outside:
+        return None
+    square = ("height" in outside and "width" in outside and meta.height == meta.width
+              and outside["height"] == outside["width"])
+    parts = []
+    for name, (lo, hi) in outside.items():
+        if square and name == "width":
+            continue
+        said, words = (("height and width", "image side, px") if square and name == "height"
+                       else (name, _RANGE_WORDS.get(name, FEATURE_LABELS.get(name, name))))
+        parts.append(f"{said} {_value(getattr(meta, name))} ({words}; recorded "
+                     f"{_value(_whole(lo))} to {_value(_whole(hi))})")
+    return ("These traits lie outside the range the meta-dataset records, and the meta-learner "
+            "treats each like the nearest recorded value, so the predictions are less certain "
+            "than their intervals say: " + "; ".join(parts) + ".")
+
+
+def _whole(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else x
 
 
 # --- the result ----------------------------------------------------------------------------------
@@ -180,6 +267,10 @@ class Recommendation(BaseModel):
     excluded: list[str] = Field(default_factory=list, description="base datasets left out of "
                                                                    "similar_runs")
     notes: list[str] = Field(default_factory=list, description="caveats worth telling the user")
+    outside_range: dict[str, list[float]] = Field(
+        default_factory=dict, description="traits outside the range the meta-dataset "
+                                          "records: trait -> [recorded min, recorded max] (a "
+                                          "note says so in words)")
     learner: dict[str, Any] = Field(description="the meta-learner: artifact version, records per "
                                                 "source, fitted_at, calibration margin")
     seconds: float = Field(description="wall time of this recommendation")
@@ -628,6 +719,9 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
     built = dict(zip(wanted, scored.ranked(wanted)))
     best, top = built[top_pos[0]], [built[p] for p in top_pos]
     notes: list[str] = []
+    outside = outside_ranges(meta, recorded_ranges(index))
+    if note := range_note(meta, outside):
+        notes.append(note)
     if not best.supported:
         notes.append(_extrapolation_note(budget, nearest))
     elif tier == "shortened":
@@ -682,6 +776,7 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
         similar_runs=similar,
         excluded=excluded,
         notes=notes,
+        outside_range=outside,
         learner=learner_info,
         seconds=round(time.perf_counter() - started, 4),
     )
@@ -809,6 +904,9 @@ __all__ = [
     "more_accurate_text",
     "get_advisor",
     "meta_from_traits",
+    "outside_ranges",
+    "range_note",
     "recommend",
+    "recorded_ranges",
     "store_fingerprint",
 ]

@@ -23,9 +23,8 @@ class AnalyzeArgs(BaseModel):
 
 def analyze_dataset(path: str, modality: str | None = None) -> dict[str, Any]:
     from knowledge.datasets import load_dataset
-    from knowledge.datasets.roots import resolve_in_roots
 
-    ds = load_dataset(resolve_in_roots(path), modality=modality)
+    ds = load_dataset(path, modality=modality, confine=True)  # every file read inside the roots
     meta = ds.meta_features()
     return {
         "dataset": ds.id,

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from knowledge.metafeatures import MODALITIES
+from knowledge.metafeatures import MODALITIES, NUMERIC_FEATURES, reject_bool
 from knowledge.search_space import MODELS, SPACE
 
 _MODELS = ", ".join(MODELS)
@@ -18,7 +18,7 @@ _MODALITIES = ", ".join(MODALITIES)
 class Traits(BaseModel):
     """What is known about the user's dataset. Leave out what the user did not say."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     n_instances: int | None = Field(None, ge=1, description="number of training images, e.g. 3000")
     n_classes: int | None = Field(None, ge=2, description="number of classes, e.g. 3")
@@ -39,6 +39,20 @@ class Traits(BaseModel):
     class_size_std: float | None = Field(None, ge=0.0, description="std of images per class")
     class_size_min: float | None = Field(None, ge=0.0, description="images in the smallest class")
     class_size_max: float | None = Field(None, ge=0.0, description="images in the largest class")
+
+    @field_validator(*NUMERIC_FEATURES, mode="before")
+    @classmethod
+    def _not_bool(cls, value: object) -> object:
+        return reject_bool(value)  # pydantic would read true as 1
+
+    @field_validator("class_counts", mode="before")
+    @classmethod
+    def _counts_not_bool(cls, value: object) -> object:
+        if isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                if isinstance(v, bool):
+                    raise ValueError(f"item {i}: {v!r} is a boolean, not a number")
+        return value
 
     def stated(self) -> dict:
         """The traits given (None left out)."""

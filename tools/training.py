@@ -43,7 +43,6 @@ def build(store: str | Path | None = None) -> list[StructuredTool]:
         if confirmed is not True:
             return error(NOT_CONFIRMED)
         from knowledge.datasets import load_dataset
-        from knowledge.datasets.roots import resolve_in_roots
         from knowledge.meta_dataset.shipped import open_store
         from knowledge.retrieval.cards import run_card
         from knowledge.search_space import validate_config
@@ -51,7 +50,7 @@ def build(store: str | Path | None = None) -> list[StructuredTool]:
 
         stated = config.stated() if isinstance(config, Config) else Config.model_validate(config).stated()
         cfg = check_config(validate_config(stated))  # refuse a bad config before reading any data
-        ds = load_dataset(resolve_in_roots(dataset))
+        ds = load_dataset(dataset, confine=True)  # every file read inside the roots
         run_store = open_store(store)
         job = TrainingJob(ds, cfg, store=run_store,
                           time_budget_s=None if time_budget_minutes is None else 60 * time_budget_minutes)

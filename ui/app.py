@@ -10,6 +10,14 @@ known so far (editable; "Recommend from these traits" needs no LLM), the recomme
 SHAP waterfall of the pick, the similar past runs, the accuracy/time Pareto plot, and a "Grade"
 button running the judge.
 
+Uploads: each browser session's files land in `uploads/<thread>/`, which only that session's
+handlers may read (`AdvisorApp.session_roots`, a per-context data root, never a process-wide one).
+An upload is refused, leaving nothing on disk, over `UPLOAD_LIMIT_BYTES` (also Gradio's
+`max_file_size`) or, for a .zip, over the `UNZIP_MAX_*` limits on entries and unpacked bytes
+(checked on the listing before anything is written, and counted again while unpacking); links and
+encrypted entries are refused, dot-named and `__MACOSX` entries skipped. A session's uploads are
+deleted when Gradio drops the session, when the app closes, and after `UPLOAD_MAX_AGE_S`.
+
 The handlers are methods of `AdvisorApp` taking and returning plain values (`chat_stream` and
 `upload_stream` are generators; `chat` and `upload` return their last value), so tests call them
 directly; `build_app` only wires them to Gradio components.
@@ -19,14 +27,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
+import stat
 import tempfile
+import time
 import uuid
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import IO, Any, Optional, TypeVar
 
 import pandas as pd
 
@@ -34,7 +44,17 @@ from knowledge.errors import DatasetError, MetaLLMiXError
 
 log = logging.getLogger(__name__)
 
-UPLOAD_LIMIT_BYTES = 200 * 1024 * 1024
+# Upload limits. A .zip is checked against its declared sizes before anything is written, then
+# unpacked with a byte counter (a forged header cannot get past the caps); a .npz (also a zip) must
+# keep to the entry count and total unpacked size, since loading it unpacks it in memory.
+UPLOAD_LIMIT_BYTES = 200 * 1024 * 1024  #: the largest upload (Gradio's `max_file_size` too)
+UNZIP_MAX_ENTRIES = 100_000  #: members of one archive (files and folders)
+UNZIP_MAX_ENTRY_BYTES = 64 * 1024 * 1024  #: one unpacked file of a .zip of class folders
+UNZIP_MAX_TOTAL_BYTES = 1024 * 1024 * 1024  #: all unpacked files of one upload together
+UNZIP_MAX_RATIO = 100  #: unpacked / compressed size of one .zip member ...
+UNZIP_RATIO_FLOOR_BYTES = 1024 * 1024  #: ... of at least this unpacked size (small ones vary a lot)
+UPLOAD_MAX_AGE_S = 24 * 3600  #: uploads older than this are deleted (at start and on each upload)
+_CHUNK = 1024 * 1024  # bytes unpacked at a time
 UPLOAD_TYPES = (".npz", ".zip")
 TRAIT_COLUMNS = ["trait", "value", "source"]
 RUN_COLUMNS = ["dataset", "model", "scheme", "px", "test acc %", "similarity", "source"]
@@ -124,20 +144,123 @@ def plot_pareto(rec: Any, path: str | Path) -> Optional[Path]:
     return path
 
 
+def _size(n: float) -> str:
+    """A byte count for people: `512 bytes`, `60 KB`, `1.5 GB`."""
+    if n < 1024:
+        return f"{int(n)} bytes"
+    for unit in ("KB", "MB", "GB"):
+        n /= 1024
+        if n < 1024 or unit == "GB":
+            return f"{n:.3g} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _shown(name: str) -> str:
+    """An archive member's name, quoted and shortened, for an error message (it is untrusted text)."""
+    return repr(name if len(name) <= 80 else name[:77] + "...")
+
+
+def _skipped(name: str) -> bool:
+    """Whether a member is left out: dot-named (`.DS_Store`, `._x.png`) or under `__MACOSX`."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in name.split("/") if part)
+
+
+def _check_members(archive: str, infos: list[zipfile.ZipInfo], *, per_file: bool = True) -> None:
+    """Refuse an archive from its listing, before anything is unpacked: too many members, members
+    declared too big (each, when `per_file`; all together) or compressed too well (a zip bomb),
+    encrypted members, and links or other special files. DatasetError names the limit."""
+    if len(infos) > UNZIP_MAX_ENTRIES:
+        raise DatasetError(f"{archive}: {len(infos):,} entries, over the limit of "
+                           f"{UNZIP_MAX_ENTRIES:,} entries per archive")
+    total = 0
+    for info in infos:
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        if kind == stat.S_IFLNK:
+            raise DatasetError(f"{archive}: symbolic links are not allowed in an upload "
+                               f"({_shown(info.filename)})")
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise DatasetError(f"{archive}: only plain files and folders are allowed in an upload "
+                               f"({_shown(info.filename)})")
+        if info.flag_bits & 0x1:
+            raise DatasetError(f"{archive}: encrypted entries are not supported ({_shown(info.filename)})")
+        if per_file and info.file_size > UNZIP_MAX_ENTRY_BYTES:
+            raise DatasetError(f"{archive}: {_shown(info.filename)} unpacks to {_size(info.file_size)}, "
+                               f"over the {_size(UNZIP_MAX_ENTRY_BYTES)} limit per file")
+        if per_file and info.file_size >= UNZIP_RATIO_FLOOR_BYTES and (
+                info.file_size > UNZIP_MAX_RATIO * max(info.compress_size, 1)):
+            ratio = info.file_size / max(info.compress_size, 1)
+            raise DatasetError(f"{archive}: {_shown(info.filename)} is compressed {ratio:,.0f}:1, "
+                               f"over the {UNZIP_MAX_RATIO}:1 limit (a zip bomb?)")
+        total += info.file_size
+        if total > UNZIP_MAX_TOTAL_BYTES:
+            raise DatasetError(f"{archive}: unpacks to more than {_size(UNZIP_MAX_TOTAL_BYTES)}, the "
+                               "limit of unpacked data per upload")
+
+
+def _copy_capped(source: IO[bytes], dest: IO[bytes], cap: int, too_big: str) -> int:
+    """Copy `source` to `dest` in chunks, refusing (DatasetError `too_big`) as soon as more than
+    `cap` bytes came out, whatever the archive's header said; returns the bytes copied."""
+    copied = 0
+    while chunk := source.read(min(_CHUNK, cap - copied + 1)):
+        copied += len(chunk)
+        if copied > cap:
+            raise DatasetError(too_big)
+        dest.write(chunk)
+    return copied
+
+
+def _unpack(zf: zipfile.ZipFile, archive: str, infos: list[zipfile.ZipInfo], root: Path) -> None:
+    """Write the (already checked) members into `root`, skipping dot-named ones, counting the bytes
+    that really come out against the declared sizes and the caps."""
+    left = UNZIP_MAX_TOTAL_BYTES
+    for info in infos:
+        if _skipped(info.filename):
+            continue
+        dest = root / info.filename
+        if info.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.exists():
+            raise DatasetError(f"{archive}: {_shown(info.filename)} appears twice in the archive")
+        cap = min(info.file_size, UNZIP_MAX_ENTRY_BYTES, left)
+        with zf.open(info) as source, open(dest, "xb") as out:
+            left -= _copy_capped(source, out, cap, (
+                f"{archive}: {_shown(info.filename)} unpacks to more than its header says or than "
+                f"the limits allow ({_size(UNZIP_MAX_ENTRY_BYTES)} per file, "
+                f"{_size(UNZIP_MAX_TOTAL_BYTES)} per upload)"))
+
+
 def _safe_extract(archive: Path, target: Path) -> Path:
-    """Extract a .zip of class folders into `target` (refusing members that leave it); returns the
-    dataset folder (the single top-level folder when there is one)."""
+    """Extract a .zip of class folders into `target` (a new folder); returns the dataset folder
+    (the single top-level folder when there is one).
+
+    Refused with DatasetError, and `target` removed, before anything is written when a member
+    leaves `target`, is a link or special file, is encrypted, or the listing breaks a limit
+    (`UNZIP_MAX_*`); and while unpacking when more bytes come out than declared or allowed.
+    Dot-named members (`.DS_Store`, `__MACOSX/`) are skipped."""
     try:
         with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
             root = target.resolve()
-            for member in zf.infolist():
+            for member in infos:
                 dest = (target / member.filename).resolve()
                 if not dest.is_relative_to(root):
-                    raise DatasetError(f"{archive.name}: unsafe path in the archive: {member.filename!r}")
-            zf.extractall(target)
-    except zipfile.BadZipFile:
-        raise DatasetError(f"{archive.name}: not a valid .zip file") from None
-    entries = [p for p in target.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+                    raise DatasetError(f"{archive.name}: unsafe path in the archive: "
+                                       f"{_shown(member.filename)}")
+            _check_members(archive.name, infos)
+            target.mkdir(parents=True, exist_ok=True)
+            _unpack(zf, archive.name, infos, target)
+    except DatasetError:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, ValueError,
+            NotImplementedError) as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DatasetError(f"{archive.name}: not a valid .zip file ({type(exc).__name__}: "
+                           f"{(detail.splitlines() or [''])[0][:120]})") from None
+    entries = [p for p in target.iterdir() if not _skipped(p.name)]
     if len(entries) == 1 and entries[0].is_dir():
         inner = [p for p in entries[0].iterdir() if p.is_dir() and not p.name.startswith(".")]
         if inner:
@@ -145,7 +268,25 @@ def _safe_extract(archive: Path, target: Path) -> Path:
     return target
 
 
+def _check_npz(archive: Path) -> None:
+    """Refuse a .npz (a zip of arrays, unpacked in memory when loaded) with too many members or too
+    much unpacked data (`UNZIP_MAX_ENTRIES`, `UNZIP_MAX_TOTAL_BYTES`)."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            _check_members(archive.name, zf.infolist(), per_file=False)
+    except zipfile.BadZipFile:
+        raise DatasetError(f"{archive.name}: not a valid .npz file") from None
+
+
 T = TypeVar("T")
+
+
+def _children(folder: Path) -> list[Path]:
+    """The sub-folders of `folder` (none when it is gone or unreadable)."""
+    try:
+        return [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return []
 
 
 def _last(values: Iterator[T]) -> T:
@@ -247,7 +388,7 @@ class AdvisorApp:
         self.upload_dir = self.work_dir / "uploads"
         self.plot_dir = self.work_dir / "plots"
         self.upload_dir.mkdir(parents=True, exist_ok=True)
-        allow_uploads(self.upload_dir)
+        self.prune_uploads()
 
     # -- status -------------------------------------------------------------------------------
     def backend_text(self) -> str:
@@ -260,6 +401,67 @@ class AdvisorApp:
     def thread_of(thread: Optional[str]) -> str:
         """The browser session's thread id (a new one the first time)."""
         return thread or uuid.uuid4().hex
+
+    # -- uploads: each session reads only its own ----------------------------------------------
+    def uploads_of(self, thread: str) -> Path:
+        """The folder of one session's uploads (`upload_dir/<thread>`)."""
+        if not thread or thread in (".", "..") or Path(thread).name != thread:
+            raise ValueError(f"not a thread id: {thread!r}")
+        return self.upload_dir / thread
+
+    def session_roots(self, thread: str) -> Any:
+        """A context manager: inside it, dataset paths may also lie in this session's upload folder
+        (and in no other session's: the upload folders are never a process-wide data root)."""
+        from knowledge.datasets.roots import extra_roots
+
+        return extra_roots([self.uploads_of(thread)])
+
+    def _scoped(self, thread: str, steps: Iterator[T]) -> Iterator[T]:
+        """The values of `steps`, each computed inside `session_roots(thread)`. The scope is opened
+        anew for every step, because Gradio runs each step of a streaming handler in a worker thread
+        with its own copy of the context, where a scope opened by an earlier step would be missing."""
+        try:
+            while True:
+                with self.session_roots(thread):
+                    try:
+                        value = next(steps)
+                    except StopIteration:
+                        return
+                yield value
+        finally:
+            close = getattr(steps, "close", None)
+            if close is not None:
+                close()
+
+    def end_session(self, thread: Optional[str]) -> None:
+        """A browser session ended (Gradio deletes its state): delete its uploads."""
+        if not thread:
+            return
+        try:
+            folder = self.uploads_of(thread)
+        except ValueError:
+            return
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def prune_uploads(self, max_age_s: float = UPLOAD_MAX_AGE_S) -> int:
+        """Delete the uploads older than `max_age_s` seconds, and session folders left empty;
+        returns how many uploads went."""
+        cutoff = time.time() - max_age_s
+        gone = 0
+        for session in _children(self.upload_dir):
+            for upload in _children(session):
+                try:
+                    if upload.lstat().st_mtime >= cutoff:
+                        continue
+                    shutil.rmtree(upload)
+                    gone += 1
+                except OSError:  # gone already (another handler pruned it), or not ours to delete
+                    continue
+            try:
+                session.rmdir()  # only when empty
+            except OSError:
+                pass
+        return gone
 
     # -- panels -------------------------------------------------------------------------------
     def panels(self, rec_data: Any, thread: str) -> PanelOut:
@@ -287,8 +489,13 @@ class AdvisorApp:
         """One user message, streamed: yields (history, cleared textbox, thread, traits, card,
         waterfall, runs, pareto) as the turn goes: the history shows the tool steps so far and the
         answer draft; the traits and the card/plots/runs are filled in as soon as the graph has
-        them, else left as they are (`gr.skip()`); the last value has every panel."""
+        them, else left as they are (`gr.skip()`); the last value has every panel. The advisor may
+        read this session's uploads, and no other session's."""
         thread = self.thread_of(thread)
+        yield from self._scoped(thread, self._chat_steps(message, history, thread))
+
+    def _chat_steps(self, message: str, history: Optional[History], thread: str) -> Iterator[tuple]:
+        """`chat_stream` without the scope of the session's uploads."""
         history = list(history or [])
         text = (message or "").strip()
         if not text:
@@ -331,8 +538,9 @@ class AdvisorApp:
             return ("Fill in at least the number of images and classes.",
                     *self.panels(None, thread))
         try:
-            rec = get_advisor(self.store_path).recommend(meta_from_traits(traits),
-                                                         budget=(budget or "").strip() or None)
+            with self.session_roots(thread):
+                rec = get_advisor(self.store_path).recommend(meta_from_traits(traits),
+                                                             budget=(budget or "").strip() or None)
         except MetaLLMiXError as exc:
             return (f"error: {exc}", *self.panels(None, thread))
         return (f"Recommended from {len(traits)} traits (no LLM involved).", *self.panels(rec, thread))
@@ -340,10 +548,15 @@ class AdvisorApp:
     def upload_stream(self, file: Any, history: Optional[History],
                       thread: Optional[str]) -> Iterator[tuple]:
         """A .npz / .zip upload -> saved in the session's folder, measured, and told to the advisor
-        (whose turn streams). Yields (status, history, thread, traits, card, waterfall, runs, pareto)."""
+        (whose turn streams). Yields (status, history, thread, traits, card, waterfall, runs, pareto).
+        A refused upload leaves nothing on disk; uploads older than `UPLOAD_MAX_AGE_S` are deleted."""
+        thread = self.thread_of(thread)
+        yield from self._scoped(thread, self._upload_steps(file, history, thread))
+
+    def _upload_steps(self, file: Any, history: Optional[History], thread: str) -> Iterator[tuple]:
+        """`upload_stream` without the scope of the session's uploads."""
         from tools.data import analyze_dataset
 
-        thread = self.thread_of(thread)
         history = list(history or [])
 
         def out(status: str, traits: Optional[pd.DataFrame] = None) -> tuple:
@@ -364,12 +577,14 @@ class AdvisorApp:
             yield out(f"error: {name}: {size / 2**20:.0f} MB is over the "
                       f"{UPLOAD_LIMIT_BYTES // 2**20} MB upload limit")
             return
-        folder = self.upload_dir / thread / uuid.uuid4().hex[:8]
+        self.prune_uploads()
+        folder = self.uploads_of(thread) / uuid.uuid4().hex[:8]
         folder.mkdir(parents=True)
         try:
             if source.suffix.lower() == ".zip":
                 dataset = _safe_extract(source, folder / source.stem)
             else:
+                _check_npz(source)
                 dataset = folder / name
                 shutil.copyfile(source, dataset)
             measured = analyze_dataset(str(dataset))
@@ -377,12 +592,15 @@ class AdvisorApp:
             shutil.rmtree(folder, ignore_errors=True)
             yield out(f"error: {exc}")
             return
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         status = (f"{name}: {measured['traits'].get('n_instances')} images, "
                   f"{measured['traits'].get('n_classes')} classes measured.")
         if self.session is None:  # no advisor to tell: show the measured traits for the no-LLM button
             yield out(status + " Press *Recommend from these traits*.", trait_rows(measured["traits"]))
             return
-        for history, _, thread, *rest in self.chat_stream(f"I uploaded my dataset: {dataset}",
+        for history, _, thread, *rest in self._chat_steps(f"I uploaded my dataset: {dataset}",
                                                           history, thread):
             yield (status, history, thread, *rest)
 
@@ -403,7 +621,9 @@ class AdvisorApp:
         if not values.get("recommendation"):
             return "Nothing to grade yet: get a recommendation first."
         try:
-            verdict = judge_transcript(transcript(values), self.session.model, store=self.store_path)
+            with self.session_roots(thread):
+                verdict = judge_transcript(transcript(values), self.session.model,
+                                           store=self.store_path)
         except MetaLLMiXError as exc:
             return f"error: {exc}"
         lines = [f"**{'Passed' if verdict.passed else 'Not passed'}**"
@@ -414,18 +634,22 @@ class AdvisorApp:
         return "\n".join(lines)
 
     def close(self) -> None:
+        """The app stops: close the conversations' store and delete every session's uploads."""
         if self.session is not None:
             self.session.close()
+        shutil.rmtree(self.upload_dir, ignore_errors=True)
 
 
-def allow_uploads(folder: Path) -> None:
-    """Add `folder` to the allowed data roots (METALLMIX_DATA_ROOTS), keeping the roots in force."""
-    from knowledge.datasets.roots import ENV_VAR, allowed_roots
+def _limit_uploads(demo: Any) -> None:
+    """Make `demo.launch()` refuse uploads over `UPLOAD_LIMIT_BYTES` (Gradio's `max_file_size`)
+    unless the caller passes its own limit."""
+    launch = demo.launch
 
-    roots = [str(r) for r in allowed_roots()]
-    real = os.path.realpath(folder)
-    if real not in roots:
-        os.environ[ENV_VAR] = os.pathsep.join([*roots, real])
+    def launch_limited(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("max_file_size", UPLOAD_LIMIT_BYTES)
+        return launch(*args, **kwargs)
+
+    demo.launch = launch_limited
 
 
 def build_app(llm: Optional[str] = None, store: Optional[Path] = None, *, model: Any = None,
@@ -434,8 +658,9 @@ def build_app(llm: Optional[str] = None, store: Optional[Path] = None, *, model:
     import gradio as gr
 
     advisor = app or AdvisorApp(llm, store, model=model)
-    with gr.Blocks(title="MetaLLMiX advisor") as demo:
-        thread = gr.State(None)
+    # Gradio's own copies of uploaded files go after UPLOAD_MAX_AGE_S too (checked every hour)
+    with gr.Blocks(title="MetaLLMiX advisor", delete_cache=(3600, UPLOAD_MAX_AGE_S)) as demo:
+        thread = gr.State(None, delete_callback=advisor.end_session)  # the session's uploads go with it
         gr.Markdown("# MetaLLMiX — which pretrained model and hyperparameters for my images?")
         gr.Markdown(advisor.backend_text(), elem_id="backend")
         with gr.Row():
@@ -447,7 +672,8 @@ def build_app(llm: Optional[str] = None, store: Optional[Path] = None, *, model:
                     send = gr.Button("Send", variant="primary")
                     launch = gr.Button("Launch training")
                 gr.Markdown("_Launching asks you to confirm: answer **yes** in the chat._")
-                upload = gr.File(label="Upload a dataset (.npz or .zip of class folders, ≤ 200 MB)",
+                upload = gr.File(label="Upload a dataset (.npz or .zip of class folders, "
+                                 f"≤ {UPLOAD_LIMIT_BYTES // 2**20} MB)",
                                  file_types=list(UPLOAD_TYPES), type="filepath", elem_id="upload")
                 upload_status = gr.Markdown(elem_id="upload-status")
             with gr.Column(scale=5):
@@ -482,9 +708,11 @@ def build_app(llm: Optional[str] = None, store: Optional[Path] = None, *, model:
         upload.upload(advisor.upload_stream, [upload, chatbot, thread],
                       [upload_status, chatbot, thread, *panel])
         grade_button.click(advisor.grade, [thread], [verdict])
+    _limit_uploads(demo)
     demo.advisor = advisor
     return demo
 
 
-__all__ = ["AdvisorApp", "TurnView", "UPLOAD_LIMIT_BYTES", "allow_uploads", "build_app", "plot_pareto",
-           "runs_table", "trait_rows", "traits_from_rows"]
+__all__ = ["AdvisorApp", "TurnView", "UNZIP_MAX_ENTRIES", "UNZIP_MAX_ENTRY_BYTES", "UNZIP_MAX_RATIO",
+           "UNZIP_MAX_TOTAL_BYTES", "UPLOAD_LIMIT_BYTES", "UPLOAD_MAX_AGE_S", "build_app",
+           "plot_pareto", "runs_table", "trait_rows", "traits_from_rows"]

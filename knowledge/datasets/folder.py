@@ -5,16 +5,24 @@ Images of any size and mode are read with Pillow and converted to RGB, or to one
 every image is grayscale (a gray mode, or RGB with three equal channels). When all images share a size
 a split's images are one uint8 (N, H, W, C) array, otherwise a list of (H, W, C) arrays. Without split
 subfolders every image goes to the training split (val/test stay empty). Hidden files are ignored.
+
+Each image's size is read from its header and checked before it is decoded (at most
+`limits.MAX_IMAGE_PIXELS` pixels, and the whole dataset within `limits.MAX_DECODED_BYTES` and
+`limits.MAX_EXPANSION`). Every folder listed and file opened goes through `roots.check_opened`, so
+when loading is confined a class folder or image that links out of the data roots is refused.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from knowledge.datasets.base import ImageDataset, Split
+from knowledge.datasets.limits import DecodeBudget, check_image_pixels, too_big_image
+from knowledge.datasets.roots import check_opened
 from knowledge.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -34,15 +42,41 @@ def _visible(path: Path) -> bool:
 
 
 def _subdirs(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.is_dir() and _visible(p))
+    """The visible subfolders of `path`, named under `path` (listed after `check_opened`)."""
+    real = check_opened(path)
+    return sorted(path / p.name for p in real.iterdir() if p.is_dir() and _visible(p))
 
 
-def _read_image(path: Path) -> np.ndarray:
-    """One image as uint8 (H, W) when gray, (H, W, 3) otherwise; DatasetError naming the file."""
-    from PIL import Image, UnidentifiedImageError
+def _open_image(path: Path, budget: DecodeBudget):  # noqa: ANN202 - a PIL image, imported lazily
+    """The image at `path`, opened lazily (header only) and checked against the limits; the caller
+    closes it. PIL's own decompression-bomb warning or error becomes the same DatasetError."""
+    from PIL import Image
 
+    real = check_opened(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(real)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise too_big_image(str(path)) from None
     try:
-        with Image.open(path) as im:
+        width, height = im.size
+        check_image_pixels(width, height, str(path))
+        budget.add(width * height * (1 if im.mode in _GRAY_MODES else 3), real.stat().st_size)
+    except BaseException:
+        im.close()
+        raise
+    return im
+
+
+def _read_image(path: Path, budget: DecodeBudget | None = None) -> np.ndarray:
+    """One image as uint8 (H, W) when gray, (H, W, 3) otherwise; DatasetError naming the file.
+
+    Its size is checked (`_open_image`) before any pixel is decoded; `budget` counts the dataset's
+    decoded bytes so far (a fresh one when not given)."""
+    budget = budget if budget is not None else DecodeBudget(str(path))
+    try:
+        with _open_image(path, budget) as im:
             im.load()
             if im.mode in _GRAY_MODES:
                 if im.mode.startswith("I") or im.mode == "F":  # 16/32-bit gray: rescale to 8 bits
@@ -51,7 +85,9 @@ def _read_image(path: Path) -> np.ndarray:
                     return np.rint(a * (255.0 / hi) if hi > 255 else a).clip(0, 255).astype(np.uint8)
                 return np.asarray(im.convert("L"), dtype=np.uint8)
             rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except DatasetError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for a malformed file
         raise DatasetError(f"corrupt or unreadable image ({type(exc).__name__}): {path}") from exc
     if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
         return rgb[..., 0]
@@ -59,10 +95,14 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 def _image_files(class_dir: Path) -> list[Path]:
-    """The images under one class folder (recursively), sorted; other visible files are an error."""
-    files = sorted(p for p in class_dir.rglob("*") if p.is_file() and _visible(p)
-                   and not any(part.startswith(".") for part in p.relative_to(class_dir).parts))
+    """The images under one class folder (recursively), sorted and named under `class_dir`; other
+    visible files are an error. The folder and each file go through `check_opened`."""
+    real = check_opened(class_dir)
+    files = sorted(class_dir / p.relative_to(real) for p in real.rglob("*")
+                   if p.is_file() and _visible(p)
+                   and not any(part.startswith(".") for part in p.relative_to(real).parts))
     for f in files:
+        check_opened(f)
         if f.suffix.lower() not in IMAGE_EXTENSIONS:
             raise DatasetError(f"unsupported file type {f.suffix or '(no extension)'!r} "
                                f"(expected {', '.join(IMAGE_EXTENSIONS)}): {f}")
@@ -110,6 +150,7 @@ def load_folder(root: Path) -> ImageDataset:
     index = {c: i for i, c in enumerate(class_names)}
 
     raw: dict[str, tuple[list[np.ndarray], list[int]]] = {}
+    budget = DecodeBudget(str(root))
     with tqdm(total=total, desc=f"reading {root.name}", unit="img", disable=total < 2000,
               leave=False) as bar:
         for s, classes in per_split.items():
@@ -117,7 +158,7 @@ def load_folder(root: Path) -> ImageDataset:
             labels: list[int] = []
             for cname, files in classes.items():
                 for f in files:
-                    arrays.append(_read_image(f))
+                    arrays.append(_read_image(f, budget))
                     labels.append(index[cname])
                     bar.update()
             raw[s] = (arrays, labels)

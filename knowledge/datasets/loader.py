@@ -7,6 +7,7 @@ A spec is a `.npz` path, an image folder, or a named source (`medmnist:<flag>`, 
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from knowledge.datasets.base import ImageDataset
 from knowledge.datasets.folder import load_folder
 from knowledge.datasets.npz import load_npz
+from knowledge.datasets.roots import confined, resolve_in_roots
 from knowledge.datasets.sources import is_source, load_source, source_names
 from knowledge.datasets.variants import Variant
 from knowledge.errors import DatasetError
@@ -60,11 +62,17 @@ def _check_usable(ds: ImageDataset) -> None:
         raise DatasetError(f"the training split has only {present} class; need at least 2: {ds.id}")
 
 
-def load_dataset(spec: str | Path, *, modality: str | None = None) -> ImageDataset:
+def load_dataset(spec: str | Path, *, modality: str | None = None,
+                 confine: bool = False) -> ImageDataset:
     """Load a dataset (see the module docstring); `modality` overrides the dataset's own.
 
+    `confine=True` for an untrusted spec (from the agent or the web UI): its path must lie inside
+    the allowed data roots, and so must every file and folder read for it, links resolved (see
+    `knowledge.datasets.roots`). Named sources read their fixed locations either way.
     Raises DatasetError (one line naming the problem and the file) for anything unusable.
     """
+    if confine:
+        spec = resolve_in_roots(spec)
     name, query = split_spec(spec)
     where = str(Path(name).expanduser()) if not is_source(name) else name
     variant = Variant.parse(query, where)  # validate the query before reading any data
@@ -73,7 +81,8 @@ def load_dataset(spec: str | Path, *, modality: str | None = None) -> ImageDatas
             modality = normalize_modality(modality)
         except ValueError as exc:
             raise DatasetError(f"{exc}: {spec}") from None
-    ds = _load_base(name)
+    with confined() if confine and not is_source(name) else nullcontext():
+        ds = _load_base(name)
     _check_usable(ds)
     if variant is not None:
         ds = variant.apply(ds)

@@ -4,20 +4,30 @@ Images may be gray (N, H, W), channels-last (N, H, W, C) or channels-first (N, C
 float in [0, 1]; labels (N,), (N, 1) or multi-label 0/1 (N, L). Everything becomes uint8 (N, H, W, C)
 images and int64 labels. A file named after a MedMNIST flag (`pneumoniamnist.npz`,
 `bloodmnist_64.npz`) gets its modality, task and class names from the MedMNIST dataset card.
+
+The archive is read with `zipfile`, never unpickling: the `.npy` header of every array it will read
+is checked first (dtype, a shape its data can hold, the total against `knowledge.datasets.limits`),
+so a small file that declares a huge array is refused before anything is allocated.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import math
+import os
 import re
+import zipfile
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from knowledge.datasets.base import ImageDataset, Split
+from knowledge.datasets.limits import DecodeBudget, human_bytes
 from knowledge.datasets.medmnist_info import MEDMNIST_MODALITY, TASK_MAP
+from knowledge.datasets.roots import check_opened
 from knowledge.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -122,44 +132,140 @@ def medmnist_card(flag: str) -> dict:
     return info
 
 
+# ----------------------------------------------------------------------------- reading
+def _archive(path: Path, where: str) -> tuple[BinaryIO, zipfile.ZipFile]:
+    """The open file and its zip archive (after `check_opened`: inside the roots when confined)."""
+    real = check_opened(path)
+    try:
+        fh = open(real, "rb")  # noqa: SIM115 - closed by load_npz
+    except OSError as exc:
+        raise DatasetError(f"not a readable .npz file ({type(exc).__name__}): {where}") from exc
+    try:
+        if fh.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX:
+            raise DatasetError(f"not an .npz archive (a single .npy array?): {where}")
+        fh.seek(0)
+        return fh, zipfile.ZipFile(fh)
+    except DatasetError:
+        fh.close()
+        raise
+    except Exception as exc:  # noqa: BLE001 - zipfile raises many types for a bad file
+        fh.close()
+        raise DatasetError(f"not a readable .npz file ({type(exc).__name__}): {where}") from exc
+
+
+def _member(zf: zipfile.ZipFile, key: str) -> zipfile.ZipInfo | None:
+    """The member `np.load` would read for `key`: one named `key`, else `key.npy`."""
+    names = set(zf.namelist())
+    for name in (key, f"{key}.npy"):
+        if name in names:
+            return zf.getinfo(name)
+    return None
+
+
+def _read_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str,
+                 where: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, header length) a member's .npy header declares; reads no array data."""
+    fmt = np.lib.format
+    try:
+        with zf.open(info) as fp:
+            try:
+                version = fmt.read_magic(fp)
+            except ValueError:
+                raise DatasetError(f"npz member {key} is not a .npy array: {where}") from None
+            if version not in ((1, 0), (2, 0)):
+                raise DatasetError(f"npz member {key} has unsupported .npy version "
+                                   f"{version[0]}.{version[1]}: {where}")
+            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _fortran, dtype = read(fp)
+            return tuple(shape), dtype, fp.tell()
+    except DatasetError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zipfile/numpy errors for a damaged header
+        raise DatasetError(f"corrupt array {key} ({type(exc).__name__}): {where}") from exc
+
+
+def _declared_bytes(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, where: str) -> int:
+    """Bytes the member's array takes in memory, from its header; refuses object or structured
+    dtypes and a shape the member's data cannot hold (a crafted header), before reading any data."""
+    shape, dtype, header_len = _read_header(zf, info, key, where)
+    if dtype.names is not None or dtype.subdtype is not None or dtype.kind not in "biuf":
+        raise DatasetError(f"array {key} has unsupported dtype {dtype} (expected integers, floats "
+                           f"or booleans): {where}")
+    if any(d < 0 for d in shape):
+        raise DatasetError(f"corrupt array {key} (negative shape {shape}): {where}")
+    nbytes = math.prod(shape) * dtype.itemsize
+    held = info.file_size - header_len
+    if nbytes > held:
+        raise DatasetError(f"array {key} declares shape {shape} ({human_bytes(nbytes)}) but holds "
+                           f"{human_bytes(max(held, 0))} (truncated or crafted): {where}")
+    return nbytes
+
+
+def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """One member's array (its header already checked); never unpickles."""
+    with zf.open(info) as fp:
+        return np.lib.format.read_array(fp, allow_pickle=False)
+
+
+def _split_members(zf: zipfile.ZipFile, where: str) -> dict[str, tuple[zipfile.ZipInfo, zipfile.ZipInfo]]:
+    """split -> (images member, labels member), for the splits the archive has."""
+    keys = sorted({n[:-4] if n.endswith(".npy") else n for n in zf.namelist()})
+    missing = {"train_images", "train_labels"} - set(keys)
+    if missing:
+        raise DatasetError(f"npz is missing key(s) {', '.join(sorted(missing))} "
+                           f"(has: {', '.join(keys) or 'nothing'}): {where}")
+    out: dict[str, tuple[zipfile.ZipInfo, zipfile.ZipInfo]] = {}
+    for name in SPLITS:
+        ki, kl = f"{name}_images", f"{name}_labels"
+        mi, ml = _member(zf, ki), _member(zf, kl)
+        if mi is None and ml is None:
+            continue
+        if mi is None or ml is None:
+            have, lack = (kl, ki) if mi is None else (ki, kl)
+            raise DatasetError(f"npz has {have} but not {lack}: {where}")
+        out[name] = (mi, ml)
+    return out
+
+
+def _check_budget(zf: zipfile.ZipFile, members: dict[str, tuple[zipfile.ZipInfo, zipfile.ZipInfo]],
+                  on_disk: int, where: str) -> None:
+    """Refuse the archive when the arrays it declares would decode over the limits (see limits)."""
+    decoded = sum(_declared_bytes(zf, info, key, where)
+                  for name, infos in members.items()
+                  for info, key in zip(infos, (f"{name}_images", f"{name}_labels")))
+    DecodeBudget(where).add(decoded, on_disk)
+
+
+def _read_splits(zf: zipfile.ZipFile, members: dict[str, tuple[zipfile.ZipInfo, zipfile.ZipInfo]],
+                 where: str) -> dict[str, Split]:
+    """Every split's images and labels, checked and converted (see as_uint8_images, as_labels)."""
+    splits: dict[str, Split] = {}
+    for name, (mi, ml) in members.items():
+        ki, kl = f"{name}_images", f"{name}_labels"
+        try:
+            raw_images, raw_labels = _read_array(zf, mi), _read_array(zf, ml)
+        except Exception as exc:  # noqa: BLE001 - zipfile/numpy errors for a damaged file
+            raise DatasetError(f"corrupt array {ki}/{kl} ({type(exc).__name__}): {where}") from exc
+        images = as_uint8_images(raw_images, f"{where} [{ki}]")
+        labels = as_labels(raw_labels, f"{where} [{kl}]")
+        if len(images) != len(labels):
+            raise DatasetError(f"{ki} has {len(images)} images but {kl} has {len(labels)} "
+                               f"labels: {where}")
+        splits[name] = Split(images=images, labels=labels)
+    return splits
+
+
 # ----------------------------------------------------------------------------- loader
 def load_npz(path: Path) -> ImageDataset:
-    """Read a MedMNIST-layout `.npz` file. The dataset id is the resolved path."""
+    """Read a MedMNIST-layout `.npz` file (see the module docstring). The dataset id is the
+    resolved path. The file is opened once: the headers checked are those of the arrays read."""
     path = Path(path)
     where = str(path)
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001 - numpy raises many types for a bad file
-        raise DatasetError(f"not a readable .npz file ({type(exc).__name__}): {where}") from exc
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise DatasetError(f"not an .npz archive (a single .npy array?): {where}")
-    with npz:
-        keys = set(npz.files)
-        missing = {"train_images", "train_labels"} - keys
-        if missing:
-            raise DatasetError(
-                f"npz is missing key(s) {', '.join(sorted(missing))} "
-                f"(has: {', '.join(sorted(keys)) or 'nothing'}): {where}"
-            )
-        splits: dict[str, Split] = {}
-        for name in SPLITS:
-            ki, kl = f"{name}_images", f"{name}_labels"
-            if ki not in keys and kl not in keys:
-                continue
-            if ki not in keys or kl not in keys:
-                raise DatasetError(f"npz has {kl if kl in keys else ki} but not "
-                                   f"{ki if kl in keys else kl}: {where}")
-            try:
-                raw_images, raw_labels = npz[ki], npz[kl]
-            except Exception as exc:  # noqa: BLE001 - zipfile/numpy errors for a damaged file
-                raise DatasetError(f"corrupt array {ki}/{kl} ({type(exc).__name__}): "
-                                   f"{where}") from exc
-            images = as_uint8_images(raw_images, f"{where} [{ki}]")
-            labels = as_labels(raw_labels, f"{where} [{kl}]")
-            if len(images) != len(labels):
-                raise DatasetError(f"{ki} has {len(images)} images but {kl} has {len(labels)} "
-                                   f"labels: {where}")
-            splits[name] = Split(images=images, labels=labels)
+    fh, zf = _archive(path, where)
+    with fh, zf:
+        members = _split_members(zf, where)
+        _check_budget(zf, members, os.fstat(fh.fileno()).st_size, where)
+        splits = _read_splits(zf, members, where)
 
     stem = path.name[: -len(".npz")] if path.name.lower().endswith(".npz") else path.stem
     train = splits["train"]

@@ -1,4 +1,13 @@
-"""A run record: one training run (our own or published) with everything needed to learn from it."""
+"""A run record: one training run (our own or published) with everything needed to learn from it.
+
+The schema refuses records that cannot describe a real run (each a ValidationError naming the field):
+numbers that are NaN, infinite or negative (times, memory, accuracies outside [0, 1]); a timestamp
+that is not an ISO 8601 date-time; a blank run_id, dataset_id or base_dataset; a run with status
+`ok` and no accuracy (neither `val_acc` nor `test_acc`); a published record without a citation;
+and meta-features that contradict each other (see `MetaFeatures`).
+Errors that concern one field but are found by a model validator carry that field in their context
+(`ctx["column"]`, the flat column name, e.g. `prov.citation`; see `error_column`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from knowledge.metafeatures import MetaFeatures
 from knowledge.search_space import TrainConfig
@@ -18,10 +28,22 @@ RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 Source = Literal["own", "published"]
 
 
-class Outcome(BaseModel):
-    """What a run achieved. Accuracies, AUC and F1 are fractions in [0, 1]; missing when unknown."""
+def _field_error(column: str, message: str) -> PydanticCustomError:
+    """A validation error about one flat column (`prov.citation`), raised from a model validator."""
+    return PydanticCustomError("record_field", "{column}: {message}", {"column": column, "message": message})
 
-    model_config = ConfigDict(extra="forbid")
+
+def error_column(err: dict) -> str | None:
+    """The flat column a `record_field` error is about (None for other errors)."""
+    ctx = err.get("ctx") or {}
+    return ctx.get("column") if err.get("type") == "record_field" else None
+
+
+class Outcome(BaseModel):
+    """What a run achieved. Accuracies, AUC and F1 are fractions in [0, 1]; missing when unknown.
+    Every number is finite (no NaN or infinity)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     val_acc: float | None = Field(None, ge=0, le=1)
     test_acc: float | None = Field(None, ge=0, le=1)
@@ -37,7 +59,8 @@ class Outcome(BaseModel):
 
 
 class Provenance(BaseModel):
-    """Where a record comes from."""
+    """Where a record comes from. `timestamp`: an ISO 8601 date-time; a published record names its
+    `citation`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -48,6 +71,23 @@ class Provenance(BaseModel):
     timestamp: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     citation: str | None = None
     study: str | None = None  # the sweep/study that produced it, if any
+
+    @field_validator("timestamp")
+    @classmethod
+    def _iso_timestamp(cls, value: str) -> str:
+        text = value.strip()
+        try:  # a trailing Z (UTC) as Python 3.10's fromisoformat does not read it
+            datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 date-time: {value[:60]!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _published_cites(self) -> Provenance:
+        if self.source == "published" and not (self.citation or "").strip():
+            raise _field_error("prov.citation", "a published record needs a citation (where the result "
+                                                "was published)")
+        return self
 
 
 class RunRecord(BaseModel):
@@ -67,6 +107,21 @@ class RunRecord(BaseModel):
     status: RunStatus = "ok"
     error: str | None = None
     provenance: Provenance
+
+    @field_validator("run_id", "dataset_id", "base_dataset")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @model_validator(mode="after")
+    def _ok_has_accuracy(self) -> RunRecord:
+        out = self.outcome
+        if self.status == "ok" and out.val_acc is None and out.test_acc is None:
+            raise _field_error("out.val_acc", "a run with status 'ok' needs an accuracy (val_acc or "
+                                              "test_acc)")
+        return self
 
     @staticmethod
     def stable_id(*parts: object) -> str:
@@ -92,7 +147,9 @@ def record_to_row(record: RunRecord) -> dict:
 
 
 def row_to_record(row: dict) -> RunRecord:
-    """Inverse of `record_to_row`; NaN / None / '' cells become missing values."""
+    """Inverse of `record_to_row`; NaN / None / '' cells become missing values, except a blank
+    `run_id` cell, which is refused (a missing value would get a fresh random id, and each
+    re-import of the row would add it again)."""
     import math
 
     def clean(v: object) -> object:
@@ -111,4 +168,6 @@ def row_to_record(row: dict) -> RunRecord:
                 groups[prefixes[prefix]][name] = value
         elif value is not None:
             top[key] = value
+        elif key == "run_id":
+            top[key] = ""  # blank: rejected by the schema
     return RunRecord(**top, **groups)

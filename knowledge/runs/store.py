@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from knowledge import paths
 from knowledge.errors import ConfigError, StoreError
 from knowledge.runs import io
-from knowledge.runs.record import _GROUPS, RunRecord, record_to_row, row_to_record
+from knowledge.runs.record import _GROUPS, RunRecord, error_column, record_to_row, row_to_record
 from knowledge.search_space import validate_config
 
 if TYPE_CHECKING:
@@ -76,14 +76,32 @@ def _encode(record: RunRecord) -> tuple[str, ...]:
 
 
 def _column(loc: tuple[Any, ...]) -> str:
-    """The flat column name (`cfg.lr`, `mf.n_classes`, `dataset_id`) of a validation error location."""
+    """The flat column name (`cfg.lr`, `mf.n_classes`, `dataset_id`) of a validation error location;
+    a whole group (a model validator of the meta-features, say) is its prefix (`mf`)."""
     if len(loc) >= 2 and loc[0] in _GROUPS:
         return f"{_GROUPS[loc[0]]}.{loc[1]}"
+    if len(loc) == 1 and loc[0] in _GROUPS:
+        return _GROUPS[loc[0]]
     return ".".join(map(str, loc)) or "?"
 
 
+def describe_error(exc: ValidationError) -> str:
+    """The first error of a record's ValidationError as `column: message` (`out.train_seconds: Input
+    should be a finite number`)."""
+    err = exc.errors()[0]
+    column = error_column(err)
+    if column is not None:
+        return f"{column}: {err['ctx']['message']}"
+    return f"{_column(tuple(err['loc']))}: {err['msg'].removeprefix('Value error, ')}"
+
+
 def check_record(record: RunRecord) -> None:
-    """StoreError unless the record's config lies in the full search space (`SPACE`)."""
+    """StoreError unless the record passes the schema (again: a record's fields may have been changed
+    after it was built) and its config lies in the full search space (`SPACE`)."""
+    try:
+        RunRecord.model_validate(record.model_dump())
+    except ValidationError as exc:
+        raise StoreError(f"run {record.run_id}: not a valid record: {describe_error(exc)}") from None
     try:
         validate_config(record.config)
     except ConfigError as exc:
@@ -183,10 +201,8 @@ class RunStore:
         try:
             return RunRecord.model_validate_json(record_json)
         except ValidationError as exc:
-            err = exc.errors()[0]
             raise StoreError(
-                f"run store {self.path}: run {run_id} is not a valid record: "
-                f"{_column(tuple(err['loc']))}: {err['msg']}"
+                f"run store {self.path}: run {run_id} is not a valid record: {describe_error(exc)}"
             ) from None
 
     # --- writing -----------------------------------------------------------------------------
@@ -312,23 +328,25 @@ class RunStore:
     def import_file(self, path: str | Path, *, replace: bool = False) -> int:
         """Add every record of a CSV/Parquet file in one transaction; returns how many were new.
 
-        Every row is validated first; one bad row raises StoreError naming the file, the row
-        (1-based, data rows) and the column, and then nothing is imported.
+        Every row is validated first (the record schema: types, ranges, finite numbers, dates,
+        consistency; and the search space); one bad row raises StoreError naming the file, the row
+        (1-based, data rows), the column and the row's run_id, and then nothing is imported.
         """
         frame = io.read_frame(path)
         records: list[RunRecord] = []
         bad: list[str] = []
         for number, row in enumerate(frame.to_dict(orient="records"), start=1):
+            run_id = row.get("run_id")
+            where = f" (run_id {str(run_id)[:40]!r})" if isinstance(run_id, str) and run_id.strip() else ""
             try:
                 record = row_to_record(row)
                 validate_config(record.config)
             except ValidationError as exc:
-                err = exc.errors()[0]
-                bad.append(f"row {number}: {_column(tuple(err['loc']))}: {err['msg']}")
+                bad.append(f"row {number}: {describe_error(exc)}{where}")
             except ConfigError as exc:
-                bad.append(f"row {number}: cfg.{exc}")
+                bad.append(f"row {number}: cfg.{exc}{where}")
             except (TypeError, ValueError) as exc:
-                bad.append(f"row {number}: {exc}")
+                bad.append(f"row {number}: {exc}{where}")
             else:
                 records.append(record)
         if bad:

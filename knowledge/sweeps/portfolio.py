@@ -101,6 +101,8 @@ def run_portfolio(
         raise ConfigError("no sources given")
     if not configs:
         raise ConfigError("the portfolio is empty")
+    if time_budget_s is not None and not 0 < time_budget_s < float("inf"):
+        raise ConfigError(f"--trial-budget {time_budget_s:g}: must be a positive, finite number of seconds")
     store = open_store(store_path)
     loaded = {spec: backend.load_dataset(spec) for spec in sources}
     done = done_pairs(store, [d.id for d in loaded.values()])

@@ -13,15 +13,27 @@ included) and prints one line per trial; without the bar the lines go to the log
 Ctrl-C stops the sweep (`KeyboardInterrupt` propagates); re-running the same call resumes it.
 Workers are spawned, so a script that calls `run_sweep(..., workers=2)` needs the usual
 `if __name__ == "__main__":` guard (the `metallmix` command has it).
+
+Workers die with the sweep process: when it ends, even killed with SIGKILL, each worker gets SIGTERM
+(Linux: `PR_SET_PDEATHSIG`; elsewhere a thread waiting on the parent's sentinel), which stops it
+like Ctrl-C (its run is stored as `cancelled`, its trial fails), and it exits at the latest
+`ORPHAN_GRACE_S` seconds later. However many processes or sessions sweep a study, it never gets more
+than `trials` finished-or-running trials (`_Admission`, `study.trials_taken`), and a resumed sweep
+first fails and retries the trials of processes that are gone (`study.reap_dead_trials`).
 """
 
 from __future__ import annotations
 
+import _thread
+import ctypes
 import functools
 import logging
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -41,18 +53,25 @@ from knowledge.sweeps.objective import Objective, RunNotOk
 from knowledge.sweeps.report import SweepReport, source_report
 from knowledge.sweeps.study import (
     HEARTBEAT_INTERVAL_S,
+    OWNER_ATTR,
     SAMPLERS,
     StopAtFinished,
     count_finished,
     is_finished,
     make_sampler,
     open_storage,
+    owner_tag,
+    reap_dead_trials,
     sampler_seed,
     storage_url,
     study_name,
+    trials_taken,
 )
 
 log = logging.getLogger(__name__)
+
+ORPHAN_GRACE_S = 15.0  # a worker whose parent died exits at the latest this long after
+SKIPPED_ATTR = "skipped"  # user attribute of a trial that was not run: the study had enough trials
 
 
 # --- events a worker reports -------------------------------------------------------------------
@@ -91,6 +110,8 @@ class _Reporter:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         attrs = trial.user_attrs
+        if SKIPPED_ATTR in attrs:
+            return
         self.sink(TrialEvent(
             source=self.source, study=study.study_name, number=trial.number,
             model=attrs.get("model") or trial.params.get("model"), status=attrs.get("status"),
@@ -124,6 +145,28 @@ class SweepJob:
     seed: int
     num_threads: int
     backend: Backend
+
+
+class _StudyFull(Exception):
+    """A trial was not run: the study already had its trials finished or running."""
+
+
+class _Admission:
+    """The objective of a sweep trial, run only if fewer than `trials` trials numbered below this one
+    are finished or running (in any process). Trial numbers are handed out one at a time by the
+    storage, so concurrent processes cannot both take the last place. The trial also records the
+    process that runs it (`OWNER_ATTR`), so a resumed sweep can tell a dead trial at once."""
+
+    def __init__(self, objective: Callable[[optuna.Trial], float], trials: int) -> None:
+        self.objective, self.trials = objective, trials
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial.storage.set_trial_system_attr(trial._trial_id, OWNER_ATTR, owner_tag(trial.number))
+        taken = trials_taken(trial.study, before=trial.number)
+        if taken >= self.trials:
+            trial.set_user_attr(SKIPPED_ATTR, f"the study had {taken} trials finished or running")
+            raise _StudyFull(f"trial {trial.number} not run: {taken} of {self.trials} trials are taken")
+        return self.objective(trial)
 
 
 @functools.lru_cache(maxsize=2)
@@ -160,17 +203,60 @@ def run_worker(job: SweepJob, worker: int, sink: Callable[[Any], None],
             sampler = make_sampler(job.sampler, seed=sampler_seed(job.seed, worker, n_existing),
                                    warmup=job.warmup)
             study = optuna.load_study(study_name=src.study, storage=storage, sampler=sampler)
+            if trials_taken(study) >= job.trials:  # other processes did this source's trials
+                continue
             objective = Objective(dataset, job.space, job.backend, store=store, seed=job.seed,
                                   time_budget_s=job.trial_time_budget_s, num_threads=job.num_threads)
-            study.optimize(objective, n_trials=src.quota[worker], catch=(RunNotOk,),
+            study.optimize(_Admission(objective, job.trials), n_trials=src.quota[worker],
+                           catch=(RunNotOk, _StudyFull),
                            callbacks=[StopAtFinished(job.trials), _Reporter(src.spec, sink)],
                            gc_after_trial=True)
+
+
+def _die_with_parent() -> None:
+    """In a spawned worker: end when the process that started it ends, even if it was killed.
+
+    SIGTERM raises KeyboardInterrupt once (later ones are ignored), so the worker stops like Ctrl-C:
+    the trainer stores its run as `cancelled` and the trial fails. Linux sends SIGTERM when the
+    parent dies (`prctl(PR_SET_PDEATHSIG)`); on every platform a thread also waits for the parent's
+    end and raises the same SIGTERM in the main thread, then exits hard `ORPHAN_GRACE_S` seconds
+    later if the worker is still there (a long computation that does not return to Python)."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+    stopping = threading.Event()
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(1, signal.SIGTERM, 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
+                log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+        except (OSError, AttributeError) as exc:
+            log.warning("prctl(PR_SET_PDEATHSIG) is not available: %s", exc)
+
+    def watch() -> None:
+        parent.join()  # returns when the parent has ended
+        if not stopping.is_set():
+            log.warning("sweep worker %d: the sweep process ended; stopping", os.getpid())
+            _thread.interrupt_main(signal.SIGTERM)
+        time.sleep(ORPHAN_GRACE_S)
+        os._exit(1)
+
+    # also covers a parent that died before prctl was set (prctl only covers later deaths)
+    threading.Thread(target=watch, name="metallmix-parent-watch", daemon=True).start()
 
 
 def _worker_main(job: SweepJob, worker: int, events: Any) -> None:
     """Entry point of a spawned worker: every outcome ends with a `_WorkerDone` on the queue."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        _die_with_parent()
         run_worker(job, worker, events.put)
     except KeyboardInterrupt:
         events.put(_WorkerDone(worker, interrupted=True))
@@ -310,7 +396,7 @@ def run_sweep(
         raise ConfigError(f"--trials {trials}: must be at least 1")
     if workers < 1:
         raise ConfigError(f"--workers {workers}: must be at least 1")
-    if trial_time_budget_s is not None and not trial_time_budget_s > 0:
+    if trial_time_budget_s is not None and not 0 < trial_time_budget_s < float("inf"):
         raise ConfigError(f"--trial-budget {trial_time_budget_s:g}: must be a positive number of seconds")
     if sampler not in SAMPLERS:
         raise ConfigError(f"sampler {sampler!r}: unknown; allowed: {', '.join(SAMPLERS)}")
@@ -366,7 +452,11 @@ def run_sweep(
 def _source_jobs(rdb: optuna.storages.BaseStorage, ids: dict[str, str], *, sampler: str, trials: int,
                  workers: int, prefix: str, space: SearchSpace) -> tuple[list[SourceJob], int]:
     """Create or resume each source's study; its missing trials split among workers. Also returns
-    how many trials are already finished (counted up to `trials` per source)."""
+    how many trials are already finished (counted up to `trials` per source).
+
+    On resume, the RUNNING trials of processes that are gone are failed (and queued for a retry)
+    first; the trials still running in other processes count as taken, so this sweep only runs the
+    rest."""
     jobs, already = [], 0
     with _quiet_optuna():
         for spec, dataset_id in ids.items():
@@ -375,9 +465,13 @@ def _source_jobs(rdb: optuna.storages.BaseStorage, ids: dict[str, str], *, sampl
                                         load_if_exists=True)
             study.set_user_attr("dataset_id", dataset_id)
             study.set_user_attr("space", space.name)
-            done = count_finished(study)
-            already += min(done, trials)
-            jobs.append(SourceJob(spec, dataset_id, name, _split(max(0, trials - done), workers)))
+            dead = reap_dead_trials(study)
+            if dead:
+                log.info("%s: trial(s) %s of a process that is gone failed; they are retried", name,
+                         ", ".join(map(str, dead)))
+            already += min(count_finished(study), trials)
+            missing = max(0, trials - trials_taken(study))
+            jobs.append(SourceJob(spec, dataset_id, name, _split(missing, workers)))
     return jobs, already
 
 

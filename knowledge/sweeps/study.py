@@ -9,13 +9,23 @@ which the next trial of any worker picks up first.
 A trial is *finished* when it produced a run record that ended: COMPLETE (status ok) or FAIL with
 a run status (failed, diverged, out-of-memory, timeout). Trials that were interrupted (Ctrl-C,
 cancelled runs, stale trials from a dead process) are not finished: a resumed sweep does them again.
+
+The trial count is enforced across processes: a trial is *taken* when it is finished or RUNNING, and
+a sweep never lets a study have more than `trials` taken trials (`trials_taken`), whichever processes
+or sessions run them. Each running trial records its owner process (`OWNER_ATTR`: host, pid, start
+time); on resume, a RUNNING trial whose owner on this host is gone is failed at once and retried
+(`reap_dead_trials`), instead of counting as running until its heartbeat goes stale.
 """
 
 from __future__ import annotations
 
+import copy
+import os
+import socket
+import sys
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -118,12 +128,97 @@ def count_finished(study: optuna.Study) -> int:
     return sum(is_finished(t) for t in trials)
 
 
+def trials_taken(study: optuna.Study, *, before: int | None = None) -> int:
+    """Trials that count against a sweep's `trials`: finished ones plus RUNNING ones (in any process;
+    see `reap_dead_trials` for those of dead processes). `before`: only trials numbered below it."""
+    states = (TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING)
+    return sum(
+        1 for t in study.get_trials(deepcopy=False, states=states)
+        if (before is None or t.number < before) and (t.state == TrialState.RUNNING or is_finished(t))
+    )
+
+
 class StopAtFinished:
-    """Optuna callback: stop the study once it has `n` finished trials (also across processes)."""
+    """Optuna callback: stop the study once it has `n` taken trials (finished or running, in any
+    process; see `trials_taken`), so no process starts a trial beyond the sweep's count."""
 
     def __init__(self, n: int) -> None:
         self.n = n
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if count_finished(study) >= self.n:
+        if trials_taken(study) >= self.n:
             study.stop()
+
+
+# --- the process running a trial ------------------------------------------------------------------
+OWNER_ATTR = "metallmix:owner"  # a trial system attribute: the process that runs it
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """Linux: (state, '<boot id>:<start time in clock ticks>') of a process from /proc; None when it
+    cannot be read (gone, hidden, not Linux). The start tells a reused pid from the old process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return fields[0], f"{boot}:{fields[19]}"  # fields 3 and 22 of /proc/<pid>/stat: state, starttime
+
+
+def owner_tag(trial_number: int) -> dict[str, Any]:
+    """What `OWNER_ATTR` records for a trial run by this process."""
+    stat = _proc_stat(os.getpid())
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": stat[1] if stat else None,
+            "trial": trial_number}
+
+
+def owner_alive(tag: object, trial_number: int) -> bool | None:
+    """Whether the process that ran a trial (its `OWNER_ATTR`) is still running: True / False when
+    that can be told (same host), None otherwise (another host, no tag, a tag copied into a retry,
+    Windows)."""
+    if not isinstance(tag, dict) or tag.get("trial") != trial_number:
+        return None
+    pid = tag.get("pid")
+    if tag.get("host") != socket.gethostname() or not isinstance(pid, int) or sys.platform == "win32":
+        return None
+    if pid == os.getpid():
+        return True
+    stat = _proc_stat(pid)
+    if stat is not None:
+        state, started = stat
+        if state in ("Z", "X"):  # ended, not reaped yet
+            return False
+        return tag.get("started") is None or started == tag["started"]  # else: the pid was reused
+    try:  # no /proc (or hidden): does the pid exist?
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, owned by another user
+        return True
+    return True
+
+
+def reap_dead_trials(study: optuna.Study) -> list[int]:
+    """Fail the RUNNING trials whose process is gone and queue a retry of each (with the same
+    parameters, as for a trial whose heartbeat went stale). Same-host trials are recognised at once
+    by their owner's pid; the others once their heartbeat is stale. Returns the failed trial
+    numbers."""
+    storage = study._storage
+    failed: list[FrozenTrial] = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if owner_alive(trial.system_attrs.get(OWNER_ATTR), trial.number) is not False:
+            continue
+        try:
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                failed.append(trial)
+        except optuna.exceptions.UpdateFinishedTrialError:  # another process got there first
+            pass
+    retry = getattr(storage, "get_heartbeat_stale_trial_callback", lambda: None)()
+    if retry is not None:
+        for trial in failed:
+            retry(study, copy.deepcopy(storage.get_trial(trial._trial_id)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    return [t.number for t in failed]

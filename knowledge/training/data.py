@@ -126,13 +126,77 @@ def _split_off(
     return take(np.sort(keep)), take(np.sort(hold))
 
 
+def _label_text(values: np.ndarray, limit: int = 5) -> str:
+    shown = ", ".join(f"{v:g}" for v in values[:limit])
+    return shown + (f", ... ({len(values)} values)" if len(values) > limit else "")
+
+
+def check_labels(dataset: ImageDataset) -> int:
+    """The number of classes the model predicts (`n_classes`), after checking every split's labels.
+
+    Single-label: `n_classes` is the dataset's declared classes (`class_names`) when it has them,
+    else the distinct training labels. Labels are whole numbers in 0..n_classes-1 in every split, so
+    without declared classes the training labels are exactly 0..K-1 (no gaps), and a val/test label
+    is always one of the training classes; anything else is a DatasetError (labels are never
+    remapped: a model with 100 outputs for labels {0, 99}, or a test accuracy of 0 for a test class
+    the model cannot predict, would be recorded as if it were a real result). At least two classes
+    must occur in the training split. Multi-label: every split has the training split's number of
+    labels (columns), each 0 or 1.
+    """
+    where = f"dataset {dataset.id}"
+    named = (("train", dataset.train), ("val", dataset.val), ("test", dataset.test))
+    splits = [(name, split) for name, split in named if split is not None]
+    if is_multilabel(dataset):
+        n_labels = np.asarray(dataset.train.labels).reshape(len(dataset.train), -1).shape[1]
+        for name, split in splits:
+            y = np.asarray(split.labels).reshape(len(split), -1)
+            if y.shape[1] != n_labels:
+                raise DatasetError(f"{where}: the {name} split has {y.shape[1]} labels per image, the "
+                                   f"training split {n_labels}")
+            if y.size and not np.isin(y, (0, 1)).all():
+                raise DatasetError(f"{where}: multi-label {name} labels must be 0 or 1")
+        return n_labels
+    checked = {}
+    for name, split in splits:
+        y = np.asarray(split.labels)
+        if y.ndim > 1 and (y.ndim > 2 or y.shape[1] != 1):
+            raise DatasetError(f"{where}: {name} labels must have shape (N,) or (N, 1), got {y.shape}")
+        y = y.reshape(len(y))
+        if y.size and not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)):
+            whole = np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all()
+            if not whole:
+                raise DatasetError(f"{where}: {name} labels must be whole class numbers 0, 1, 2, ...")
+        checked[name] = np.unique(y.astype(np.int64)) if y.size else np.zeros(0, np.int64)
+    seen = checked["train"]
+    if len(seen) < 2:
+        raise DatasetError(f"{where}: the training split has {len(seen)} class(es); need at least 2")
+    declared = len(dataset.class_names) if dataset.class_names else None
+    k = declared if declared is not None else len(seen)
+    outside = seen[(seen < 0) | (seen >= k)]
+    if outside.size:
+        if declared is not None:
+            raise DatasetError(f"{where}: train labels include {_label_text(outside)}, outside the "
+                               f"{k} declared classes 0..{k - 1}")
+        raise DatasetError(f"{where}: train labels must be the class numbers 0..{k - 1} of its {k} "
+                           f"classes, found {_label_text(seen)}; number the classes 0..{k - 1}")
+    for name in ("val", "test"):
+        if name in checked:
+            extra = checked[name][(checked[name] < 0) | (checked[name] >= k)]
+            if extra.size:
+                raise DatasetError(f"{where}: {name} labels include {_label_text(extra)}, which is not "
+                                   f"one of the {k} training classes 0..{k - 1}")
+    return k
+
+
 def prepare(dataset: ImageDataset, *, resolution: int, seed: int = 0) -> PreparedData:
-    """Tensors for train/val/test; missing val (10 %) / test (20 %) splits come from train."""
+    """Tensors for train/val/test; missing val (10 %) / test (20 %) splits come from train. The labels
+    are checked first (see `check_labels`)."""
     multilabel = is_multilabel(dataset)
     train, val, test = dataset.train, dataset.val, dataset.test
     notes = []
     if len(train) < 2:
         raise DatasetError(f"dataset {dataset.id}: the training split has {len(train)} image(s); need at least 2")
+    n_classes = check_labels(dataset)
     if test is None or len(test) == 0:
         train, test = _split_off(train.images, np.asarray(train.labels), TEST_FRACTION, seed, multilabel)
         notes.append(f"no test split: held out {len(test)} training images (stratified, seed {seed})")
@@ -148,8 +212,6 @@ def prepare(dataset: ImageDataset, *, resolution: int, seed: int = 0) -> Prepare
             torch.from_numpy(_labels(split.labels, multilabel)),
         )
 
-    y = _labels(np.asarray(dataset.train.labels), multilabel)
-    n_classes = int(y.shape[1]) if multilabel else max(dataset.n_classes, int(y.max()) + 1)
     return PreparedData(tensors(train), tensors(val), tensors(test), n_classes, multilabel, notes)
 
 

@@ -1,8 +1,10 @@
 """`train`: one training run of a `TrainConfig` on an `ImageDataset`, always ending in a `RunRecord`.
 
-Checks that can fail before anything runs (config outside the search space, a model or scheme the
-launcher cannot train, pretrained weights unavailable, an unusable dataset) raise `ConfigError` /
-`TrainingError` / `DatasetError`. Once the run has started, every ending is a record:
+Checks that can fail before anything runs (config outside the search space, a time budget that is not
+a positive number of seconds, a model or scheme the launcher cannot train, pretrained weights
+unavailable, an unusable dataset, e.g. labels outside its classes, see `data.check_labels`) raise
+`ConfigError` / `TrainingError` / `DatasetError`, and nothing is stored. Once the run has started,
+every ending is a record:
 
 - `ok`: all epochs trained, evaluated on val and test;
 - `timeout`: `time_budget_s` ran out (checked between batches); what was trained is evaluated;
@@ -71,6 +73,21 @@ def check_config(config: TrainConfig | dict) -> TrainConfig:
     return cfg
 
 
+def check_time_budget(time_budget_s: float | None) -> float | None:
+    """A time budget is None (no limit) or a finite number of seconds above 0; ConfigError otherwise
+    (a budget of 0 or less would store a `timeout` run that never trained)."""
+    if time_budget_s is None:
+        return None
+    try:
+        value = float(time_budget_s)
+    except (TypeError, ValueError):
+        raise ConfigError(f"time budget {time_budget_s!r}: must be a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"time budget {value:g} s: must be a positive, finite number of seconds "
+                          "(leave it out for no limit)")
+    return value
+
+
 class _Stop(Exception):
     """Ends the training loop early with a status."""
 
@@ -107,10 +124,11 @@ def train(
 ) -> RunRecord:
     """Train `config` on `dataset` and return its `RunRecord` (added to `store` when given)."""
     cfg = check_config(config)
+    time_budget_s = check_time_budget(time_budget_s)
     dev = resolve_device(device)
     source = M.resolve_weights(cfg, weights_path)
     prepared = D.prepare(dataset, resolution=cfg.resolution, seed=seed)
-    record = RunRecord(
+    about = dict(  # the record's fields known before the run (its timestamp: the start)
         dataset_id=dataset.id,
         base_dataset=dataset.base,
         variant=dataset.variant,
@@ -125,10 +143,11 @@ def train(
     interrupted = False
     with cpu_threads(num_threads) if dev.type == "cpu" else nullcontext():
         try:
-            record.outcome, record.status, record.error = run.execute()
+            outcome, status, error = run.execute()
         except KeyboardInterrupt:
             interrupted = True
-            record.outcome, record.status, record.error = run.outcome(), "cancelled", "interrupted (Ctrl-C)"
+            outcome, status, error = run.outcome(), "cancelled", "interrupted (Ctrl-C or SIGTERM)"
+    record = RunRecord(**about, outcome=outcome, status=status, error=error)
     run.emit("end", message=record.status + (f": {record.error}" if record.error else ""))
     if store is not None:
         try:

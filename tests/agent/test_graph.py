@@ -476,3 +476,45 @@ def test_make_it_faster_presents_and_explains_the_faster_config(tools, store) ->
     factors = json.loads(explained[0]["output"])["factors"]
     assert facts["why"][0].startswith(factors[0]["factor"])  # its own reasons
     assert f"{round(100 * rec['faster']['predicted_acc'], 1)} %" in replies[1]
+
+
+def test_an_answer_that_never_states_the_pick_is_retried(tools, store) -> None:
+    brain = Brain(answer=["I like turtles.", careful_answer])
+    graph, _ = make(brain, tools, store)
+    (reply,), state = run(graph, FULL)
+    assert len(brain.seen["answer"]) == 2  # the retry was used
+    [rejected] = state["rejected"]
+    from knowledge.search_space import MODELS
+
+    best = state["recommendation"]["best"]
+    label = MODELS[best["config"]["model"]].label
+    assert rejected["draft"] == "I like turtles."
+    assert rejected["violations"][0] == f"the model {label} (not stated)"
+    assert all(v.endswith("(not stated)") for v in rejected["violations"])
+    assert f"{best['config']['epochs']} epochs (not stated)" in rejected["violations"]
+    retry = brain.seen["answer"][1][-1].content
+    assert f"did not state the recommended config: it left out the model {label}" in retry
+    assert "numbers or names that are not in FACTS" not in retry  # nothing was wrong, only missing
+    assert "turtles" not in reply and reply.startswith(f"Train **{label}**")
+    assert f"{round(100 * best['predicted_acc'], 1)} %" in reply
+
+
+def test_an_answer_that_never_states_the_pick_falls_back_to_the_card(tools, store) -> None:
+    brain = Brain(answer=["I like turtles.", "I like turtles."])
+    graph, _ = make(brain, tools, store)
+    (reply,), state = run(graph, FULL)
+    assert len(brain.seen["answer"]) == 2 and len(state["rejected"]) == 2
+    from knowledge.recommend import Recommendation, config_label
+
+    rec = Recommendation.model_validate(state["recommendation"])
+    assert "turtles" not in reply and reply.startswith("## Recommendation for")
+    assert f"**{config_label(rec.best)}**" in reply  # the card names the pick
+    assert rec.best.config.spec.label in reply and f"lr {rec.best.config.lr:g}" in reply
+
+
+def test_a_followup_need_not_restate_the_pick(tools, store) -> None:
+    # "Is that good?" is no new recommendation: a grounded answer without the config passes
+    brain = Brain(followup=["Yes, it is a sound choice for your data."])
+    graph, _ = make(brain, tools, store)
+    replies, state = run(graph, FULL, "Is that good?")
+    assert replies[1] == "Yes, it is a sound choice for your data." and state["rejected"] == []

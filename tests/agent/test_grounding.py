@@ -222,3 +222,78 @@ def test_a_dataset_named_in_passing_does_not_claim_the_next_lines_numbers() -> N
     assert [n.kind for n in find_numbers("224 px (3.5 of native)")] == ["px", "ratio"]
     assert [str(v) for v in check_answer("input resolution 64 px (7.5 of native)", [card])] == [
         "7.5 of native"]
+
+
+# --- the answer must state the pick (issue 13 item 5) --------------------------------------------
+
+PICK_ACC = 72.7349  # the pick's predicted accuracy (%), as in RANK / EXPLAIN rounded to 72.7
+PICK_SECONDS = 301.0  # its predicted time, "5 min" as format_seconds shows it
+
+
+def unstated(answer: str, pick: dict = PICK, accuracy: float | None = PICK_ACC,
+             seconds: float | None = PICK_SECONDS) -> list[str]:
+    from agent.grounding import unstated_pick
+
+    return [str(v) for v in unstated_pick(answer, pick, accuracy_pct=accuracy, seconds=seconds)]
+
+
+def test_an_answer_that_never_states_the_pick_fails_naming_what_is_missing() -> None:
+    # it passes the number and name checks (nothing to check): only the new rule catches it
+    assert violations("I like turtles.") == []
+    assert unstated("I like turtles.") == [
+        "the model DenseNet-121 (not stated)", "pretrained weights (not stated)",
+        "end-to-end training (not stated)", "resolution 128 px (not stated)",
+        "learning rate 0.01 (not stated)", "30 epochs (not stated)",
+        "predicted accuracy 72.7 % (not stated)", "training time 5 min (not stated)"]
+
+
+def test_the_model_alone_or_with_a_wrong_value_is_not_the_pick_stated() -> None:
+    named = ("Train DenseNet-121 (pretrained, end-to-end) at 128 px with learning rate 0.0001 for "
+             "30 epochs: predicted accuracy 72.7 %, about 5 min.")
+    assert unstated(named) == ["learning rate 0.01 (not stated)"]
+    assert violations(named) == ["0.0001 (not the recommended config's value)"]
+    assert unstated("DenseNet-121.")[0] != "the model DenseNet-121 (not stated)"
+    # the family is not the model; the pick's values said of another model do not count
+    assert "the model DenseNet-121 (not stated)" in unstated("A DenseNet, pretrained, end-to-end.")
+    other = ("DenseNet-121 pretrained, end-to-end. A faster MobileNetV3-Small: 128 px, lr 0.01, "
+             "30 epochs, 72.7 % in 5 min.")
+    assert unstated(other) == [
+        "resolution 128 px (not stated)", "learning rate 0.01 (not stated)",
+        "30 epochs (not stated)", "predicted accuracy 72.7 % (not stated)",
+        "training time 5 min (not stated)"]
+    # pretrained vs from scratch: said the wrong way round
+    assert unstated(named.replace("pretrained", "from scratch").replace("0.0001", "0.01")) == [
+        "pretrained weights (not stated)"]
+
+
+@pytest.mark.parametrize("answer", [
+    REAL_ANSWER,  # what the real 1.5B model wrote
+    "Recommended: DenseNet-121, pretrained, end-to-end, 128 px, AdamW, learning rate 0.01, weight "
+    "decay 0.01, batch size 64, 30 epochs, strong augmentation.\nPredicted accuracy: 72.7 % (80 % "
+    "interval 57.4-93.4 %), training time 5 min on t4 (rough estimate).",
+    # other spellings, notations and roundings a small model uses
+    "Fine-tune densenet121 (ImageNet weights) on 128×128 inputs with lr 1e-2 for 30 epochs; "
+    "expect about 73 % accuracy in roughly 0.08 h.",
+    "**DenseNet 121** - pre-trained, trained end to end\n- Resolution: 128\n- LR: 1 × 10^-2\n"
+    "- Epochs: 30\n\nPredicted accuracy: 0.727, about 300 seconds.",
+    "Use DENSENET-121, fully fine-tuned, with 128 px inputs, a learning rate of 0.01 and 30 "
+    "epochs. It should reach 72.7% in ~5 minutes.",
+])
+def test_the_pick_stated_in_varied_phrasings_passes(answer: str) -> None:
+    assert unstated(answer) == [] and violations(answer) == []
+    # the words after a number say what it is, too ("a 0.01 learning rate", "128-pixel")
+    assert unstated("DenseNet-121, pretrained, end-to-end, at a 128-pixel resolution, a 0.01 "
+                    "learning rate and 30 epochs: 72.7 % in 5 min.") == []
+
+
+def test_the_pick_of_other_schemes_and_without_a_predicted_time() -> None:
+    probe = {**FASTER, "scheme": "linear_probing", "pretrained": True}
+    answer = ("MobileNetV3-Small as a linear probe on frozen features, 224 px, lr 1e-4, 3 epochs: "
+              "71.6 %.")
+    assert unstated(answer, probe, 71.6, None) == []  # no predicted time: none asked for
+    assert unstated(answer, probe, 71.6, 19.2) == ["training time 19 s (not stated)"]
+    scratch = {**FASTER, "pretrained": False}
+    assert unstated("mobilenetv3_small_100 from scratch, 224 px, lr 0.0001, 3 epochs, 71.6 % in "
+                    "19 s.", scratch, 71.6, 19.2) == []  # from scratch: trained end to end
+    assert unstated("MobileNetV3-Small, pretrained, end-to-end, 224 px, lr 0.0001, 3 epochs, "
+                    "71.6 % in 19 s.", scratch, 71.6, 19.2) == ["training from scratch (not stated)"]

@@ -13,13 +13,12 @@ from langchain_core.outputs import ChatGenerationChunk
 
 from agent import prompts
 from agent.session import Session
-from agent.testing import ScriptedChatModel
+from agent.testing import ScriptedChatModel, recommendation_answer
 from agent.toolcalls import ToolCallingModel
 from knowledge.recommend import clear_cache
 from tests.knowledge.recommend_fixtures import ready_store
 
 TRAITS = {"n_instances": 3000, "n_classes": 3, "modality": "x-ray"}
-GOOD = "The recommended configuration and its evidence are listed below."
 INVENTED = "Use the recommended config: it reaches 99.9% accuracy."
 MESSAGE = "3,000 chest x-rays in 3 classes"
 
@@ -72,6 +71,23 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     clear_cache()
 
 
+def answer_for(store: Path, traits: dict[str, Any]) -> str:
+    """The complete answer a careful model writes for these traits on the store (no budget): it
+    states the pick (model, pretrained, scheme, resolution, lr, epochs, predicted accuracy and
+    time), every number copied from the recommendation the graph will make."""
+    from agent.graph import DEFAULT_HEIGHT
+    from knowledge.recommend import get_advisor, meta_from_traits
+
+    traits = {"height": DEFAULT_HEIGHT, **traits}  # the size the graph assumes when none is given
+    return recommendation_answer(get_advisor(store).recommend(meta_from_traits(traits)))
+
+
+@pytest.fixture
+def good(store: Path) -> str:
+    """A complete answer for TRAITS (see `answer_for`)."""
+    return answer_for(store, TRAITS)
+
+
 def session(store: Path, script: Callable, model_class: type = ScriptedChatModel) -> Session:
     return Session(None, store, model=ToolCallingModel(inner=model_class(script=script)))
 
@@ -87,9 +103,9 @@ def comparable(result: dict) -> dict:
     return {**result, "recommendation": rec, "thread": None}
 
 
-def test_stream_turn_yields_steps_then_the_result_turn_gives(store):
+def test_stream_turn_yields_steps_then_the_result_turn_gives(store, good):
     # the first draft invents a number: rejected, then rewritten
-    streamed = session(store, prompt_script(TRAITS, [INVENTED, GOOD]))
+    streamed = session(store, prompt_script(TRAITS, [INVENTED, good]))
     events = list(streamed.stream_turn(MESSAGE, "a"))
     assert [e["type"] for e in events].count("final") == 1 and events[-1]["type"] == "final"
     steps = labels(events)
@@ -109,31 +125,35 @@ def test_stream_turn_yields_steps_then_the_result_turn_gives(store):
     first_token = kinds.index("token")
     rejected = kinds.index("rejected")
     assert events[first_token]["draft"] == INVENTED and first_token < rejected
-    assert events[rejected]["violations"] == ["99.9%"] and events[rejected]["final"] is False
-    assert "rewriting" in events[rejected]["label"]
+    invented, *left_out = events[rejected]["violations"]
+    assert invented == "99.9%" and events[rejected]["final"] is False
+    # nor does it state the pick: each fact it leaves out is named, apart from the invented number
+    assert left_out and all(v.endswith(" (not stated)") for v in left_out)
+    label = events[rejected]["label"]
+    assert "not in any tool output: 99.9%; not stated: the model " in label and "rewriting" in label
     after = [e for e in events[rejected:] if e["type"] == "token"]
-    assert after and after[-1]["draft"] == GOOD  # the second draft, streamed anew
+    assert after and after[-1]["draft"] == good  # the second draft, streamed anew
     assert steps[-1] == "checking every number against the tools"
 
     result = events[-1]["result"]
-    assert result["reply"].startswith(GOOD) and "99.9" not in result["reply"]
+    assert result["reply"].startswith(good) and "99.9" not in result["reply"]
     assert result["new_recommendation"] and result["thread"] == "a"
     assert [c["tool"] for c in result["tool_calls"]] == tools
 
-    plain = session(store, prompt_script(TRAITS, [INVENTED, GOOD])).turn(MESSAGE, "b")
+    plain = session(store, prompt_script(TRAITS, [INVENTED, good])).turn(MESSAGE, "b")
     assert comparable(result) == comparable(plain)
     assert streamed.values("a")["messages"][-1].content == result["reply"]
     streamed.close()
 
 
-def test_tokens_of_a_streaming_model_come_one_by_one(store):
-    events = list(session(store, prompt_script(TRAITS, [GOOD]), WordStreamingModel).stream_turn(MESSAGE, "a"))
+def test_tokens_of_a_streaming_model_come_one_by_one(store, good):
+    events = list(session(store, prompt_script(TRAITS, [good]), WordStreamingModel).stream_turn(MESSAGE, "a"))
     tokens = [e for e in events if e["type"] == "token"]
-    assert len(tokens) == len(GOOD.split(" "))  # the extraction's JSON tokens are not answer tokens
-    assert "".join(t["text"] for t in tokens) == GOOD == tokens[-1]["draft"]
+    assert len(tokens) == len(good.split(" "))  # the extraction's JSON tokens are not answer tokens
+    assert "".join(t["text"] for t in tokens) == good == tokens[-1]["draft"]
     assert [t["draft"] for t in tokens] == sorted((t["draft"] for t in tokens), key=len)
     assert labels(events).index("writing the answer") < [e["type"] for e in events].index("token")
-    assert events[-1]["result"]["reply"].startswith(GOOD)
+    assert events[-1]["result"]["reply"].startswith(good)
 
 
 def test_a_draft_rejected_twice_is_replaced_by_the_deterministic_report(store):

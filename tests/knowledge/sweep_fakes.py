@@ -78,3 +78,13 @@ def crashing_sweep(storage: str, store: str, trials: int, crash_at: int) -> None
 
     run_sweep(["fake:a"], trials=trials, sampler="random", space=OK_SPACE, storage=storage, store_path=store,
               progress=False, heartbeat_interval=1, grace_period=1, backend=FAKE)
+
+
+def slow_sweep(storage: str, store: str, trials: int, workers: int, sleep_s: float) -> None:
+    """Run a sweep in a fresh process whose every run takes `sleep_s` seconds (another session on
+    the same storage, or a parent whose workers are busy when it is killed)."""
+    os.environ["FAKE_SLEEP_S"] = str(sleep_s)
+    from knowledge.sweeps import run_sweep
+
+    run_sweep(["fake:a"], trials=trials, sampler="random", space=OK_SPACE, storage=storage,
+              store_path=store, progress=False, workers=workers, backend=FAKE)

@@ -79,7 +79,8 @@ def synthetic_records(per_dataset: int = 40, seed: int = 0,
                 dataset_id=f"synthetic:{name}", base_dataset=name, meta_features=meta,
                 config=config, outcome=outcome, status=status,
                 provenance=Provenance(source="own" if own else "published",
-                                      device="Intel Xeon CPU" if own else None),
+                                      device="Intel Xeon CPU" if own else None,
+                                      citation=None if own else "synthetic (tests)"),
             ))
     return records
 

@@ -176,6 +176,57 @@ def test_unknown_named_source() -> None:
         load_dataset("medmnist:foomnist")
 
 
+def test_npz_header_checks_keep_every_supported_layout(tmp_path: Path) -> None:
+    """The .npy headers are read before the arrays: Fortran order, float images, bool labels,
+    extra keys and a member named without `.npy` still load as before."""
+    import zipfile
+
+    rng = np.random.default_rng(3)
+    images = np.asfortranarray(rng.random((12, 5, 4), dtype=np.float32))
+    labels = np.arange(12) % 2 == 0
+    path = tmp_path / "layouts.npz"
+    np.savez_compressed(path, train_images=images, train_labels=labels, notes=np.array(["x"]))
+    ds = load_dataset(path)
+    assert ds.train.images.shape == (12, 5, 4, 1) and list(np.bincount(ds.train.labels)) == [6, 6]
+    assert np.array_equal(ds.train.images[..., 0], np.rint(images * 255).astype(np.uint8))
+    bare = tmp_path / "bare.npz"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bare, "w") as dst:
+        for name in ("train_images.npy", "train_labels.npy"):
+            dst.writestr(name.removesuffix(".npy") if "images" in name else name, src.read(name))
+    assert np.array_equal(load_dataset(bare).train.images, ds.train.images)
+
+
+def test_limits_let_real_datasets_through() -> None:
+    """The decoding limits are above what real data needs (see knowledge.datasets.limits)."""
+    from knowledge.datasets import limits
+
+    pathmnist_224 = 107_180 * 224 * 224 * 3 + 107_180  # the largest MedMNIST+ file, decoded
+    tissuemnist_224 = 236_386 * 224 * 224 + 236_386
+    assert max(pathmnist_224, tissuemnist_224) < limits.MAX_DECODED_BYTES
+    assert 236_386 * 28 * 28 < limits.FREE_DECODED_BYTES  # every 28 px file, whatever its compression
+    assert 8000 * 8000 <= limits.MAX_IMAGE_PIXELS < 12_000 * 12_000
+    from PIL import Image
+
+    assert limits.MAX_IMAGE_PIXELS < Image.MAX_IMAGE_PIXELS  # ours is met before PIL's bomb check
+
+
+def test_real_medmnist_file_is_within_the_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real MedMNIST file (deflate ratio about 1.1) loads even when every byte counts."""
+    from knowledge.datasets import limits
+
+    monkeypatch.setattr(limits, "FREE_DECODED_BYTES", 0)
+    monkeypatch.setattr(limits, "MAX_EXPANSION", 2)
+    ds = load_dataset(shared_file("medmnist", "breastmnist.npz"))
+    assert len(ds.train) == 546
+
+
+def test_big_image_within_the_limit_loads(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "photos", per_class=2)
+    Image.new("RGB", (4000, 3000), color=(10, 20, 30)).save(root / "cat" / "big.jpg")
+    ds = load_dataset(root)
+    assert len(ds.train) == 5 and isinstance(ds.train.images, list)
+
+
 # ----------------------------------------------------------------------------- folders
 def test_folder_rgb(tmp_path: Path) -> None:
     ds = load_dataset(make_folder(tmp_path / "pets", per_class=3))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from knowledge.metafeatures import (
+    MAX_INSTANCES,
+    MAX_SIDE,
     MODALITIES,
     NUMERIC_FEATURES,
     MetaFeatures,
@@ -118,3 +121,93 @@ def test_from_labels_single_and_multilabel() -> None:
     multi = from_labels(np.array([[1, 0, 1], [1, 1, 0], [0, 0, 1], [1, 0, 0]]))
     assert multi.task == "multi-label" and multi.n_instances == 4 and multi.n_classes == 3
     assert multi.imbalance_ratio == 3.0  # positives per label: 3, 1, 2
+
+
+# --- the impossible is rejected, naming the field and the value (issue 13 item 9) ------------------
+
+@pytest.mark.parametrize(("traits", "message"), [
+    ({"n_instances": 10**9}, r"n_instances: 1,000,000,000 training images is beyond the hard limit "
+                             r"of 100,000,000"),
+    ({"height": 100_000}, r"height: 100,000 px is beyond the hard limit of 65,535 px"),
+    ({"width": 70_000}, r"width: 70,000 px is beyond the hard limit of 65,535 px"),
+    ({"n_instances": True}, r"n_instances: True is a boolean, not a number"),
+    ({"n_classes": False}, r"n_classes: False is a boolean, not a number"),
+    ({"imbalance_ratio": True}, r"imbalance_ratio: True is a boolean"),
+    ({"height": np.bool_(True)}, r"height: .*True.* is a boolean"),
+    ({"n_instances": 0}, r"n_instances: .*greater than or equal to 1"),
+    ({"n_instances": -5}, r"n_instances: .*greater than or equal to 1"),
+    ({"height": -1}, r"height: .*greater than or equal to 1"),
+    ({"n_classes": 1}, r"n_classes: .*greater than or equal to 2"),
+    ({"n_instances": math.nan}, r"n_instances: .*finite number"),
+    ({"imbalance_ratio": math.nan}, r"imbalance_ratio: .*finite number"),
+    ({"imbalance_ratio": math.inf}, r"imbalance_ratio: .*finite number"),
+    ({"class_entropy": -math.inf}, r"class_entropy: .*finite number"),
+    ({"channels": 5}, r"channels: .*less than or equal to 4"),
+    ({"n_instances": 3, "n_classes": 1000}, r"n_classes 1,000 exceeds n_instances 3"),
+    ({"n_instances": 100, "n_classes": 4, "class_size_min": 30}, r"class_size_min 30 exceeds "
+                                                                 r"n_instances / n_classes = 25"),
+    ({"n_instances": 100, "class_size_max": 101}, r"class_size_max 101 exceeds n_instances 100"),
+    ({"class_size_min": 10, "class_size_max": 5}, r"class_size_min 10 exceeds class_size_max 5"),
+    ({"class_size_min": 10, "class_size_mean": 5}, r"class_size_mean 5 is below class_size_min 10"),
+    ({"n_instances": 100, "imbalance_ratio": 500}, r"imbalance_ratio 500 exceeds n_instances 100"),
+    ({"n_classes": 2, "class_entropy": 1.5}, r"class_entropy 1.5 bits exceeds log2\(n_classes\) = 1"),
+])
+def test_impossible_traits_are_rejected_naming_field_and_value(traits, message) -> None:
+    from knowledge.metafeatures import validation_message
+
+    with pytest.raises(ValidationError) as info:
+        MetaFeatures.model_validate(traits)
+    text = validation_message(info.value)
+    assert re.search(message, text), text
+    assert "\n" not in text and len(text) < 250
+
+
+def test_the_hard_limits_themselves_are_accepted() -> None:
+    mf = MetaFeatures(n_instances=MAX_INSTANCES, n_classes=2, height=MAX_SIDE, width=MAX_SIDE,
+                      channels=4)
+    assert (mf.n_instances, mf.height) == (100_000_000, 65_535)
+    # unusual but possible: accepted here (the recommendation notes that it is outside the
+    # meta-dataset's range)
+    assert from_traits(n_instances=5_000_000, n_classes=500, height=4000).class_size_mean == 10_000
+    assert from_traits(n_instances=3, n_classes=3).class_size_mean == 1.0  # one image per class
+
+
+def test_multi_label_counts_positives_so_classes_may_outnumber_images() -> None:
+    mf = MetaFeatures(n_instances=4, n_classes=10, class_size_min=1, class_size_max=4,
+                      task="multi-label")
+    assert mf.n_classes == 10
+    with pytest.raises(ValidationError, match="class_size_max 5 exceeds n_instances 4"):
+        MetaFeatures(n_instances=4, n_classes=10, class_size_max=5, task="multi-label")
+
+
+def test_derived_traits_never_trip_the_consistency_checks() -> None:
+    # rounding of the derived class sizes (4 decimals) stays within the checks' slack
+    for n, k, r in [(7, 3, 1.0), (1001, 7, 1.0), (10, 3, 1.0001), (99_999_999, 13, 3.3),
+                    (100_000_000, 2, 99_999_999.0), (5, 5, 1.0)]:
+        assert from_traits(n_instances=n, n_classes=k, imbalance_ratio=r).n_classes == k
+    assert from_class_counts([1, 1, 99_999_998]).imbalance_ratio == 99_999_998
+
+
+def test_class_counts_must_be_finite_and_not_negative() -> None:
+    with pytest.raises(ValueError, match="finite and not negative"):
+        from_class_counts([10, -3, 5])
+    with pytest.raises(ValueError, match="finite and not negative"):
+        from_class_counts([10, math.nan, 5])
+
+
+def test_messages_never_carry_a_huge_input() -> None:
+    from knowledge.metafeatures import short_repr, validation_message
+
+    with pytest.raises(ValueError) as info:
+        normalize_modality("x" * 10_000_000)
+    assert "10,000,000 characters" in str(info.value) and len(str(info.value)) < 300
+    with pytest.raises(ValidationError) as too_big:
+        MetaFeatures(n_instances=10**400)
+    assert validation_message(too_big.value) == ("n_instances: about 10^400 training images is "
+                                                 "beyond the hard limit of 100,000,000 training "
+                                                 "images")
+    with pytest.raises(ValidationError) as digits:
+        MetaFeatures.model_validate({"n_instances": "9" * 10_000_000})
+    assert len(validation_message(digits.value)) < 300
+    assert short_repr(list(range(1000))) == "a list of 1,000 items"
+    assert short_repr(10**5000).startswith("about 10^")  # repr() itself would raise

@@ -79,3 +79,12 @@ def test_a_cancelled_run_is_trained_again(tmp_path: Path) -> None:
     assert done_pairs(s, ["fake:a"]) == set()
     again = run_portfolio(["fake:a"], CONFIGS[:1], store_path=store, backend=FAKE, progress=False)
     assert again.trained == 1 and again.statuses == {"ok": 1}
+
+
+@pytest.mark.parametrize("budget", [0.0, -1.0, float("inf"), float("nan")])
+def test_trial_budget_must_be_positive_and_finite(tmp_path: Path, budget: float) -> None:
+    store = tmp_path / "runs.sqlite"
+    with pytest.raises(ConfigError, match="--trial-budget .* positive, finite"):
+        run_portfolio(["fake:a"], CONFIGS[:1], store_path=store, backend=FAKE, progress=False,
+                      time_budget_s=budget)
+    assert not store.exists() or len(RunStore(store)) == 0

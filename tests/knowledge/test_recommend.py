@@ -237,3 +237,105 @@ def test_the_card_passes_the_advisors_grounding_check(learner, index, budget) ->
                json.dumps(prompts.recommendation_facts(rec, "faster"))]
     assert check_answer(rec.to_markdown(), sources, pick=rec.best.config.model_dump(),
                         pick_sources=sources[1:3]) == []
+
+
+# --- impossible traits are refused, unusual ones noted (issue 13 item 9) ----------------------------
+
+@pytest.mark.parametrize(("traits", "message"), [
+    ({"n_instances": 10**9}, "traits: n_instances: 1,000,000,000 training images is beyond the "
+                             "hard limit of 100,000,000 training images"),
+    ({"height": 100_000, "n_classes": 2}, "traits: height: 100,000 px is beyond the hard limit"),
+    ({"n_instances": 3, "n_classes": 1000}, "traits: n_classes 1,000 exceeds n_instances 3"),
+    ({"n_instances": True, "n_classes": 3}, "traits: n_instances: True is a boolean, not a number"),
+    ({"n_instances": -5}, "traits: n_instances: Input should be greater than or equal to 1 (got -5)"),
+    ({"imbalance_ratio": float("nan")}, "traits: imbalance_ratio: Input should be a finite number "
+                                        "(got nan)"),
+    ({"class_counts": [300, True]}, "traits: class_counts[1]: True is a boolean, not a number"),
+    ({"class_counts": [300, -2, 5]}, "traits: class_counts[1]: Input should be greater than or "
+                                     "equal to 0 (got -2)"),
+    ({"class_counts": [60_000_000, 60_000_000]}, "traits: class_counts: n_instances: 120,000,000 "
+                                                 "training images is beyond the hard limit"),
+    ({"n_instances": 100, "n_classes": 4, "class_size_min": 30},
+     "traits: class_size_min 30 exceeds n_instances / n_classes = 25"),
+    ({"class_counts": [50, 50], "class_size_min": 80},
+     "traits: class_counts: class_size_min 80 exceeds class_size_max 50"),
+    ({"n_instances": 100, "n_classes": 2, "imbalance_ratio": 1000},
+     "traits: imbalance_ratio 1,000 exceeds n_instances 100"),
+])
+def test_meta_from_traits_refuses_the_impossible(traits, message) -> None:
+    with pytest.raises(DatasetError) as info:
+        meta_from_traits(traits)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def _beyond(index) -> dict:
+    """Traits inside the hard limits but outside what `index` records."""
+    from knowledge.recommend import recorded_ranges
+
+    ranges = recorded_ranges(index)
+    return {"n_instances": int(ranges["n_instances"][1]) * 50, "n_classes": 3,
+            "height": int(ranges["height"][1]) * 10, "modality": "ct"}
+
+
+def test_recorded_ranges_come_from_the_ok_runs(index) -> None:
+    from knowledge.recommend import recorded_ranges
+
+    ranges = recorded_ranges(index)
+    ok = [r.meta_features for r in index.records if r.status == "ok"]
+    assert ranges["n_instances"] == (min(m.n_instances for m in ok), max(m.n_instances for m in ok))
+    assert ranges["height"] == (28, 224) and ranges["n_classes"] == (2, 8)
+    assert recorded_ranges(index) is ranges  # made once per index
+    assert recorded_ranges(object()) == {}  # something without records: no range, no note
+
+
+def test_unusual_traits_get_a_note_with_value_and_recorded_range(learner, index, monkeypatch) -> None:
+    from knowledge import recommend as recommend_module
+
+    traits = _beyond(index)  # 400,000 images of 2,240 px: possible, never recorded
+    meta = meta_from_traits(traits)
+    rec = recommend(meta, learner=learner, index=index)
+    lo_n, hi_n = recommend_module.recorded_ranges(index)["n_instances"]
+    assert rec.outside_range == {"n_instances": [lo_n, hi_n], "height": [28, 224],
+                                 "width": [28, 224]}
+    note = rec.notes[0]
+    assert "outside the range the meta-dataset records" in note
+    assert f"n_instances {traits['n_instances']:,} (training images; recorded {int(lo_n):,} to " \
+           f"{int(hi_n):,})" in note
+    assert "height and width 2,240 (image side, px; recorded 28 to 224)" in note
+    assert "n_classes" not in note  # 3 classes lie inside the recorded 2..8
+    assert note in rec.to_markdown().split("### Notes", 1)[1]
+    # the agent's facts carry it (the LLM is shown the compact ones)
+    from agent import prompts
+
+    assert note in prompts.recommendation_facts(rec, compact=True)["notes"]
+    # the note changes nothing else: the same ranking without any recorded range
+    monkeypatch.setattr(recommend_module, "recorded_ranges", lambda _index: {})
+    plain = recommend(meta, learner=learner, index=index)
+    assert plain.outside_range == {} and note not in plain.notes
+    assert [r.config for r in plain.top] == [r.config for r in rec.top]
+    assert plain.best == rec.best and plain.notes == rec.notes[1:]
+
+
+def test_traits_inside_the_recorded_range_get_no_range_note(learner, index) -> None:
+    rec = recommend(META, learner=learner, index=index)
+    assert rec.outside_range == {}
+    assert not any("outside the range" in n for n in rec.notes)
+    # a non-square image outside the range is named side by side
+    wide = recommend(from_traits(n_instances=1500, n_classes=3, height=128, width=4000),
+                     learner=learner, index=index)
+    assert set(wide.outside_range) == {"width"}
+    assert "width 4,000 (image width, px; recorded 28 to 224)" in wide.notes[0]
+    assert "height" not in wide.notes[0]
+
+
+def test_the_card_with_a_range_note_passes_the_grounding_check(learner, index) -> None:
+    from agent import prompts
+    from agent.grounding import check_answer
+
+    rec = recommend(meta_from_traits(_beyond(index)), top_k=5, learner=learner, index=index)
+    assert rec.outside_range
+    sources = [rec.to_markdown(), json.dumps(rec.model_dump(mode="json")),
+               json.dumps(prompts.recommendation_facts(rec)),
+               json.dumps(prompts.recommendation_facts(rec, "faster"))]
+    assert check_answer(rec.to_markdown(), sources, pick=rec.best.config.model_dump(),
+                        pick_sources=sources[1:3]) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 import time
 from pathlib import Path
 
@@ -172,8 +173,9 @@ def test_bad_arguments_are_config_errors(tmp_path):
         _sweep(tmp_path, trials=0)
     with pytest.raises(ConfigError, match="--workers"):
         _sweep(tmp_path, trials=1, workers=0)
-    with pytest.raises(ConfigError, match="--trial-budget"):
-        _sweep(tmp_path, trials=1, trial_time_budget_s=0)
+    for budget in (0, -1, float("inf"), float("nan")):
+        with pytest.raises(ConfigError, match="--trial-budget"):
+            _sweep(tmp_path, trials=1, trial_time_budget_s=budget)
     with pytest.raises(ConfigError, match="no sources"):
         _sweep(tmp_path, sources=(), trials=1)
 
@@ -258,3 +260,120 @@ def test_real_sweep_on_digits(tmp_path):
     assert {r.provenance.study for r in records} == {"metallmix:digits:random#0", "metallmix:digits:random#1"}
     assert report.sources[0].finished == 2
     assert all(r.config.model == "mobilenetv3_small_100" and r.config.epochs == 1 for r in records)
+
+
+# --- the trial count across processes, and workers that die with the sweep ------------------------
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def _trials(tmp_path: Path, states=None) -> list:
+    try:
+        study = _study(tmp_path, study_name("fake:a", "random"))
+    except KeyError:  # not created yet
+        return []
+    return study.get_trials(deepcopy=False, states=states)
+
+
+def test_a_concurrent_session_does_not_exceed_the_trial_count(tmp_path, monkeypatch):
+    """Two sessions of the same sweep (a resumed one while the first still runs, as orphaned workers
+    did): together they finish exactly `trials` trials, not each its own share."""
+    storage, store = tmp_path / "sweeps.sqlite", tmp_path / "runs.sqlite"
+    first = mp.get_context("spawn").Process(target=sweep_fakes.slow_sweep,
+                                            args=(str(storage), str(store), 6, 1, 0.4))
+    first.start()
+    try:
+        _wait_for(lambda: len(_trials(tmp_path, (TrialState.COMPLETE,))) >= 1, 120,
+                  "the first session's first trial")
+        monkeypatch.setenv("FAKE_SLEEP_S", "0.4")
+        _sweep(tmp_path, trials=6)
+        first.join(timeout=120)
+        assert first.exitcode == 0
+    finally:
+        if first.is_alive():
+            first.kill()
+    study = _study(tmp_path, study_name("fake:a", "random"))
+    assert count_finished(study) == 6
+    assert RunStore(store).count() == 6  # no run beyond the count was trained
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+
+
+def test_resume_fails_and_retries_the_trial_of_a_dead_process_at_once(tmp_path):
+    """A trial left RUNNING by a killed sweep is failed (and retried) when the sweep resumes, without
+    waiting for its heartbeat to go stale (the default grace period is a minute)."""
+    storage, store = tmp_path / "sweeps.sqlite", tmp_path / "runs.sqlite"
+    proc = mp.get_context("spawn").Process(
+        target=sweep_fakes.crashing_sweep, args=(str(storage), str(store), 6, 3))
+    proc.start()
+    proc.join(timeout=120)
+    assert proc.exitcode == 3
+    stale = _study(tmp_path, study_name("fake:a", "random")).trials[3]
+    assert stale.state == TrialState.RUNNING
+
+    report = _sweep(tmp_path, trials=6)  # default heartbeat: 30 s interval, 60 s grace
+
+    study = _study(tmp_path, study_name("fake:a", "random"))
+    assert study.trials[3].state == TrialState.FAIL
+    retry = next(t for t in study.trials if t.system_attrs.get("failed_trial") == 3)
+    assert retry.state == TrialState.COMPLETE and retry.params == stale.params
+    assert report.sources[0].finished == 6 == count_finished(study)
+    assert RunStore(store).count() == 6
+
+
+def _gone(pid: int) -> bool:
+    """The process has ended (gone, or a zombie nobody reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (Linux)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # field 4: ppid
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; prctl is Linux-only")
+def test_workers_die_with_a_killed_parent_and_the_rerun_keeps_the_count(tmp_path):
+    import os
+    import signal
+
+    storage, store = tmp_path / "sweeps.sqlite", tmp_path / "runs.sqlite"
+    parent = mp.get_context("spawn").Process(target=sweep_fakes.slow_sweep,
+                                             args=(str(storage), str(store), 4, 2, 300))
+    parent.start()
+    children: set[int] = set()
+    try:
+        _wait_for(lambda: len(_trials(tmp_path, (TrialState.RUNNING,))) == 2, 120, "two workers training")
+        children = _children(parent.pid)  # the two workers (and multiprocessing's resource tracker)
+        assert len(children) >= 2
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.join(timeout=10)
+        _wait_for(lambda: all(_gone(pid) for pid in children), 10, "the orphaned workers to exit")
+    finally:
+        if parent.is_alive():
+            parent.kill()
+        for pid in children:  # when the test fails: no orphan outlives it
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+    # they stopped like Ctrl-C: their trials failed (interrupted), none is left running
+    assert not _trials(tmp_path, (TrialState.RUNNING,))
+    assert len(_trials(tmp_path, (TrialState.FAIL,))) == 2
+
+    report = _sweep(tmp_path, trials=4, workers=2)
+    study = _study(tmp_path, study_name("fake:a", "random"))
+    assert report.sources[0].finished == 4 == count_finished(study)
+    assert RunStore(store).count() == 4

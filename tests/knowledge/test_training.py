@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -188,7 +189,7 @@ def test_huge_learning_rate_diverges_or_ends_badly():
 
 
 def test_time_budget_stops_and_evaluates():
-    rec = train(tiny(), cfg(epochs=5), time_budget_s=0.0)
+    rec = train(tiny(), cfg(epochs=5), time_budget_s=1e-9)  # runs out before the first batch
     assert rec.status == "timeout" and "time budget" in rec.error
     assert rec.outcome.epochs_completed == 0
     assert rec.outcome.test_acc is not None and rec.outcome.val_acc is not None
@@ -270,6 +271,67 @@ def test_too_small_dataset_is_refused():
     rng = np.random.default_rng(0)
     with pytest.raises(DatasetError, match="at least 2"):
         train(ImageDataset(id="one", base="one", train=_split(1, rng)), cfg())
+
+
+def _relabelled(train_labels=None, test_labels=None, val_labels=None, class_names=None) -> ImageDataset:
+    """`tiny()` with some labels replaced (the images stay); val labels default to train's."""
+    ds = tiny()
+    val_labels = train_labels if val_labels is None else val_labels
+    for split, labels in ((ds.train, train_labels), (ds.test, test_labels), (ds.val, val_labels)):
+        if labels is not None:
+            split.labels = np.resize(np.asarray(labels), len(split))
+    ds.class_names = class_names
+    return ds
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(train_labels=[0, 99]), r"train labels must be the class numbers 0..1 of its 2 classes, found 0, 99"),
+    (dict(train_labels=[1, 2, 3]), r"train labels must be the class numbers 0..2 .* found 1, 2, 3"),
+    (dict(train_labels=[-1, 0, 1]), r"train labels must be the class numbers 0..2"),
+    (dict(train_labels=[0, 1], test_labels=[0, 5]), r"test labels include 5, which is not one of the 2 "
+                                                      r"training classes 0..1"),
+    (dict(train_labels=[0, 1], val_labels=[0, 1, 2]), r"val labels include 2"),
+    (dict(train_labels=[0, 1, 7], class_names=["a", "b", "c"]), r"train labels include 7, outside the 3 "
+                                                                 r"declared classes"),
+    (dict(train_labels=[0.0, 1.5]), r"whole class numbers"),
+    (dict(train_labels=[3]), r"1 class\(es\); need at least 2"),
+])
+def test_labels_outside_the_classes_are_refused_and_nothing_is_stored(changes, message):
+    store = ListStore()
+    events: list[ProgressEvent] = []
+    with pytest.raises(DatasetError, match=message):
+        train(_relabelled(**changes), cfg(), store=store, progress=events.append)
+    assert store.records == [] and events == []
+
+
+def test_declared_classes_may_be_missing_from_train():
+    """With class names, n_classes is the declared classes: a class absent from the training split
+    (a small subsample) is still one of the model's outputs, so the test split may hold it."""
+    ds = _relabelled(train_labels=[0, 1], test_labels=[0, 1, 2], class_names=["a", "b", "c"])
+    prepared = D.prepare(ds, resolution=16)
+    assert prepared.n_classes == 3
+    assert D.check_labels(tiny()) == 3
+    assert D.check_labels(_relabelled(train_labels=[True, False], test_labels=[1, 0])) == 2  # bool: 0/1
+
+
+def test_multilabel_splits_must_match():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (20, 16, 16, 3), dtype=np.uint8)
+    ds = ImageDataset(id="ml", base="ml", train=Split(x, rng.integers(0, 2, (20, 4))),
+                      test=Split(x[:5], rng.integers(0, 2, (5, 3))), task="multi-label")
+    with pytest.raises(DatasetError, match="the test split has 3 labels per image, the training split 4"):
+        D.prepare(ds, resolution=16)
+    ds.test = Split(x[:5], np.full((5, 4), 2))
+    with pytest.raises(DatasetError, match="multi-label test labels must be 0 or 1"):
+        D.prepare(ds, resolution=16)
+
+
+@pytest.mark.parametrize("budget", [-5.0, 0.0, math.inf, math.nan])
+def test_time_budget_must_be_positive_and_finite(budget):
+    store = ListStore()
+    with pytest.raises(ConfigError, match="time budget .* must be a positive, finite number of seconds"):
+        train(tiny(), cfg(), time_budget_s=budget, store=store)
+    assert store.records == []
 
 
 # ------------------------------------------------------------------------------- weights

@@ -15,8 +15,14 @@ from ui.app import AdvisorApp, build_app, trait_rows
 
 TURN1 = [{"json": {"n_instances": 3000, "n_classes": 3}},                 # trait extraction
          "Which imaging modality are the images (x-ray, CT, MRI, ...)?"]  # the question it asks
-TURN2 = [{"json": {"modality": "x-ray"}},                                   # trait extraction
-         "The recommended configuration and its evidence are listed below."]  # the answer
+TRAITS = {"n_instances": 3000, "n_classes": 3, "modality": "x-ray"}
+
+
+def turn2(store: Path) -> list:
+    """Turn 2's replies: the trait extraction, then a complete answer (it states the pick)."""
+    from tests.agent.test_session import answer_for
+
+    return [{"json": {"modality": "x-ray"}}, answer_for(store, TRAITS)]
 
 
 @pytest.fixture
@@ -51,7 +57,7 @@ def tiny_npz(path: Path, n: int = 40) -> Path:
 
 
 def test_conversation_reaches_a_recommendation_with_panels(store, tmp_path):
-    app = make_app(tmp_path, store, [*TURN1, *TURN2, "not a rubric"])
+    app = make_app(tmp_path, store, [*TURN1, *turn2(store), "not a rubric"])
     demo = build_app(app=app)  # the Blocks build over the same handlers
     assert demo.advisor is app and "scripted" in app.backend_text().lower()
 
@@ -64,6 +70,7 @@ def test_conversation_reaches_a_recommendation_with_panels(store, tmp_path):
     history, _, same, traits, card, waterfall, runs, pareto = app.chat(
         "they are chest radiographs", history, thread)
     assert same == thread
+    assert history[-1]["content"].startswith("Recommended: ")  # the model's answer, accepted
     values = app.session.values(thread)
     model = values["recommendation"]["best"]["config"]["model"]
     from knowledge.search_space import MODELS
@@ -86,9 +93,11 @@ def test_the_chat_handler_streams_steps_and_the_draft(store, tmp_path):
     from agent.toolcalls import ToolCallingModel
     from tests.agent.test_session import prompt_script
 
-    script = prompt_script({"n_instances": 3000, "n_classes": 3, "modality": "x-ray"},
-                           ["Pick it: it reaches 99.9% accuracy.",  # refused by the grounding check
-                            "The recommended configuration and its evidence are listed below."])
+    from tests.agent.test_session import answer_for
+
+    good = answer_for(store, TRAITS)  # a complete answer: it states the pick
+    script = prompt_script(TRAITS, ["Pick it: it reaches 99.9% accuracy.",  # refused by the check
+                                    good])
     app = AdvisorApp(None, store, model=ToolCallingModel(inner=ScriptedChatModel(script=script)),
                      work_dir=tmp_path / "ui")
     outputs = list(app.chat_stream("3,000 chest x-rays in 3 classes", [], None))
@@ -125,7 +134,7 @@ def test_the_chat_handler_streams_steps_and_the_draft(store, tmp_path):
     assert steps["metadata"]["status"] == "done" and steps["metadata"]["title"].startswith("Tool steps")
     assert "draft rejected" in steps["content"] and "99.9%" in steps["content"]
     assert "replaced by the grounded answer" in steps["content"]
-    assert answer["content"].startswith("The recommended configuration") and "99.9" not in answer["content"]
+    assert answer["content"].startswith(good) and "99.9" not in answer["content"]
     assert "## Recommendation" in card and Path(waterfall).exists() and not runs.empty
     app.close()
 
@@ -225,3 +234,64 @@ def test_ui_command_launches_the_app_on_host_and_port(monkeypatch):
     result = CliRunner().invoke(cli, ["ui", "--host", "0.0.0.0", "--port", "7999", "--llm", "scripted:x"])
     assert result.exit_code == 0, result.output
     assert launched == {"llm": "scripted:x", "server_name": "0.0.0.0", "server_port": 7999, "closed": True}
+
+
+def test_the_app_launches_with_the_upload_limit_as_gradio_max_file_size(store, tmp_path, monkeypatch):
+    import gradio as gr
+
+    from ui.app import UPLOAD_LIMIT_BYTES
+
+    launched = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: launched.append(kwargs))
+    app = make_app(tmp_path, store, [])
+    demo = build_app(app=app)
+    demo.launch(server_name="127.0.0.1")
+    demo.launch(max_file_size="1mb")  # a caller's own limit wins
+    assert launched == [{"server_name": "127.0.0.1", "max_file_size": UPLOAD_LIMIT_BYTES},
+                        {"max_file_size": "1mb"}]
+    assert f"{UPLOAD_LIMIT_BYTES // 2**20} MB" in next(
+        b.label for b in demo.blocks.values() if getattr(b, "elem_id", None) == "upload")
+    app.close()
+
+
+def test_a_sessions_uploads_are_deleted_when_it_ends(store, tmp_path):
+    import gradio as gr
+
+    app = make_app(tmp_path, store, ["Which imaging modality are the images?"] * 4)
+    demo = build_app(app=app)
+    [state] = [b for b in demo.blocks.values() if isinstance(b, gr.State)]
+    assert state.delete_callback == app.end_session  # Gradio calls it when the session is gone
+    _, history, thread, *_ = app.upload(str(tiny_npz(tmp_path / "tiny.npz")), [], None)
+    _, _, other, *_ = app.upload(str(tiny_npz(tmp_path / "tiny.npz")), [], None)
+    saved = Path(history[0]["content"].split(": ", 1)[1])
+    assert saved.exists()
+    state.delete_callback(thread)
+    assert not saved.exists() and not (app.upload_dir / thread).exists()
+    assert (app.upload_dir / other).exists()  # the other session keeps its own
+    for odd in (None, "", "..", "../ui", "a/b"):  # nothing outside the session folders is touched
+        app.end_session(odd)
+    assert app.upload_dir.exists() and (app.upload_dir / other).exists()
+    app.close()
+    assert not app.upload_dir.exists()  # the app stopped: every upload goes
+
+
+def test_uploads_older_than_the_max_age_are_deleted(store, tmp_path):
+    import os
+    import time
+
+    from ui.app import UPLOAD_MAX_AGE_S
+
+    app = make_app(tmp_path, store, ["Which imaging modality are the images?"] * 4)
+    old, new = app.upload_dir / "t1" / "old", app.upload_dir / "t2" / "new"
+    for folder in (old, new):
+        folder.mkdir(parents=True)
+        (folder / "x.npz").write_bytes(b"x")
+    stale = time.time() - UPLOAD_MAX_AGE_S - 60
+    os.utime(old, (stale, stale))
+    restarted = make_app(tmp_path, store, ["Which imaging modality are the images?"] * 4)
+    assert not old.exists() and not old.parent.exists() and new.exists()  # pruned at start
+    os.utime(new, (stale, stale))
+    restarted.upload(str(tiny_npz(tmp_path / "tiny.npz")), [], "t3")
+    assert not new.exists() and any((restarted.upload_dir / "t3").iterdir())  # and on each upload
+    app.close()
+    restarted.close()

@@ -25,7 +25,6 @@ from tests.knowledge.recommend_fixtures import ready_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ANSWER = "The recommended configuration and its evidence are listed below."
 TURN_S = 180_000  # ms one scripted turn may take on a loaded 2-core machine
 
 
@@ -75,7 +74,11 @@ def test_a_conversation_in_the_browser_reaches_the_card_and_fills_the_panels(
             return {"modality": "x-ray"}
         return {"n_instances": 3000, "n_classes": 3} if "3,000" in prompt else {}
 
-    script = prompt_script(stated, [ANSWER],
+    from tests.agent.test_session import answer_for
+
+    answer = answer_for(store, {"n_instances": 3000, "n_classes": 3, "modality": "x-ray"})
+    first_line = answer.splitlines()[0]  # a complete answer: it states the pick
+    script = prompt_script(stated, [answer],
                            question="Which imaging modality are the images (x-ray, CT, MRI, ...)?",
                            other="not a rubric")  # the judge's LLM fails: its deterministic checks grade
     advisor = AdvisorApp(None, store, model=ToolCallingModel(inner=ScriptedChatModel(script=script)),
@@ -97,7 +100,7 @@ def test_a_conversation_in_the_browser_reaches_the_card_and_fills_the_panels(
             box.fill("They are chest radiographs")
             box.press("Enter")
             card.get_by_text("Recommendation for", exact=False).wait_for(timeout=TURN_S)
-            chat.get_by_text(ANSWER, exact=False).wait_for(timeout=TURN_S)
+            chat.get_by_text(first_line, exact=False).first.wait_for(timeout=TURN_S)
             steps = chat.get_by_text("Tool steps", exact=False)
             steps.nth(1).wait_for(timeout=TURN_S)  # the draft streams before the turn is over
             assert steps.count() == 2  # one collapsed block of steps per turn

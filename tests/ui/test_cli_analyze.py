@@ -96,3 +96,23 @@ def test_analyze_subprocess_has_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: dataset not found: missing.npz"
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_analyze_reads_the_path_its_user_names(tmp_path: Path, monkeypatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The command line is the user's own shell: no data roots apply (not even the working
+    directory's absence from them), and a class folder linked from elsewhere is read."""
+    from PIL import Image
+
+    monkeypatch.setenv("METALLMIX_DATA_ROOTS", str(tmp_path / "elsewhere"))
+    pets, others = tmp_path / "pets", tmp_path / "others" / "dog"
+    for folder in (pets / "cat", others):
+        folder.mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (6, 5), color=40 * i).save(folder / f"{i}.png")
+    (pets / "dog").symlink_to(others, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    assert main(["analyze", "pets", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["n_instances"], out["n_classes"]) == (6, 2)
+    assert out["dataset_id"] == str(pets.resolve())

@@ -79,6 +79,20 @@ def test_dataset_path(app, store, tmp_path) -> None:
     (["some.npz", "--traits", "{}"], "either a DATASET or --traits"),
     (["--traits", '{"n_classes": 3}', "--modality", "ct"], "--modality goes with a DATASET"),
     (["/no/such/file.npz"], "dataset not found"),
+    # the impossible (issue 13 item 9): the field and the value, one line
+    (["--traits", '{"n_instances": 1000000000}'], "n_instances: 1,000,000,000 training images is "
+                                                  "beyond the hard limit of 100,000,000"),
+    (["--traits", '{"height": 100000, "n_classes": 2}'], "height: 100,000 px is beyond the hard "
+                                                         "limit of 65,535 px"),
+    (["--traits", '{"n_instances": 3, "n_classes": 1000}'], "n_classes 1,000 exceeds n_instances 3"),
+    (["--traits", '{"n_instances": true}'], "n_instances: True is a boolean, not a number"),
+    (["--traits", '{"n_instances": -5}'], "n_instances: Input should be greater than or equal to 1 "
+                                          "(got -5)"),
+    (["--traits", '{"n_instances": NaN}'], "n_instances: Input should be a finite number (got nan)"),
+    (["--traits", '{"imbalance_ratio": Infinity}'], "imbalance_ratio: Input should be a finite number"),
+    (["--traits", '{"n_instances": ' + "9" * 5000 + "}"], "--traits is not usable JSON (Exceeds the "
+                                                          "limit (4300 digits)"),
+    (["--traits", "[" * 100_000 + "]" * 100_000], "--traits is not usable JSON (nested too deeply)"),
 ])
 def test_bad_input_is_a_one_line_user_error(app, store, args: list[str], message: str) -> None:
     result = CliRunner().invoke(app, [*args, "--store", str(store.path)])
@@ -93,6 +107,33 @@ def test_main_prints_error_and_exits_2(store, capsys) -> None:
         pytest.skip("`recommend` is not registered in ui/cli/__init__.py yet")
     assert cli.main(["recommend", "--traits", '{"colour": 1}', "--store", str(store.path)]) == 2
     assert "error: traits: unknown key 'colour'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("traits", "message"), [
+    ('{"n_instances": 1000000000, "n_classes": 3}', "error: traits: n_instances: 1,000,000,000 "
+                                                    "training images is beyond the hard limit"),
+    ('{"n_instances": 3, "n_classes": 1000}', "error: traits: n_classes 1,000 exceeds n_instances 3"),
+    ('{"n_instances": true, "n_classes": 3}', "error: traits: n_instances: True is a boolean"),
+    ('{"modality": "' + "x" * 100_000 + '"}', "error: traits: modality: unknown modality 'xxx"),
+])
+def test_main_refuses_impossible_traits_in_one_line_exit_2(store, capsys, traits, message) -> None:
+    from ui import cli
+
+    assert cli.main(["recommend", "--traits", traits, "--store", str(store.path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(message) and captured.err.count("\n") == 1, captured.err[:500]
+    assert len(captured.err) < 400 and "Traceback" not in captured.err and not captured.out
+
+
+def test_unusual_traits_are_answered_with_a_note(app, store) -> None:
+    unusual = '{"n_instances": 5000000, "n_classes": 3, "height": 4000, "modality": "x-ray"}'
+    result = CliRunner().invoke(app, ["--traits", unusual, "--store", str(store.path), "--json"])
+    assert result.exit_code == 0, result.output
+    rec = Recommendation.model_validate_json(result.stdout)
+    assert set(rec.outside_range) == {"n_instances", "height", "width"}
+    assert "n_instances 5,000,000 (training images; recorded" in rec.notes[0]
+    rich = CliRunner().invoke(app, ["--traits", unusual, "--store", str(store.path)])
+    assert rich.exit_code == 0 and "outside the range the meta-dataset records" in rich.stdout
 
 
 def test_plot_writes_the_waterfall(app, store, tmp_path) -> None:

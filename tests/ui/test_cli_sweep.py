@@ -58,3 +58,11 @@ def test_real_loader_rejects_a_missing_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: ") and "missing.npz" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("budget", ["0", "-3", "inf", "nan"])
+def test_trial_budget_must_be_positive_and_finite(tmp_path, capsys, fake_backend, budget):
+    rc = main(_args(tmp_path, "fake:a", "--trials", "1", "--trial-budget", budget))
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: --trial-budget") and err.count("\n") == 1
+    assert not (tmp_path / "r.sqlite").exists()

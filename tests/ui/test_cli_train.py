@@ -62,7 +62,7 @@ def test_train_table_and_explicit_store(npz, tmp_path, capsys):
 
 
 def test_timeout_is_stored_with_exit_code_1(npz, capsys):
-    assert main(["train", str(npz), *ARGS, "--time-budget", "0", "--json"]) == 1
+    assert main(["train", str(npz), *ARGS, "--time-budget", "1e-9", "--json"]) == 1
     record = json.loads(capsys.readouterr().out)
     assert record["status"] == "timeout"
     assert RunStore().get(record["run_id"]).status == "timeout"
@@ -87,7 +87,10 @@ def test_missing_dataset_is_one_line(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_ctrl_c_cancels_and_stores(npz, tmp_path):
+@pytest.mark.parametrize("signame, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_an_interrupt_cancels_and_stores(npz, tmp_path, signame, code):
+    """Ctrl-C (SIGINT) and SIGTERM (kill, a scheduler, a container stop) end the run alike: a
+    `cancelled` record is stored and printed; the exit code is 128 + the signal."""
     import os
     import signal
     import subprocess
@@ -106,9 +109,51 @@ def test_ctrl_c_cancels_and_stores(npz, tmp_path):
     for line in proc.stderr:  # wait until training runs
         if "epoch 1/200" in line or time.monotonic() > deadline:
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     record = json.loads(out)
-    assert record["status"] == "cancelled"
+    assert record["status"] == "cancelled" and record["outcome"]["epochs_completed"] < 200
     assert RunStore(store).get(record["run_id"]).status == "cancelled"
+
+
+def _npz_with(path: Path, **labels: list[int]) -> Path:
+    """A copy of the toy file with some splits' labels replaced (`train=[0, 99]`: cycled)."""
+    arrays = dict(np.load(path))
+    for split, values in labels.items():
+        n = len(arrays[f"{split}_labels"])
+        arrays[f"{split}_labels"] = np.resize(np.asarray(values), n).reshape(-1, 1)
+    out = path.with_name(f"relabelled-{'-'.join(labels)}.npz")
+    np.savez(out, **arrays)
+    return out
+
+
+@pytest.mark.parametrize("labels, message", [
+    (dict(train=[0, 99], val=[0, 99], test=[0, 99]), "train labels must be the class numbers 0..1"),
+    (dict(train=[0, 1], val=[0, 1], test=[0, 5]), "test labels include 5, which is not one of the 2 "
+                                                  "training classes 0..1"),
+])
+def test_labels_outside_the_classes_are_one_error_line_and_nothing_is_stored(npz, tmp_path, capsys, labels,
+                                                                           message):
+    store = tmp_path / "mine.sqlite"
+    assert main(["train", str(_npz_with(npz, **labels)), *ARGS, "--store", str(store), "--json"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert captured.out == "" and len(RunStore(store)) == 0
+
+
+@pytest.mark.parametrize("budget", ["-5", "0", "inf", "nan"])
+def test_time_budget_must_be_positive_and_finite(npz, capsys, budget):
+    assert main(["train", str(npz), *ARGS, "--time-budget", budget]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: time budget") and "positive, finite number of seconds" in err
+    assert "\n" not in err and len(RunStore()) == 0
+
+
+def test_sigterm_handler_is_restored_after_the_command(npz, capsys):
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["train", str(npz), *ARGS, "--no-store", "--json"]) == 0
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -30,13 +30,17 @@ TRAITS_HELP = (
 def parse_traits(text: str) -> MetaFeatures:
     """Meta-features from a --traits JSON string; DatasetError (one line) when it is not usable."""
     from knowledge.errors import DatasetError
+    from knowledge.metafeatures import short_repr
     from knowledge.recommend import meta_from_traits
 
     try:
         traits = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DatasetError(f"--traits is not valid JSON ({exc.msg} at character {exc.pos}): "
-                           f"{text!r}") from None
+                           f"{short_repr(text)}") from None
+    except (ValueError, RecursionError) as exc:  # a number of >4,300 digits, nesting too deep
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+        raise DatasetError(f"--traits is not usable JSON ({reason}): {short_repr(text)}") from None
     return meta_from_traits(traits)
 
 

@@ -1,11 +1,17 @@
 """`metallmix train DATASET --model M ...`: one training run, shown with a progress bar and stored.
 
 The run trains in a background `TrainingJob`; the main thread draws the progress bar, so Ctrl-C
-cancels the run between two batches and its record is still stored, with status 'cancelled'.
+cancels the run between two batches and its record is still stored, with status 'cancelled' (exit
+code 130). SIGTERM (`kill`, a job scheduler, a container stop) does the same (exit code 143); the
+previous SIGTERM handler is restored when the command ends.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
@@ -68,20 +74,36 @@ def train(
     from knowledge.datasets import load_dataset
     from knowledge.meta_dataset.shipped import open_store
     from knowledge.training import TrainingJob, check_config
+    from knowledge.training.data import check_labels
+    from knowledge.training.launcher import check_time_budget
 
     config = check_config({
         "model": model, "pretrained": pretrained, "scheme": scheme.value, "resolution": resolution,
         "optimizer": optimizer.value, "lr": lr, "weight_decay": weight_decay, "batch_size": batch_size,
         "epochs": epochs, "augmentation": augmentation.value, "label_smoothing": label_smoothing,
     })
+    check_time_budget(time_budget)  # before loading the dataset
     run_store = None if no_store else open_store(store)
     console = Console(stderr=True)
     with console.status(f"loading {dataset} ..."):
         data = load_dataset(dataset, modality=modality)
+    check_labels(data)  # before the progress bar (the launcher checks them again)
     job = TrainingJob(data, config, seed=seed, time_budget_s=time_budget, device=device,
-                      weights_path=weights, num_threads=threads).start()
-    _follow(job, console)
-    record = job.result()
+                      weights_path=weights, num_threads=threads)
+    terminated = threading.Event()
+
+    def on_sigterm() -> None:
+        if terminated.is_set():  # a second SIGTERM stops waiting, like a second Ctrl-C
+            raise KeyboardInterrupt
+        terminated.set()
+        job.cancel()
+
+    with _on_sigterm(on_sigterm):
+        job.start()
+        _follow(job, console)
+        record = job.result()
+    if terminated.is_set():
+        console.log("cancelled (SIGTERM)")
     if run_store is not None:
         run_store.add(record)
     if as_json:
@@ -89,7 +111,22 @@ def train(
     else:
         _print_record(record, Console(), stored_in=run_store)
     if record.status != "ok":
-        raise typer.Exit(130 if record.status == "cancelled" else 1)
+        cancelled = 128 + signal.SIGTERM if terminated.is_set() else 130
+        raise typer.Exit(cancelled if record.status == "cancelled" else 1)
+
+
+@contextmanager
+def _on_sigterm(action: Callable[[], None]) -> Iterator[None]:
+    """Call `action()` (in the main thread) on SIGTERM while inside; the previous handler is restored
+    afterwards. Outside the main thread (no handler can be installed there) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: action())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _follow(job: Any, console: Console) -> None:
