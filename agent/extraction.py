@@ -130,11 +130,18 @@ _PATH = re.compile(r"(?:(?<=\s)|^|(?<=[\"'`(]))("
                    r"(?:~|\.{1,2})?/[^\s\"'`,;()]+"                 # /abs, ./rel, ~/home
                    r"|[^\s\"'`,;()/]+(?:/[^\s\"'`,;()]+)*\.npz(?:\?[^\s\"'`,;()]*)?"  # x/y.npz
                    r"|medmnist:[a-z0-9_]+(?:\?[^\s\"'`,;()]*)?)", re.IGNORECASE)
-_BUDGET_HINT = re.compile(
-    r"\b(cpu|cpus|gpu|cuda|laptop|colab|t4|l4|a10g?|v100|a100|h100|mps|apple|"
-    r"\d+(?:\.\d+)?\s*(?:h|hrs?|hours?|min|mins|minutes?|days?)|"
+_TIME_HINT = re.compile(
+    r"\b(\d+(?:\.\d+)?\s*(?:h|hrs?|hours?|min|mins|minutes?|days?)|"
     r"(?:an?|one|two|three|four|five|six|ten|twenty|thirty|half an?)\s+(?:hours?|minutes?|days?))\b",
     re.IGNORECASE)
+
+
+def _budget_hint(clause: str) -> bool:
+    """Whether `clause` may state a budget: a time, or a device word (known or not; see
+    knowledge.metalearner.budget.names_device)."""
+    from knowledge.metalearner.budget import names_device
+
+    return bool(_TIME_HINT.search(clause) or names_device(clause))
 _SPEED = re.compile(r"\b(faster|quicker|speed|fast|quick|less time|cheaper)\b", re.IGNORECASE)
 _ACCURACY = re.compile(r"\b(more accurate|most accurate|best accuracy|higher accuracy|"
                        r"accuracy matters|maximi[sz]e accuracy)\b", re.IGNORECASE)
@@ -165,20 +172,54 @@ def _to_int(text: str) -> int | None:
         return None
 
 
+def _budget_clauses(text: str) -> list[str]:
+    clauses = [c.strip() for c in re.split(r"[.;!?\n]|,(?!\d{3})", text) if c.strip()]
+    return [c for c in clauses if _budget_hint(c) and not _SIZE_1D.search(c)]
+
+
+def unknown_device(text: str) -> Any:
+    """The `UnknownDeviceError` of the first clause of `text` that names a device the catalogue
+    does not know ("2 hours on my Quadro K2200", "a TPU v4"), or None: the advisor asks which
+    device it is instead of assuming a CPU."""
+    from knowledge.errors import ConfigError
+    from knowledge.metalearner.budget import UnknownDeviceError, parse_budget
+
+    for clause in _budget_clauses(text):
+        try:
+            parse_budget(clause)
+        except UnknownDeviceError as exc:
+            exc.clause = clause
+            return exc
+        except ConfigError:  # other unreadable clauses are skipped (as in budget_phrase)
+            pass
+    return None
+
+
+def device_question(error: Any) -> str:
+    """What the advisor asks when a budget names an unknown (or unsupported) device."""
+    from knowledge.metalearner.devices import KNOWN_TEXT
+
+    if not getattr(error, "supported", True):
+        head = (f"I cannot plan for {error.named!r}: training here runs on NVIDIA GPUs, Apple GPUs "
+                "or a CPU, not on TPUs, AMD or Intel accelerators.")
+    else:
+        head = f"Which GPU is that? I don't know {error.named!r}."
+    return (f"{head} I know: {KNOWN_TEXT}. Which one will you train on (the closest is fine), "
+            "e.g. '2 hours on an RTX 4090', or 'CPU only'?")
+
+
 def budget_phrase(text: str) -> str | None:
     """The clauses of `text` that state a compute budget ('one hour on a T4', 'CPU only'), or None."""
     from knowledge.errors import ConfigError
     from knowledge.metalearner.budget import parse_budget
 
-    clauses = [c.strip() for c in re.split(r"[.;!?\n]|,(?!\d{3})", text) if c.strip()]
     picked = []
-    for clause in clauses:
-        if _BUDGET_HINT.search(clause) and not _SIZE_1D.search(clause):
-            try:
-                parse_budget(clause)
-            except ConfigError:
-                continue
-            picked.append(clause)
+    for clause in _budget_clauses(text):
+        try:
+            parse_budget(clause)
+        except ConfigError:
+            continue
+        picked.append(clause)
     return ", ".join(picked) or None
 
 
@@ -357,5 +398,6 @@ def extract_turn(model: BaseChatModel | None, text: str, *, pending: str | None 
     return merge(llm, regex, text)
 
 
-__all__ = ["REQUIRED_TRAITS", "TurnExtraction", "budget_phrase", "extract_turn",
-           "invoke_structured", "merge", "regex_covers", "regex_extract", "supported"]
+__all__ = ["REQUIRED_TRAITS", "TurnExtraction", "budget_phrase", "device_question", "extract_turn",
+           "invoke_structured", "merge", "regex_covers", "regex_extract", "supported",
+           "unknown_device"]

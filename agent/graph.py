@@ -47,7 +47,7 @@ from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 
 from agent import prompts
-from agent.extraction import REQUIRED_TRAITS, extract_turn
+from agent.extraction import REQUIRED_TRAITS, device_question, extract_turn, unknown_device
 from agent.followup import (
     asks_why_pick,
     llm_history,
@@ -66,7 +66,7 @@ from agent.grounding import (
 from agent.llm import with_max_tokens
 from agent.state import AdvisorState, known_traits
 from agent.timing import timed
-from knowledge.errors import StoreError
+from knowledge.errors import ConfigError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,27 @@ Recommender = Callable[[dict[str, Any], str | None, str | None], Any]
 
 
 # --- small helpers -------------------------------------------------------------------------------
+
+def _with_time_of(budget: str, held: str | None) -> str:
+    """`budget` ("an RTX 4090", the answer to "which GPU is that?") with the time of the `held`
+    clause it replaces ("2 hours on my Quadro K2200") when the answer states no time itself."""
+    from knowledge.metalearner.budget import parse_duration
+
+    if not held:
+        return budget
+    try:
+        if parse_duration(budget) is not None or (seconds := parse_duration(held)) is None:
+            return budget
+    except ConfigError:
+        return budget
+    return f"{budget}, {seconds / 60:g} minutes"
+
+
+def _names_device(budget: str) -> bool:
+    from knowledge.metalearner.budget import names_device
+
+    return names_device(budget)
+
 
 def _text(message: BaseMessage) -> str:
     from agent.toolcalls import message_text
@@ -271,12 +292,20 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
                     if key in implied:
                         traits[key] = {"value": implied[key], "source": "stated"}
         constraints = dict(state.get("constraints") or {})
+        held = constraints.pop("unknown_budget", None)  # a clause whose device we asked about
         if found.budget:
-            constraints["budget"] = found.budget
+            constraints["budget"] = _with_time_of(found.budget, held)
         if found.preference:
             constraints["preference"] = found.preference
         update.update(traits=traits, constraints=constraints, pending_question=None,
                       path_to_read=found.dataset_path)
+        unknown = unknown_device(text)
+        if unknown is not None and not (found.budget and _names_device(found.budget)):
+            # a device the catalogue does not know: ask which it is (never assume a CPU)
+            constraints["unknown_budget"] = unknown.clause
+            update.update(pending_question="budget", route=END,
+                          messages=[*out_messages, AIMessage(device_question(unknown))])
+            return update
         if out_messages:
             update["messages"] = out_messages
         update["route"] = "analyze" if found.dataset_path else decide({**state, **update})

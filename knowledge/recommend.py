@@ -267,6 +267,10 @@ class Recommendation(BaseModel):
     excluded: list[str] = Field(default_factory=list, description="base datasets left out of "
                                                                    "similar_runs")
     notes: list[str] = Field(default_factory=list, description="caveats worth telling the user")
+    memory: str | None = Field(
+        None, description="will the pick fit the GPU's memory: 'estimated peak memory 5.2 GB of 16 "
+                          "GB' or 'batch 64 → 32 to fit 16 GB (...)' (`metalearner.memory`); None "
+                          "on a CPU budget")
     outside_range: dict[str, list[float]] = Field(
         default_factory=dict, description="traits outside the range the meta-dataset "
                                           "records: trait -> [recorded min, recorded max] (a "
@@ -345,6 +349,10 @@ class Recommendation(BaseModel):
                   f"resolution {c.resolution} px, optimizer {c.optimizer}, lr {c.lr:g}, "
                   f"weight decay {c.weight_decay:g}, batch size {c.batch_size}, epochs {c.epochs}, "
                   f"augmentation {c.augmentation}, label smoothing {c.label_smoothing:g}.", ""]
+        if self.memory:
+            lines += [f"Memory: {self.memory}.", ""]
+        if b.time_source:
+            lines += [f"Time estimate: {b.time_source}.", ""]
 
         known = [(k, v) for k, v in self.meta_features.model_dump().items() if v is not None]
         lines += ["### Dataset traits used", ""]
@@ -416,7 +424,7 @@ def budget_text(rec: Recommendation) -> str:
     """'1 h on NVIDIA T4', 'no time limit on CPU, CPU-friendly models only', 'none (any model, ...)'."""
     if rec.budget is None:
         return "none (any model; times on this CPU)"
-    return rec.budget.describe() + (", CPU-friendly models only" if rec.budget.cpu_only else "")
+    return rec.budget.describe(notes=True) + (", CPU-friendly models only" if rec.budget.cpu_only else "")
 
 
 def _value(v: Any) -> str:
@@ -742,11 +750,14 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
     if extrapolated and tier == "extrapolated":
         notes.append(f"some top configs lie beyond the training evidence in: {', '.join(extrapolated)} "
                      "(predictions there are extrapolations)")
-    if best.time_is_estimate and best.predicted_seconds is not None:
+    from_timm = bool(best.time_source and best.time_source.startswith("timm"))
+    if best.time_is_estimate and best.predicted_seconds is not None and not from_timm:
         notes.append(f"{best.config.spec.label} was never timed here: its time is a rough "
                      "FLOPs-based estimate")
     if budget is not None and not budget.cpu_only:
-        notes.append("GPU times are CPU timings divided by rough public speed-up factors")
+        notes.append("GPU times come from timm's published training throughput scaled to the "
+                     "device (not measured here)" if from_timm else
+                     "GPU times are CPU timings divided by rough public speed-up factors")
 
     excluded = sorted({b.lower() for b in (exclude_base or ())})
     try:
@@ -776,10 +787,20 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
         similar_runs=similar,
         excluded=excluded,
         notes=notes,
+        memory=_memory_line(best, budget),
         outside_range=outside,
         learner=learner_info,
         seconds=round(time.perf_counter() - started, 4),
     )
+
+
+def _memory_line(best: RankedConfig, budget: Budget | None) -> str | None:
+    """The card's memory line for a GPU / Apple budget (`memory.memory_line`), else None."""
+    if budget is None or budget.cpu_only:
+        return None
+    from knowledge.metalearner.memory import memory_line
+
+    return memory_line(best.config, budget.device, best.batch_shrunk_from)
 
 
 def _faster_position(scored: Scored, order: np.ndarray) -> int | None:

@@ -69,9 +69,12 @@ def trait_scores(scenario: Scenario, record: ScenarioRecord) -> dict[str, dict[s
         out[key] = {"expected": expected, "got": got, "correct": correct}
     truth_budget = scenario.truth.budget
     if truth_budget is not None:
+        from knowledge.metalearner.devices import get_device
+
         said = record.constraints.get("budget")
         got_budget = _budget_of(said)
-        correct = got_budget is not None and got_budget["device"] == truth_budget.device and (
+        device = get_device(truth_budget.device).key  # "mps" (an Apple GPU) is "m1" now
+        correct = got_budget is not None and got_budget["device"] == device and (
             (truth_budget.minutes is None and got_budget["minutes"] is None)
             or (truth_budget.minutes is not None and got_budget["minutes"] is not None
                 and math.isclose(got_budget["minutes"], truth_budget.minutes, rel_tol=0.01)))

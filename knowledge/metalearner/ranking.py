@@ -9,10 +9,12 @@
 Configs are ordered by the meta-learner's ranking score (a blend of the predicted accuracy and a
 pairwise ranker chosen by cross-validation, `knowledge.metalearner.blend`); `predicted_acc` is the
 accuracy model's median, so the top-ranked config need not have the highest predicted accuracy.
-Predicted training time = seconds per image-epoch (CPU) x n_instances x epochs / device speed-up
-(`budget.DEVICE_SPEEDUP`, rough public ratios). Everything is one vectorised predict over a cached
-feature matrix (`features.candidate_matrix`); accuracy intervals are computed only for the configs
-returned (`Scored.ranked`).
+Predicted training time on a CPU = seconds per image-epoch (learned from our CPU-timed runs) x
+n_instances x epochs; on a GPU / Apple device the timm-benchmark cost model (`cost`: images seen /
+throughput at the resolution x device ratio + overhead), and CPU time / `budget.DEVICE_SPEEDUP`
+only for models without a benchmark row (`RankedConfig.time_source` says which). Everything is
+one vectorised predict over a cached feature matrix (`features.candidate_matrix`); accuracy
+intervals are computed only for the configs returned (`Scored.ranked`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from knowledge.errors import ConfigError, DatasetError
 from knowledge.metafeatures import MetaFeatures
 from knowledge.metalearner.budget import Budget, format_seconds
 from knowledge.metalearner.candidates import candidate_configs, evidence_candidates
+from knowledge.metalearner.cost import device_seconds
+from knowledge.metalearner.memory import fit_to_memory
 from knowledge.metalearner.features import cached_per_list, candidate_matrix
 from knowledge.metalearner.model import (
     EVIDENCE_CATEGORICAL,
@@ -53,6 +57,11 @@ class RankedConfig(BaseModel):
     time_is_estimate: bool = Field(
         True, description="True when this model was never timed here (FLOPs-proxy prior only)")
     device: str = "cpu"
+    time_source: str | None = Field(
+        None, description="where predicted_seconds came from, e.g. 'timm RTX 3090 train benchmark "
+                          "(vgg16 @224) x NVIDIA T4 ratio 0.28 (public figure, not measured here)' (`cost`)")
+    batch_shrunk_from: int | None = Field(
+        None, description="the batch size before it was halved to fit the device's memory (`memory`)")
     extrapolated: list[str] = Field(
         default_factory=list,
         description="config fields outside the training evidence (value never seen / out of range)")
@@ -103,9 +112,14 @@ def runnable_offline(configs: Sequence[TrainConfig]) -> list[TrainConfig]:
 
 def _constrained(candidates: Sequence[TrainConfig] | None, budget: Budget | None,
                  pretrained_only: bool, max_resolution: int | None,
-                 learner: MetaLearner) -> list[TrainConfig]:
+                 learner: MetaLearner) -> tuple[list[TrainConfig], dict[str, int]]:
+    """The candidates within the constraints, and per candidate whose batch was shrunk to fit the
+    device's memory (GPU / Apple budgets, `memory.fit_to_memory`) its original batch size."""
     chosen = _constrained_by_space(candidates, budget, pretrained_only, max_resolution, learner)
-    return runnable_offline(chosen) if budget is not None and budget.offline else chosen
+    shrunk_from: dict[str, int] = {}
+    if budget is not None and not budget.cpu_only:
+        chosen, shrunk_from = fit_to_memory(chosen, budget.device)
+    return (runnable_offline(chosen) if budget is not None and budget.offline else chosen), shrunk_from
 
 
 def _constrained_by_space(candidates: Sequence[TrainConfig] | None, budget: Budget | None,
@@ -149,6 +163,9 @@ class Scored:
     keep: np.ndarray | None = None  # candidates within the constraints
     eligible: np.ndarray | None = None  # ... apart from the time limit
     supported: np.ndarray | None = None  # backed by recorded runs (`support`)
+    n_devices: int = 1
+    time_sources: list[str] | None = None  # per candidate, where `seconds` came from (`cost`)
+    shrunk_from: dict[str, int] | None = None  # config key -> batch size before the memory fit
 
     @property
     def supported_fits(self) -> bool:
@@ -184,8 +201,11 @@ class Scored:
         pred = self.learner.predict_matrix(sub, intervals=True, cost=False, score=False,
                                            margins=self.learner.margins_for(configs))
         seconds = self.seconds[positions]
+        sources = ([self.time_sources[p] for p in positions] if self.time_sources is not None
+                   else [None] * len(positions))
         if not self.has_times:
-            seconds = _seconds(self.learner, sub, self.meta, self.candidates, positions, self.speedup)
+            seconds, sources = _seconds(self.learner, sub, self.meta, self.candidates, positions,
+                                        self.speedup, self.device, self.n_devices)
         return [
             RankedConfig(
                 config=self.candidates[p],
@@ -195,6 +215,8 @@ class Scored:
                 predicted_seconds=None if math.isnan(seconds[j]) else float(seconds[j]),
                 time_is_estimate=bool(self.time_is_estimate[p]),
                 device=self.device,
+                time_source=sources[j],
+                batch_shrunk_from=(self.shrunk_from or {}).get(self.candidates[p].key()),
                 extrapolated=self.extrapolated(p),
                 rank=place.get(p, len(self.order) + 1),
                 score=None if math.isnan(self.score[p]) else float(self.score[p]),
@@ -206,13 +228,16 @@ class Scored:
 
 
 def _seconds(learner: MetaLearner, matrix: np.ndarray, meta: MetaFeatures,
-             candidates: Sequence[TrainConfig], positions: Sequence[int], speedup: float) -> np.ndarray:
-    """Predicted training seconds: per image-epoch (CPU) x n_instances x epochs / device speed-up."""
+             candidates: Sequence[TrainConfig], positions: Sequence[int], speedup: float,
+             device: str = "cpu", n_devices: int = 1) -> tuple[np.ndarray, list[str]]:
+    """Predicted training seconds and their sources: on a CPU, per image-epoch (CPU) x
+    n_instances x epochs / speed-up; on a GPU the timm-benchmark cost model (`cost`)."""
     per = learner.predict_matrix(matrix, intervals=False, cost=True)["sec_per_img_epoch"]
     epochs = np.fromiter((candidates[p].epochs for p in positions), dtype="float64",
                          count=len(positions))
     n = float(meta.n_instances) if meta.n_instances is not None else math.nan
-    return per * n * epochs / speedup
+    return device_seconds([candidates[p] for p in positions], meta.n_instances, device,
+                          per * n * epochs / speedup, speedup, n_devices)
 
 
 def score_candidates(
@@ -236,7 +261,7 @@ def score_candidates(
         raise ConfigError(f"order_by must be 'score' or 'acc', got {order_by!r}")
     device = budget.device if budget else "cpu"
     speedup = budget.speedup if budget else 1.0
-    chosen = _constrained(candidates, budget, pretrained_only, max_resolution, learner)
+    chosen, shrunk_from = _constrained(candidates, budget, pretrained_only, max_resolution, learner)
     if not chosen:
         raise ConfigError("no candidate config satisfies the constraints")
     limited = budget is not None and budget.max_seconds is not None
@@ -248,6 +273,11 @@ def score_candidates(
     epochs = np.fromiter((c.epochs for c in chosen), dtype="float64", count=len(chosen))
     n = float(meta.n_instances) if meta.n_instances is not None else math.nan
     seconds = pred["sec_per_img_epoch"] * n * epochs / speedup
+    n_devices = int(getattr(budget, "n_devices", 1) or 1) if budget else 1
+    sources = None
+    if times or limited:  # a GPU / Apple device: the timm-benchmark cost model (`cost`)
+        seconds, sources = device_seconds(chosen, meta.n_instances, device, seconds, speedup,
+                                          n_devices)
     supported = (learner.support.n_runs(chosen) >= MIN_RUNS if len(learner.support)
                  else np.zeros(len(chosen), dtype=bool))
     keep = (n_extrapolated == 0) if supported_only else np.ones(len(chosen), dtype=bool)
@@ -278,7 +308,8 @@ def score_candidates(
     return Scored(meta=meta, learner=learner, candidates=chosen, matrix=matrix, acc=pred["acc"],
                   score=pred["score"], seconds=seconds, time_is_estimate=pred["time_is_estimate"],
                   flag_fields=flag_fields, flags=flags, order=order, device=device, speedup=speedup,
-                  has_times=times or limited, keep=keep, eligible=eligible, supported=supported)
+                  has_times=times or limited, keep=keep, eligible=eligible, supported=supported,
+                  n_devices=n_devices, time_sources=sources, shrunk_from=shrunk_from)
 
 
 SETUP_LEADERS = 5  # per training setup, the configs whose interval is computed to compare setups

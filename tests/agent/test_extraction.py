@@ -95,3 +95,23 @@ def test_scripted_model_from_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the LLM script"):
         ScriptedChatModel.from_file(tmp_path / "missing.json")
     assert isinstance(ScriptedChatModel(script=lambda m: AIMessage("dyn")).invoke("z"), AIMessage)
+
+
+def test_budgets_name_devices_from_the_catalogue_and_unknown_ones_are_flagged() -> None:
+    from agent.extraction import budget_phrase, device_question, unknown_device
+
+    assert budget_phrase("3,000 images in 3 classes; one RTX 4090 for 2 hours") == (
+        "one RTX 4090 for 2 hours")
+    assert budget_phrase("we have 8xA100, 1 hour") == "we have 8xA100, 1 hour"
+    assert budget_phrase("I train on Colab") == "I train on Colab"
+    assert unknown_device("one hour on a T4") is None
+    text = "about 3,000 chest X-rays in 3 classes, 2 hours on my Quadro K2200"
+    assert budget_phrase(text) is None  # never read as a CPU budget
+    error = unknown_device(text)
+    assert error is not None and error.named == "quadro k2200"
+    assert error.clause == "2 hours on my Quadro K2200"
+    question = device_question(error)
+    assert question.startswith("Which GPU is that?") and "quadro k2200" in question
+    assert "RTX 2060" in question and "?" in question
+    tpu = device_question(unknown_device("I will use a TPU v4"))
+    assert "cannot plan for 'tpu v4'" in tpu and "not on TPUs" in tpu

@@ -518,3 +518,26 @@ def test_a_followup_need_not_restate_the_pick(tools, store) -> None:
     graph, _ = make(brain, tools, store)
     replies, state = run(graph, FULL, "Is that good?")
     assert replies[1] == "Yes, it is a sound choice for your data." and state["rejected"] == []
+
+
+def test_an_unknown_device_gets_a_clarifying_question_not_a_cpu(tools, store) -> None:
+    brain = Brain(extract=[{"json": {}}] * 3)
+    graph, _ = make(brain, tools, store)
+    replies, state = run(graph, "I have about 3,000 chest X-ray images in 3 classes, 512 px "
+                                "grayscale; 2 hours on my Quadro K2200.",
+                         "an RTX 3060")
+    assert replies[0].startswith("Which GPU is that? I don't know 'quadro k2200'")
+    assert "I know:" in replies[0] and "4060-4090" in replies[0]
+    assert tools_called(state, 1) == []  # nothing ranked on a guessed CPU
+    # the answer names the card; the 2 hours of the first message still hold
+    assert state["constraints"]["budget"] == "an RTX 3060, 120 minutes"
+    rec = state["recommendation"]
+    assert rec["budget"]["device"] == "rtx3060" and rec["budget"]["max_seconds"] == 7200
+    assert "Train **" in replies[1]
+
+
+def test_a_tpu_budget_is_refused_with_a_question(tools, store) -> None:
+    graph, _ = make(Brain(), tools, store)
+    (reply,), state = run(graph, FULL.replace("one hour on a T4", "one hour on a TPU v4"))
+    assert "cannot plan for 'tpu v4'" in reply and reply.rstrip().endswith("?")
+    assert "recommendation" not in state or not state.get("recommendation")

@@ -138,6 +138,18 @@ def test_markdown_shows_the_numbers(learner, index) -> None:
     assert f"{rec.explanation.base_value:.1f} %" in md
 
 
+def test_the_card_says_whether_the_pick_fits_the_gpu(learner, index) -> None:
+    """Issue 14 item 4: a GPU budget gets a memory line (`metalearner.memory`), a CPU one none."""
+    from knowledge.metalearner.memory import fits
+
+    rec = recommend(META, top_k=3, budget="one hour on a T4", learner=learner, index=index)
+    assert rec.memory and f"Memory: {rec.memory}." in rec.to_markdown()
+    assert "of 16 GB" in rec.memory or "to fit 16 GB" in rec.memory
+    assert fits(rec.best.config, "t4")[:2] == (True, rec.best.config.batch_size)
+    cpu = recommend(META, top_k=3, budget="CPU only", learner=learner, index=index)
+    assert cpu.memory is None and "Memory:" not in cpu.to_markdown()
+
+
 def test_budget_errors(learner, index) -> None:
     with pytest.raises(DatasetError, match="n_instances"):
         recommend(from_traits(n_classes=3), budget="10 minutes", learner=learner, index=index)

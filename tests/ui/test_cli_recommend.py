@@ -54,6 +54,16 @@ def test_traits_rich_view(app, store) -> None:
     assert "faster:" in out and "answered in" in out
 
 
+def test_the_header_says_which_device_was_assumed_and_why(app, store) -> None:
+    result = CliRunner().invoke(app, ["-t", TRAITS, "--store", str(store.path), "-b", "Colab, 1 hour"])
+    assert result.exit_code == 0, result.output
+    header = result.stdout.splitlines()[0]
+    assert "budget: 60 min on NVIDIA T4 (assumed: Colab: assumed the free tier's T4" in header
+    result = CliRunner().invoke(app, ["-t", TRAITS, "--store", str(store.path), "-b",
+                                      "2 hours on my Quadro K2200"])
+    assert result.exception is not None and "unknown device 'quadro k2200'" in str(result.exception)
+
+
 def test_dataset_path(app, store, tmp_path) -> None:
     rng = np.random.default_rng(0)
     arrays = {}

@@ -204,3 +204,13 @@ def questions(
     md = write_report(report, out)
     typer.echo(to_markdown(report))
     console.print(f"report written to {out} and {md}")
+
+
+@app.command("calibrate-gpu", context_settings={"allow_extra_args": True,
+                                                "ignore_unknown_options": True})
+def calibrate_gpu(ctx: typer.Context) -> None:
+    """Time training steps of a model x resolution x batch grid on this GPU (throughput, peak
+    memory) for the cost and memory models; options as `python -m eval.calibrate_gpu --help`."""
+    from eval.calibrate_gpu import main
+
+    raise typer.Exit(main(ctx.args))
