@@ -16,55 +16,66 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.grounding import find_numbers
-from knowledge.metafeatures import MODALITIES, MODALITY_ALIASES, normalize_modality, reject_bool
+from agent.structured import _error_text, invoke_structured  # noqa: F401 - re-exported
+from knowledge.metafeatures import (
+    MODALITIES,
+    MODALITY_ALIASES,
+    MetaFeatures,
+    normalize_modality,
+    reject_bool,
+)
+from tools.schemas import derive_traits_model
 
 log = logging.getLogger(__name__)
-
-M = TypeVar("M", bound=BaseModel)
 
 REQUIRED_TRAITS: tuple[str, ...] = ("n_instances", "n_classes", "modality")
 _WORD_INTS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
               "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20}
 
 
-class TurnExtraction(BaseModel):
+# MetaFeatures traits a user message is not asked for: class statistics a user rarely knows, and
+# the task type (it follows from n_classes). Every other MetaFeatures trait is extracted.
+NOT_EXTRACTED: tuple[str, ...] = ("class_entropy", "class_size_mean", "class_size_std",
+                                  "class_size_min", "class_size_max", "task")
+# How the extraction prompt's schema words each trait (`{vocab}`: the allowed words); a trait not
+# named here is described by MetaFeatures itself (`tools.schemas.trait_fields`).
+EXTRACT_DESCRIPTIONS: dict[str, str] = {
+    "n_instances": "number of training images",
+    "n_classes": "number of classes",
+    "imbalance_ratio": "largest class / smallest",
+    "height": "image height in pixels",
+    "width": "image width in pixels",
+    "channels": "1 grayscale, 3 colour",
+    "modality": "imaging modality: {vocab}",
+}
+# What a message states besides the dataset's traits (not MetaFeatures).
+_CONSTRAINTS: dict[str, Any] = {
+    "budget": (str | None, Field(None, description="compute budget in the user's words, e.g. "
+                                                   "'one hour on a T4', 'CPU only'")),
+    "preference": (Literal["accuracy", "speed", "balanced"] | None, Field(
+        None, description="what the user favours: accuracy, speed, or balanced")),
+    "dataset_path": (str | None, Field(None, description="a dataset file/folder path the user gave")),
+}
+
+
+class _TurnBase(BaseModel):
     """What the latest user message states. Every field is null unless the message says it."""
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
-    n_instances: int | None = Field(None, ge=1, description="number of training images")
-    n_classes: int | None = Field(None, ge=2, description="number of classes")
-    imbalance_ratio: float | None = Field(None, ge=1.0, description="largest class / smallest")
-    class_counts: list[int] | None = Field(None, description="images per class")
-    height: int | None = Field(None, ge=1, description="image height in pixels")
-    width: int | None = Field(None, ge=1, description="image width in pixels")
-    channels: int | None = Field(None, ge=1, le=4, description="1 grayscale, 3 colour")
-    modality: str | None = Field(None, description="imaging modality: " + ", ".join(MODALITIES))
-    budget: str | None = Field(None, description="compute budget in the user's words, e.g. "
-                                                 "'one hour on a T4', 'CPU only'")
-    preference: Literal["accuracy", "speed", "balanced"] | None = Field(
-        None, description="what the user favours: accuracy, speed, or balanced")
-    dataset_path: str | None = Field(None, description="a dataset file/folder path the user gave")
-
-    @field_validator("modality")
+    @field_validator("modality", check_fields=False)
     @classmethod
     def _modality(cls, value: str | None) -> str | None:
         return normalize_modality(value) if value is not None else None
 
-    @field_validator("n_instances", "n_classes", "imbalance_ratio", "height", "width", "channels",
-                     mode="before")
-    @classmethod
-    def _not_bool(cls, value: object) -> object:
-        return reject_bool(value)  # a JSON true is no count (pydantic would read it as 1)
-
-    @field_validator("class_counts", mode="before")
+    @field_validator("class_counts", mode="before", check_fields=False)
     @classmethod
     def _counts_not_bool(cls, value: object) -> object:
         if isinstance(value, (list, tuple)):
@@ -74,45 +85,20 @@ class TurnExtraction(BaseModel):
 
     def traits(self) -> dict[str, Any]:
         """The dataset traits stated (None left out)."""
-        keys = ("n_instances", "n_classes", "imbalance_ratio", "class_counts", "height", "width",
-                "channels", "modality")
-        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+        return {k: v for k in type(self).model_fields
+                if k not in _CONSTRAINTS and (v := getattr(self, k)) is not None}
 
 
-# --- structured output with retries --------------------------------------------------------------
-
-def invoke_structured(model: BaseChatModel, schema: type[M], messages: list[BaseMessage],
-                      retries: int = 2) -> M:
-    """`schema` from the model's structured output, retrying `retries` times with the error fed
-    back. Raises the last error (ValueError / ValidationError / the model's own) when all fail."""
-    runnable = model.with_structured_output(schema)
-    history = list(messages)
-    last: Exception | None = None
-    for attempt in range(retries + 1):
-        try:
-            result = runnable.invoke(history)
-            if result is None:
-                raise ValueError("no output")
-            if isinstance(result, dict):
-                result = schema.model_validate(result)
-            if not isinstance(result, schema):
-                raise ValueError(f"expected a {schema.__name__} object")
-            return result
-        except (ValidationError, ValueError, TypeError, KeyError) as exc:
-            last = exc
-            log.info("structured output attempt %d failed: %s", attempt + 1, exc)
-            history = [*messages, HumanMessage(
-                f"Your previous output was invalid: {_error_text(exc)}. Reply again with only a "
-                f"JSON object that fits the {schema.__name__} schema.")]
-    assert last is not None
-    raise last
+# The MetaFeatures traits (less NOT_EXTRACTED), class_counts, then budget, preference, dataset_path.
+def make_turn_extraction(model: type[BaseModel] = MetaFeatures) -> type[BaseModel]:
+    """The `TurnExtraction` schema derived from `model` (`tools.schemas.derive_traits_model`)."""
+    return derive_traits_model(
+        "TurnExtraction", _TurnBase, EXTRACT_DESCRIPTIONS, exclude=NOT_EXTRACTED, model=model,
+        extra={"class_counts": (list[int] | None, Field(None, description="images per class"))},
+        tail=_CONSTRAINTS)
 
 
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}"
-                         for e in exc.errors()[:5])
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+TurnExtraction = make_turn_extraction()
 
 
 # --- regex fallback ------------------------------------------------------------------------------
@@ -173,6 +159,9 @@ def _to_int(text: str) -> int | None:
 
 
 def _budget_clauses(text: str) -> list[str]:
+    """The clauses of `text` that may state a budget; dataset paths are taken out first (an
+    upload folder such as `.../b40e9c86/x.npz` is not a device)."""
+    text = _PATH.sub(" ", text)
     clauses = [c.strip() for c in re.split(r"[.;!?\n]|,(?!\d{3})", text) if c.strip()]
     return [c for c in clauses if _budget_hint(c) and not _SIZE_1D.search(c)]
 
@@ -398,6 +387,6 @@ def extract_turn(model: BaseChatModel | None, text: str, *, pending: str | None 
     return merge(llm, regex, text)
 
 
-__all__ = ["REQUIRED_TRAITS", "TurnExtraction", "budget_phrase", "device_question", "extract_turn",
-           "invoke_structured", "merge", "regex_covers", "regex_extract", "supported",
-           "unknown_device"]
+__all__ = ["NOT_EXTRACTED", "REQUIRED_TRAITS", "TurnExtraction", "budget_phrase", "device_question",
+           "extract_turn", "invoke_structured", "make_turn_extraction", "merge", "regex_covers",
+           "regex_extract", "supported", "unknown_device"]

@@ -27,14 +27,13 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent import prompts
+from agent import facts, prompts
 from agent.extraction import invoke_structured
 from agent.grounding import (
     launch_violations,
     launched_ok,
     name_violations,
     number_violations,
-    user_source,
 )
 from agent.llm import with_max_tokens
 
@@ -140,18 +139,15 @@ def deterministic_checks(transcript: dict[str, Any], store: Any = None) -> list[
         errors = SPACE.errors(rec.best.config.model_dump())
         checks.append(Check(name="config in search space", criterion="accuracy", passed=not errors,
                             detail="; ".join(errors)))
-    sources = [str(o.get("output", "")) for o in transcript.get("tool_outputs") or []]
-    sources += [user_source(m["content"]) for m in transcript.get("messages") or []
-                if m.get("role") == "human"]
+    sources = facts.grounding_sources(
+        [str(o.get("output", "")) for o in transcript.get("tool_outputs") or []],
+        [m["content"] for m in transcript.get("messages") or [] if m.get("role") == "human"], rec)
     pick: dict[str, Any] | None = None
     pick_sources: list[str] = []
-    if rec is not None:
-        sources += prompts.recommendation_sources(rec)
-        if _presents_recommendation(transcript):
-            speed = (transcript.get("constraints") or {}).get("preference") == "speed"
-            chosen = rec.faster if speed and rec.faster is not None else rec.best
-            pick = chosen.config.model_dump()
-            pick_sources = prompts.pick_sources(rec, speed)
+    if rec is not None and _presents_recommendation(transcript):
+        preference = (transcript.get("constraints") or {}).get("preference")
+        pick = facts.pick_config(rec, preference)
+        pick_sources = facts.pick_sources(rec, preference)
     bad = [str(v) for v in [
         *number_violations(answer, sources, pick=pick, pick_sources=pick_sources),
         *launch_violations(answer, launched_ok(transcript.get("tool_outputs") or []))]]
@@ -235,16 +231,16 @@ def build_judge(model: BaseChatModel | None, *, store: Any = None, retries: int 
         if model is None:
             return {"rubric": None, "llm_error": "no LLM given"}
         t = state["transcript"]
-        facts: dict[str, Any] = {}
+        shown: dict[str, Any] = {}
         try:
             from knowledge.recommend import Recommendation
 
-            facts = prompts.recommendation_facts(
+            shown = facts.recommendation_facts(
                 Recommendation.model_validate(t.get("recommendation")), compact=True)
         except ValidationError:
-            facts = {"tool_outputs": [o.get("output", "")[:2000] for o in t.get("tool_outputs") or []]}
+            shown = {"tool_outputs": [o.get("output", "")[:2000] for o in t.get("tool_outputs") or []]}
         messages = [SystemMessage(prompts.JUDGE_SYSTEM),
-                    HumanMessage(prompts.judge_user(str(t.get("answer") or ""), facts, state["checks"]))]
+                    HumanMessage(prompts.judge_user(str(t.get("answer") or ""), shown, state["checks"]))]
         try:
             result = invoke_structured(with_max_tokens(model, RUBRIC_TOKENS), Rubric, messages,
                                        retries=retries)

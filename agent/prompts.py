@@ -9,7 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agent import facts as _facts
+from agent.facts import COMPACT_RUNS, COMPACT_WHY, run_line
 from agent.grounding import NOT_STATED
+from knowledge.metafeatures import MODALITIES  # the modality vocabulary (MetaFeatures.modality)
+
 
 def _json(value: Any) -> str:
     """Compact JSON for a prompt (no spaces: each costs a token on a small local model)."""
@@ -25,8 +29,8 @@ EXTRACT_SYSTEM = (
     "You extract facts from ONE message of a user who wants to train an image classifier. Return "
     "a JSON object with the fields n_instances (number of training images), n_classes, "
     "imbalance_ratio, class_counts, height, width (pixels), channels (1 grayscale, 3 colour), "
-    "modality (x-ray, ct, mri, ultrasound, dermoscopy, fundus, oct, histopathology, microscopy, "
-    "natural, other), budget (the compute budget in the user's words, e.g. 'one hour on a T4', "
+    f"modality ({', '.join(MODALITIES)}), "
+    "budget (the compute budget in the user's words, e.g. 'one hour on a T4', "
     "'CPU only'), preference (accuracy, speed or balanced) and dataset_path (a file or folder "
     "path written in the message). Use null for anything the message does not state; never "
     "guess numbers. A correction ('actually it is 5 classes') gives the new value. "
@@ -162,87 +166,17 @@ __all__ = ["ANSWER_SYSTEM", "ASK_SYSTEM", "COMPACT_RUNS", "COMPACT_WHY", "DATA_N
            "followup_context", "judge_user", "recommendation_facts", "run_line"]
 
 
-_COMPACT_ALTERNATIVE = ("model", "model_name", "pretrained", "scheme", "resolution_px", "lr",
-                        "epochs", "predicted_accuracy_pct", "interval_80_pct", "training_time")
-_SCHEME_WORDS = {"end_to_end": "end-to-end", "linear_probing": "linear probe", "knn": "kNN"}
-COMPACT_WHY = 4  # SHAP factors the compact facts keep
-COMPACT_RUNS = 3  # similar past runs the compact facts keep
-
-
-def run_line(hit: Any) -> str:
-    """A past run in one short line: dataset, model, scheme, px -> test accuracy (± its spread)."""
-    from knowledge.search_space import MODELS
-
-    name = (hit.card.split(" (", 1)[0] if hit.card else hit.dataset_id).split(" [", 1)[0]
-    model = MODELS[hit.model].label if hit.model in MODELS else hit.model
-    acc = "" if hit.test_acc is None else f" → test acc {round(100 * hit.test_acc, 1)}%" + (
-        f" ± {round(100 * hit.test_acc_std, 1)}" if hit.test_acc_std else "")
-    return (f"{name}: {model}, {_SCHEME_WORDS.get(hit.scheme, hit.scheme)}, {hit.resolution} px"
-            f"{acc} ({hit.source})")
-
-
 def recommendation_facts(rec: Any, pick: str = "best", compact: bool = False) -> dict[str, Any]:
-    """The facts of a `knowledge.recommend.Recommendation` the answer is written from (accuracies
-    in %, times in words); `pick` = "faster" puts the faster alternative first (speed preference).
-
-    `compact` (what the LLM is shown; the full facts stay a grounding source): the alternatives
-    keep only their defining settings and outcome, `COMPACT_WHY` factors, `COMPACT_RUNS` similar
-    runs as one short line each, and no derived traits — about half the prompt tokens."""
-    from knowledge.metalearner.budget import format_seconds
-    from knowledge.recommend import budget_text
-
-    def ranked(r: Any, short: bool = False) -> dict[str, Any] | None:
-        if r is None:
-            return None
-        c = r.config
-        out = {"model": c.model, "model_name": c.spec.label, "pretrained": c.pretrained,
-               "scheme": c.scheme, "resolution_px": c.resolution, "optimizer": c.optimizer,
-               "lr": c.lr, "weight_decay": c.weight_decay, "batch_size": c.batch_size,
-               "epochs": c.epochs, "augmentation": c.augmentation,
-               "label_smoothing": c.label_smoothing,
-               "predicted_accuracy_pct": round(100 * r.predicted_acc, 1),
-               "interval_80_pct": [round(100 * r.acc_lo, 1), round(100 * r.acc_hi, 1)],
-               "training_time": format_seconds(r.predicted_seconds) + f" on {r.device}"
-               + (" (rough estimate)" if r.time_is_estimate and r.predicted_seconds else "")}
-        if r.support is not None:  # the recorded runs behind it, or that it extrapolates
-            out["evidence"] = r.support.text()
-        return {k: out[k] for k in _COMPACT_ALTERNATIVE} if short else out
-
-    chosen = rec.faster if pick == "faster" and rec.faster is not None else rec.best
-    facts = {
-        "recommended": ranked(chosen),
-        "chosen_for": "speed (the faster alternative)" if chosen is not rec.best else "accuracy",
-        "best_within_budget": ranked(rec.best, compact) if chosen is not rec.best else None,
-        "budget": budget_text(rec),
-        "why": [f.text for f in rec.explanation.factors],
-        "average_over_past_runs_pct": round(rec.explanation.base_value, 1),
-        "faster_alternative": ranked(rec.faster, compact) if chosen is rec.best else None,
-        "more_accurate_alternative": ranked(rec.more_accurate, compact),
-        "more_accurate_kind": rec.more_accurate_kind,
-        "similar_past_runs": [h.card for h in rec.similar_runs],
-        "dataset_traits": rec.meta_features.model_dump(exclude_none=True),
-        "unknown_traits": rec.missing_traits,
-        "notes": rec.notes,
-    }
-    if compact:
-        traits = ("n_instances", "n_classes", "imbalance_ratio", "height", "width", "channels",
-                  "modality")
-        facts.update(why=facts["why"][:COMPACT_WHY],
-                     similar_past_runs=[run_line(h) for h in rec.similar_runs[:COMPACT_RUNS]],
-                     dataset_traits={k: v for k, v in facts["dataset_traits"].items()
-                                     if k in traits})
-    return facts
+    """`agent.facts.recommendation_facts` with `pick` = "faster" for the speed preference (the
+    faster alternative first); kept for callers that name the config rather than the preference."""
+    return _facts.recommendation_facts(rec, _facts.SPEED if pick == "faster" else None, compact)
 
 
 def recommendation_sources(rec: Any) -> list[str]:
-    """What a recommendation lets an answer quote, as grounding sources: the card, the
-    recommendation itself and the facts the prompts show (best, faster, compact)."""
-    return [rec.to_markdown(), json.dumps(rec.model_dump(mode="json")),
-            json.dumps(recommendation_facts(rec)), json.dumps(recommendation_facts(rec, "faster")),
-            json.dumps(recommendation_facts(rec, compact=True))]
+    """`agent.facts.recommendation_sources`."""
+    return _facts.recommendation_sources(rec)
 
 
 def pick_sources(rec: Any, speed: bool) -> list[str]:
-    """The sources of the config an answer presents (the faster one when the user wants speed)."""
-    return [json.dumps(rec.model_dump(mode="json")),
-            json.dumps(recommendation_facts(rec, "faster" if speed else "best"))]
+    """`agent.facts.pick_sources` (the faster config's when `speed`)."""
+    return _facts.pick_sources(rec, _facts.SPEED if speed else None)

@@ -53,7 +53,8 @@ class AdvisorState(TypedDict, total=False):
     turn: int  # user turns so far
     step: int  # model/tool rounds within this turn (bounded)
     # -- within one turn --------------------------------------------------------------------
-    route: str  # where the node just run sends the turn
+    route: str | None  # a node's own verdict for its router (`agent.routing`): extract "launch" / END,
+    # recommend END (no recommendation), ground END / "answer" / "agent"
     path_to_read: str | None  # a dataset path the latest message named, not read yet
     problem: str | None  # a tool error to tell the user this turn
     draft: str | None  # an answer waiting for the grounding check

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,6 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from knowledge.errors import ConfigError
 
 ScriptItem = AIMessage | str | dict
-Script = list[ScriptItem] | Callable[[list[BaseMessage]], ScriptItem]
 
 _FENCE = re.compile(r"```[A-Za-z]*\s*\n?(.*?)```", re.DOTALL)
 

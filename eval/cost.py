@@ -43,8 +43,7 @@ def cpu_lodo(frame: Any = None) -> dict[str, Any]:
     import pandas as pd
 
     from knowledge.metalearner.features import featurize
-    from knowledge.metalearner.model import (
-        COST_FEATURES, MetaLearner, cost_prior_shape, log_cost_target)
+    from knowledge.metalearner.model import COST_FEATURES, MetaLearner, cost_prior_shape, log_cost_target
 
     if frame is None:
         frame = pd.read_parquet(cost.PACKAGE_DATA / "meta_dataset.parquet")

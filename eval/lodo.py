@@ -70,7 +70,6 @@ Time to a recommendation (fit excluded)
 from __future__ import annotations
 
 import logging
-import math
 import os
 import platform
 import time
@@ -84,122 +83,36 @@ import pandas as pd
 
 from eval.baselines import (
     CONFIG_FIELDS,
-    config_key,
+    config_key,  # noqa: F401 - re-exported
     expected_best_of,
     nearest_config,
     single_best_ranking,
     tpe_search,
 )
+
+# The tasks and the report live in their own modules; their names are re-exported here.
+from eval.lodo_report import HEADERS, splits, summarise, table_rows, timing_summary, to_markdown  # noqa: F401
+from eval.lodo_tasks import (  # noqa: F401
+    BASE_METHODS,
+    MIN_RECORDS,
+    TPE_TRIALS,
+    Task,
+    _groups,
+    _meta,
+    build_tasks,
+    methods,
+    records_frame,
+)
 from knowledge.errors import StoreError
-from knowledge.metafeatures import MetaFeatures
 from knowledge.metalearner.blend import BLEND_GRID
 from knowledge.metalearner.features import featurize
-from knowledge.metalearner.model import ACC_PARAMS, COST_PARAMS, MetaLearner, accuracy_target, training_rows
-from knowledge.runs.record import RunRecord, record_to_row
+from knowledge.metalearner.model import ACC_PARAMS, COST_PARAMS, MetaLearner, training_rows
+from knowledge.runs.record import RunRecord
 
 log = logging.getLogger(__name__)
 
-MIN_RECORDS = 5
 TOP_K = 5
-TPE_TRIALS: tuple[int, ...] = (5, 10, 20)
 DEFAULT_SEEDS = 5
-BASE_METHODS: tuple[str, ...] = ("meta-learner", "random", "single-best", "nearest-dataset")
-
-
-def methods(tpe_trials: Sequence[int] = TPE_TRIALS) -> list[str]:
-    """The method names of a report, in display order."""
-    return [*BASE_METHODS, *(f"tpe@{n}" for n in tpe_trials), "oracle"]
-
-
-@dataclass
-class Task:
-    """One held-out (dataset_id, source) group: its distinct recorded configs and accuracies."""
-
-    dataset_id: str
-    source: str
-    base_dataset: str
-    medical: bool
-    metric: str
-    n_records: int
-    meta: MetaFeatures
-    rows: pd.DataFrame  # one flat row per distinct config (mf.*, cfg.*), sorted by key
-    keys: list[str]
-    values: np.ndarray  # accuracy per config (fraction), same order
-
-    @property
-    def task_id(self) -> str:
-        return f"{self.dataset_id} [{self.source}]"
-
-    @property
-    def configs(self) -> pd.DataFrame:
-        """The candidates' config fields (columns `CONFIG_FIELDS`)."""
-        return self.rows[[f"cfg.{f}" for f in CONFIG_FIELDS]].set_axis(list(CONFIG_FIELDS), axis=1)
-
-    def score(self, positions: Sequence[int]) -> dict[str, float]:
-        """Regret, regret in points and rank of the best of `positions`."""
-        best, worst = float(self.values.max()), float(self.values.min())
-        chosen = float(max(self.values[p] for p in positions))
-        return {
-            "regret": (best - chosen) / (best - worst),
-            "regret_points": 100.0 * (best - chosen),
-            "rank": float(1 + int(np.sum(self.values > chosen))),
-        }
-
-
-def records_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
-    """The flat frame (`record_to_row` columns) of records."""
-    return pd.DataFrame([record_to_row(r) for r in records])
-
-
-def _meta(row: pd.Series) -> MetaFeatures:
-    data = {}
-    for name in MetaFeatures.model_fields:
-        value = row.get(f"mf.{name}")
-        if value is not None and not (isinstance(value, float) and math.isnan(value)):
-            data[name] = value.item() if hasattr(value, "item") else value
-    return MetaFeatures.model_validate(data)
-
-
-def _groups(rows: pd.DataFrame) -> pd.DataFrame:
-    """`rows` (usable records) with `_y` (accuracy), `_metric` and `_key` (config key) columns."""
-    test = pd.to_numeric(rows.get("out.test_acc", pd.Series(np.nan, index=rows.index)),
-                         errors="coerce")
-    cfg = rows[[f"cfg.{f}" for f in CONFIG_FIELDS]].set_axis(list(CONFIG_FIELDS), axis=1)
-    return rows.assign(
-        _y=accuracy_target(rows).to_numpy(),
-        _metric=np.where(test.notna(), "test_acc", "val_acc"),
-        _key=[config_key(c) for c in cfg.to_dict("records")],
-        _source=rows["prov.source"].astype(str) if "prov.source" in rows else "own",
-    )
-
-
-def build_tasks(frame: pd.DataFrame, *, min_records: int = MIN_RECORDS) -> list[Task]:
-    """The evaluation tasks of a flat frame (module doc), sorted by (base, dataset_id, source)."""
-    rows = training_rows(frame)
-    if rows.empty:
-        return []
-    rows = _groups(rows)
-    tasks: list[Task] = []
-    for (dataset_id, source), g in rows.groupby(["dataset_id", "_source"], sort=True):
-        if len(g) < min_records:
-            continue
-        per = g.groupby("_key", sort=True)
-        values = per["_y"].mean()
-        if values.nunique() < 2:
-            log.info("task %s [%s] skipped: every config scores the same", dataset_id, source)
-            continue
-        first = per.head(1).set_index("_key").loc[values.index]
-        metrics = set(g["_metric"])
-        tasks.append(Task(
-            dataset_id=str(dataset_id), source=str(source),
-            base_dataset=str(g["base_dataset"].iloc[0]),
-            medical=bool(g["medical"].iloc[0]) if "medical" in g else True,
-            metric=metrics.pop() if len(metrics) == 1 else "mixed",
-            n_records=len(g), meta=_meta(g.iloc[0]),
-            rows=first.reset_index(drop=True), keys=list(values.index),
-            values=values.to_numpy("float64"),
-        ))
-    return sorted(tasks, key=lambda t: (t.base_dataset, t.dataset_id, t.source))
 
 
 # --- one fold ------------------------------------------------------------------------------------
@@ -418,116 +331,3 @@ def evaluate_lodo(
         "total_s": round(time.perf_counter() - started, 2),
     }
     return report
-
-
-def splits(tasks: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Task subsets reported: all, medical, non-medical, and one per source."""
-    out = {
-        "all": list(tasks),
-        "medical": [t for t in tasks if t["medical"]],
-        "non-medical": [t for t in tasks if not t["medical"]],
-    }
-    for source in sorted({t["source"] for t in tasks}):
-        out[f"source={source}"] = [t for t in tasks if t["source"] == source]
-    return out
-
-
-STATS: tuple[str, ...] = ("regret", "regret_top5", "regret_points", "rank", "rank_top5")
-
-
-def summarise(tasks: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
-    """Mean and median over tasks of every method's scores, per split (module doc)."""
-    out: dict[str, Any] = {}
-    for split, subset in splits(tasks).items():
-        entry: dict[str, Any] = {"n_tasks": len(subset), "methods": {}}
-        for name in names:
-            stats: dict[str, Any] = {}
-            for stat in STATS:
-                values = [t["results"][name][stat] for t in subset
-                          if name in t["results"] and stat in t["results"][name]]
-                if values:
-                    stats[stat] = {"mean": float(np.mean(values)),
-                                   "median": float(np.median(values)), "n": len(values)}
-            if stats:
-                entry["methods"][name] = stats
-        out[split] = entry
-    return out
-
-
-def timing_summary(tasks: Sequence[dict[str, Any]], folds: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean / median / max seconds per task of each timed step, and of the fits (per fold)."""
-    out: dict[str, Any] = {}
-    for step in ("predict_s", "rank_s", "retrieve_s"):
-        values = [t["time"][step] for t in tasks if step in t["time"]]
-        if values:
-            out[step] = {"mean": float(np.mean(values)), "median": float(np.median(values)),
-                         "max": float(np.max(values))}
-    fits = [f["fit_s"] for f in folds]
-    if fits:
-        out["fit_s"] = {"mean": float(np.mean(fits)), "median": float(np.median(fits)),
-                        "max": float(np.max(fits))}
-    return out
-
-
-# --- presentation --------------------------------------------------------------------------------
-
-def table_rows(report: dict[str, Any], split: str) -> list[list[str]]:
-    """Rows (method, regret@1 mean/median, top-5 regret mean/median, points, rank mean/median)."""
-    entry = report["summary"].get(split, {"methods": {}})
-    rows = []
-    for name in report["methods"]:
-        stats = entry["methods"].get(name)
-        if not stats:
-            continue
-
-        def cell(stat: str, agg: str, fmt: str) -> str:
-            return format(stats[stat][agg], fmt) if stat in stats else "–"
-
-        rows.append([name, cell("regret", "mean", ".3f"), cell("regret", "median", ".3f"),
-                     cell("regret_top5", "mean", ".3f"), cell("regret_top5", "median", ".3f"),
-                     cell("regret_points", "mean", ".2f"), cell("rank", "mean", ".1f"),
-                     cell("rank", "median", ".1f")])
-    return rows
-
-
-HEADERS = ["method", "regret@1 mean", "regret@1 median", "best-of-5 regret mean",
-           "best-of-5 regret median", "regret@1 (acc. points) mean", "rank mean", "rank median"]
-
-
-def to_markdown(report: dict[str, Any]) -> str:
-    """The results as a Markdown fragment (one table per non-empty split, then the timing)."""
-    lines = []
-    rec = report["records"]
-    by_source = ", ".join(f"{k}: {v:,}" for k, v in rec["by_source"].items())
-    lines.append(f"Records: {rec['usable']:,} usable ({by_source}); {len(report['folds'])} folds "
-                 f"(held-out base datasets), {len(report['tasks'])} tasks; TPE and random averaged "
-                 f"over {report['settings']['seeds']} seeds / exactly. Regret normalised to [0, 1] "
-                 f"per task by its best and worst recorded config; rank among its recorded configs.")
-    blends = [f["blend"] for f in report["folds"] if "blend" in f]
-    if blends:
-        counts = ", ".join(f"{w:g} ({blends.count(w)} folds)" for w in sorted(set(blends)))
-        lines.append(f"Meta-learner ranking blend (ranker weight, chosen by grouped CV on each "
-                     f"fold's training datasets): {counts}.")
-    for split, entry in report["summary"].items():
-        if not entry["n_tasks"]:
-            continue
-        lines += ["", f"**{split}** ({entry['n_tasks']} tasks)", "",
-                  "| " + " | ".join(HEADERS) + " |",
-                  "|" + "|".join(["---"] + ["---:"] * (len(HEADERS) - 1)) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in table_rows(report, split)]
-    timing = report["timing"]
-    if timing:
-        parts = []
-        labels = {"predict_s": "predict + argmax over the task's configs",
-                  "rank_s": "full `rank()` over the default candidates",
-                  "retrieve_s": "nearest-dataset retrieval", "fit_s": "meta-learner fit per fold"}
-        for step, label in labels.items():
-            if step in timing:
-                t = timing[step]
-                parts.append(f"{label}: median {1000 * t['median']:.1f} ms "
-                             f"(max {1000 * t['max']:.1f} ms)" if step != "fit_s" else
-                             f"{label}: median {t['median']:.1f} s")
-        machine = report["machine"]
-        lines += ["", f"Time to a recommendation ({machine['cpu_count']} CPUs, "
-                      f"{machine['platform']}): " + "; ".join(parts) + "."]
-    return "\n".join(lines) + "\n"

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import logging
 import math
-import weakref
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FOREST_SHAP_MAX_ROWS = 16  # up to this many rows, SHAP values come from the NumPy forest
-_EXPLAINERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 class Factor(BaseModel):
@@ -83,20 +81,6 @@ class Explanation(BaseModel):
                  f"(average over past runs {self.base_value:.1f} %):"]
         lines += [f"  {f.text}" for f in self.factors]
         return "\n".join(lines)
-
-
-def _explainer(learner: MetaLearner) -> Any:
-    """A cached `shap.TreeExplainer` of the learner's accuracy model."""
-    import shap
-
-    if learner.acc_model is None:
-        from knowledge.errors import StoreError
-
-        raise StoreError("the meta-learner is not fitted (run `metallmix fit`)")
-    model = learner.acc_model
-    if model not in _EXPLAINERS:
-        _EXPLAINERS[model] = shap.TreeExplainer(model)
-    return _EXPLAINERS[model]
 
 
 def shap_values(learner: MetaLearner, features: pd.DataFrame) -> tuple[np.ndarray, float]:

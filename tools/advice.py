@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from tools.base import make_tool
 from tools.schemas import Config, Traits
 
-
 # --- argument schemas ----------------------------------------------------------------------------
 
 class RankArgs(BaseModel):
@@ -95,6 +94,52 @@ def hit_json(h: Any) -> dict[str, Any]:
             "similarity": round(h.score, 3), "card": h.card}
 
 
+def rank_output(rec: Any) -> dict[str, Any]:
+    """What rank_configs returns for a `Recommendation` (the advisor graph records it without
+    ranking again)."""
+    from knowledge.recommend import budget_text
+
+    out: dict[str, Any] = {
+        "traits_used": rec.meta_features.model_dump(exclude_none=True),
+        "unknown_traits": rec.missing_traits,
+        "budget": budget_text(rec),
+        "top": [ranked_json(r) for r in rec.top],
+        "why_best": [f.text for f in rec.explanation.factors],
+        "faster_alternative": ranked_json(rec.faster) if rec.faster else None,
+        "more_accurate_alternative": (dict(ranked_json(rec.more_accurate),
+                                           kind=rec.more_accurate_kind)
+                                      if rec.more_accurate else None),
+        "candidates_scored": rec.n_candidates,
+    }
+    if rec.notes:
+        out["notes"] = rec.notes
+    return out
+
+
+def explain_output(meta: Any, learner: Any, config: Any, explanation: Any = None) -> dict[str, Any]:
+    """What explain_config returns for `config` on `meta`: its prediction (without a budget) and
+    its SHAP factors (`explanation` when already computed, e.g. a Recommendation's)."""
+    from knowledge.explain import explain
+    from knowledge.metalearner.ranking import rank
+
+    ranked = rank(meta, learner, top_k=1, candidates=[config])[0]
+    expl = explanation if explanation is not None else explain(learner, meta, config)
+    predicted = ranked_json(ranked)
+    predicted.pop("rank")
+    return {
+        **predicted,
+        "average_over_past_runs_pct": round(expl.base_value, 1),
+        "factors": [{"factor": f.label, "value": f.value_text,
+                     "points": round(f.contribution_points, 2)} for f in expl.factors],
+        "reading": "points add up: average + factors = predicted accuracy",
+    }
+
+
+def similar_output(hits: Any) -> dict[str, Any]:
+    """What similar_runs returns for these hits."""
+    return {"runs": [hit_json(h) for h in hits]}
+
+
 # --- tools ---------------------------------------------------------------------------------------
 
 def build(store: str | Path | None = None) -> list[StructuredTool]:
@@ -106,46 +151,13 @@ def build(store: str | Path | None = None) -> list[StructuredTool]:
         return get_advisor(store)
 
     def rank_configs(traits: Traits | dict, top_k: int = 5, budget: str | None = None) -> dict:
-        rec = advisor().recommend(_meta(traits), top_k=top_k, budget=budget)
-        from knowledge.recommend import budget_text
-
-        out: dict[str, Any] = {
-            "traits_used": rec.meta_features.model_dump(exclude_none=True),
-            "unknown_traits": rec.missing_traits,
-            "budget": budget_text(rec),
-            "top": [ranked_json(r) for r in rec.top],
-            "why_best": [f.text for f in rec.explanation.factors],
-            "faster_alternative": ranked_json(rec.faster) if rec.faster else None,
-            "more_accurate_alternative": (dict(ranked_json(rec.more_accurate),
-                                               kind=rec.more_accurate_kind)
-                                          if rec.more_accurate else None),
-            "candidates_scored": rec.n_candidates,
-        }
-        if rec.notes:
-            out["notes"] = rec.notes
-        return out
+        return rank_output(advisor().recommend(_meta(traits), top_k=top_k, budget=budget))
 
     def explain_config(traits: Traits | dict, config: Config | dict) -> dict:
-        from knowledge.explain import explain
-        from knowledge.metalearner.ranking import rank
-
-        meta, cfg = _meta(traits), _config(config)
-        learner = advisor().learner
-        ranked = rank(meta, learner, top_k=1, candidates=[cfg])[0]
-        expl = explain(learner, meta, cfg)
-        predicted = ranked_json(ranked)
-        predicted.pop("rank")
-        return {
-            **predicted,
-            "average_over_past_runs_pct": round(expl.base_value, 1),
-            "factors": [{"factor": f.label, "value": f.value_text,
-                         "points": round(f.contribution_points, 2)} for f in expl.factors],
-            "reading": "points add up: average + factors = predicted accuracy",
-        }
+        return explain_output(_meta(traits), advisor().learner, _config(config))
 
     def similar_runs(traits: Traits | dict, k: int = 5) -> dict:
-        hits = advisor().index.similar_runs(_meta(traits), k=k, dedupe_datasets=True)
-        return {"runs": [hit_json(h) for h in hits]}
+        return similar_output(advisor().index.similar_runs(_meta(traits), k=k, dedupe_datasets=True))
 
     def search_runs(question: str, k: int = 5) -> dict:
         hits = advisor().search_text(question, k=k)

@@ -143,7 +143,7 @@ def featurize(frame: pd.DataFrame) -> pd.DataFrame:
     pretrained = frame.get("cfg.pretrained")
     out["pretrained"] = (
         pd.Series(np.nan, index=idx) if pretrained is None
-        else pretrained.map({True: 1.0, False: 0.0, "True": 1.0, "False": 0.0, 1: 1.0, 0: 0.0})
+        else pretrained.map({True: 1.0, False: 0.0, "True": 1.0, "False": 0.0})  # 1 and 0 hash as True and False
         .astype("float64")
     )
     out["scheme"] = _categorical(frame.get("cfg.scheme"), "scheme", idx)

@@ -2,7 +2,7 @@
 
     estimate_peak(TrainConfig(model="resnet50", resolution=224, batch_size=64))   # MemoryEstimate
     fits(config, "t4")            # (True, 64, None) | (True, 32, "batch 64 -> 32 ...") | (False, 0, "...")
-    fit_to_memory(configs, "t4")  # the candidate filter `ranking._constrained` uses on GPU budgets
+    fit_to_memory(configs, "t4")  # the candidate filter `constraints._constrained` uses on GPU budgets
 
 The model (all in MB, 1 MB = 2**20 bytes):
 
@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
@@ -68,14 +68,6 @@ USABLE_FRACTION = 0.9
 MIN_BATCH = 8
 FALLBACK_MACTS_224 = 10.0  # a model timm never benchmarked: about a ResNet-50 (11 M at 224 px)
 OPTIMIZER_COPIES = {"adamw": 2, "adam": 2, "sgd": 1}
-
-# memory (GB) of the devices a budget can name, until knowledge.metalearner.devices provides them
-_FALLBACK_MEMORY_GB: dict[str, float] = {
-    "t4": 16, "l4": 24, "a10": 24, "v100": 16, "a100": 40, "h100": 80, "mps": 16,
-    "gtx1070": 8, "gtx1080": 8, "gtx1080ti": 11, "rtx2080ti": 11, "rtx3060": 12, "rtx3080": 10,
-    "rtx3090": 24, "rtx4090": 24, "h200": 141,
-}
-_FALLBACK_LABELS: dict[str, str] = {"gtx1070": "GTX 1070", "mps": "Apple GPU"}
 
 
 # -- the shipped per-model figures ------------------------------------------------------------
@@ -223,179 +215,22 @@ def _measured_mb(model: str, resolution: int, batch: int, amp: bool) -> float | 
     slope = (by_batch[hi] - by_batch[lo]) / (hi - lo)
     return max(0.0, by_batch[lo] + slope * (batch - lo))
 
-
-# -- devices ----------------------------------------------------------------------------------
-def device_memory_gb(device: Any) -> tuple[float | None, str]:
-    """(memory in GB, label) of a device: a key of the device catalogue
-    (`knowledge.metalearner.devices.get_device`, else a small local table), an object with
-    `memory_gb`, or a number of GB. (None, label) when unknown (CPU: system RAM, not checked)."""
-    if isinstance(device, (int, float)):
-        return float(device), f"{device:g} GB"
-    if hasattr(device, "memory_gb"):
-        return (float(device.memory_gb) if device.memory_gb else None,
-                str(getattr(device, "label", getattr(device, "key", "device"))))
-    key = str(device).strip().lower()
-    try:
-        from knowledge.metalearner.devices import get_device  # type: ignore[import-not-found]
-        found = get_device(key)
-        return (float(found.memory_gb) if found.memory_gb else None), str(found.label)
-    except Exception:  # noqa: BLE001, S110 - not there yet, or not in the catalogue
-        pass
-    if key in _FALLBACK_MEMORY_GB:
-        return float(_FALLBACK_MEMORY_GB[key]), _FALLBACK_LABELS.get(key, key.upper())
-    return None, key
+# Whether a config fits a device (`memory_fit`) and the calibration on our CPU runs
+# (`memory_calibration`) import this module; their names are re-exported here on first use.
+_MOVED = {
+    "_FALLBACK_LABELS": "memory_fit", "_FALLBACK_MEMORY_GB": "memory_fit", "_FITS": "memory_fit",
+    "_amp_for": "memory_fit", "_fits_cached": "memory_fit", "_gb": "memory_fit",
+    "device_memory_gb": "memory_fit", "fit_to_memory": "memory_fit", "fits": "memory_fit",
+    "memory_line": "memory_fit", "calibrate_cpu": "memory_calibration",
+}
 
 
-def _amp_for(device: Any) -> bool:
-    """The launcher autocasts on CUDA only (not on Apple MPS)."""
-    kind = getattr(device, "kind", None)
-    key = str(getattr(device, "key", device)).lower()
-    if kind is None and not isinstance(device, (int, float)):
-        try:
-            from knowledge.metalearner.devices import get_device  # type: ignore[import-not-found]
-            kind = get_device(key).kind
-        except Exception:  # noqa: BLE001, S110 - not there yet, or not in the catalogue
-            pass
-    return not (key == "mps" or kind in ("mps", "apple", "cpu"))
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
 
-
-def _gb(mb: float) -> str:
-    return f"{mb / 1024:.1f} GB"
-
-
-def fits(config: TrainConfig, device: Any, *, amp: bool | None = None,
-         min_batch: int = MIN_BATCH) -> tuple[bool, int, str | None]:
-    """Whether `config` trains within the device's memory: (ok, batch size, note).
-
-    Fits as is: (True, batch, None). Too big: the batch size is halved down to `min_batch`; the
-    first that fits is returned with a note (the learning rate was tuned for the original batch:
-    the note says so, the config's lr is left alone). Nothing fits: (False, 0, note). A device
-    without a known memory size (the CPU) always fits."""
-    memory_gb, label = device_memory_gb(device)
-    if memory_gb is None:
-        return True, config.batch_size, None
-    amp = _amp_for(device) if amp is None else amp
-    limit = memory_gb * 1024 * USABLE_FRACTION
-    batch = config.batch_size
-    est = estimate_peak(config, amp=amp)
-    if est.total_mb <= limit:
-        return True, batch, None
-    b = batch // 2
-    while b >= min_batch:
-        small = estimate_peak(config, batch_size=b, amp=amp)
-        if small.total_mb <= limit:
-            return True, b, (f"batch {batch} → {b} to fit {memory_gb:g} GB (estimated peak "
-                             f"{_gb(small.total_mb)}; at batch {batch} {_gb(est.total_mb)}); lr "
-                             f"{config.lr:g} was chosen for batch {batch}: consider scaling it "
-                             f"(x{b / batch:g} linear rule)")
-        b //= 2
-    at_min = estimate_peak(config, batch_size=min_batch, amp=amp)
-    return False, 0, (f"{config.spec.label if config.model in MODELS else config.model} at "
-                      f"{config.resolution} px does not fit {label} ({memory_gb:g} GB) even at batch "
-                      f"{min_batch} (estimated peak {_gb(at_min.total_mb)})")
-
-
-def fit_to_memory(configs: Sequence[TrainConfig],
-                  device: Any) -> tuple[list[TrainConfig], dict[str, int]]:
-    """The candidates that fit `device` (`fits`): unchanged, with a smaller batch, or dropped;
-    order kept, duplicates (a shrunk config equal to another candidate) removed. Also returns, per
-    shrunk candidate's key, the batch size it had (for the card's "batch 64 → 32")."""
-    out: dict[str, TrainConfig] = {}
-    shrunk_from: dict[str, int] = {}
-    for c in configs:
-        ok, batch, _ = _fits_cached(c, device)
-        if not ok:
-            continue
-        if batch != c.batch_size:
-            shrunk = c.model_copy(update={"batch_size": batch})
-            if shrunk.key() not in out:
-                shrunk_from[shrunk.key()] = c.batch_size
-            c = shrunk
-        out.setdefault(c.key(), c)
-    return list(out.values()), shrunk_from
-
-
-_FITS: dict[tuple[str, str], tuple[bool, int, str | None]] = {}
-
-
-def _fits_cached(config: TrainConfig, device: Any) -> tuple[bool, int, str | None]:
-    k = (config.key(), str(getattr(device, "key", device)).lower())
-    if k not in _FITS:
-        if len(_FITS) > 100_000:
-            _FITS.clear()
-        _FITS[k] = fits(config, device)
-    return _FITS[k]
-
-
-def memory_line(config: TrainConfig, device: Any, shrunk_from: int | None = None) -> str | None:
-    """The card's line: 'batch 64 → 32 to fit 16 GB (estimated peak 14.1 GB)' when the ranking
-    shrank the pick's batch (from `shrunk_from`, `fit_to_memory`), else 'estimated peak memory
-    5.2 GB of 16 GB'; None without a known device memory (the CPU)."""
-    memory_gb, _ = device_memory_gb(device)
-    if memory_gb is None:
-        return None
-    est = estimate_peak(config, amp=_amp_for(device))
-    how = " (measured on a GPU)" if est.measured else ""
-    original = shrunk_from
-    if original is not None and original != config.batch_size:
-        return (f"batch {original} → {config.batch_size} to fit {memory_gb:g} GB (estimated peak "
-                f"{_gb(est.total_mb)}{how}); the learning rate was tuned for batch {original}")
-    return f"estimated peak memory {_gb(est.total_mb)} of {memory_gb:g} GB{how}"
-
-
-# -- calibration on our own CPU runs ----------------------------------------------------------
-def calibrate_cpu(frame: Any = None) -> dict[str, Any]:
-    """Least-squares fit of the CPU peak RSS of our own runs:
-
-        peak_mb = baseline + d * dataset_mb + s * states_mb + k * activation_mb(fp32, factor 1)
-
-    (`states`: weights + gradients + optimizer state). Returns the coefficients, the implied
-    activation factor `k`, and the fit error (median absolute / relative, RMSE) of this fit and
-    of the fixed-constant model (baseline + dataset + states + ACT_FACTOR x activations)."""
-    import numpy as np
-    import pandas as pd
-
-    if frame is None:
-        frame = pd.read_parquet(PACKAGE_DATA / "meta_dataset.parquet")
-    cols = ["cfg.model", "cfg.resolution", "cfg.batch_size", "cfg.scheme", "cfg.optimizer",
-            "out.peak_memory_mb", "mf.n_instances", "mf.height", "mf.width"]
-    d = frame[[c for c in cols if c in frame.columns]].dropna(subset=["out.peak_memory_mb"])
-    d = d[d["cfg.scheme"].isin(["end_to_end", "linear_probing"])]
-    states, acts, data = [], [], []
-    for r in d.itertuples(index=False):
-        model, res, batch, scheme, opt = r[0], int(r[1]), int(r[2]), r[3], r[4]
-        e = estimate_peak(model=model, resolution=res, batch_size=batch, amp=False, scheme=scheme,
-                          optimizer=opt, overhead_mb=0.0, act_factor=1.0, use_calibration=False)
-        states.append(e.weights_mb + e.gradients_mb + e.optimizer_mb)
-        acts.append(e.activations_mb)
-        # every split in memory as uint8 (N, 3, H, W) at the stored size: ~ n_instances / 0.7
-        n = float(r[6]) / 0.7 if r[6] == r[6] else 0.0
-        side = float(r[7]) if r[7] == r[7] else 64.0
-        data.append(n * 3 * side * side / MB)
-    y = d["out.peak_memory_mb"].to_numpy(dtype=float)
-    X = np.column_stack([np.ones_like(y), data, states, acts])
-    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
-    fitted = X @ coef
-    fixed_resid = y - (np.column_stack([data, states, acts]) @ np.array([1.0, 1.0, ACT_FACTOR]))
-    base = float(np.median(fixed_resid))
-    fixed = base + np.column_stack([data, states, acts]) @ np.array([1.0, 1.0, ACT_FACTOR])
-
-    def err(pred: np.ndarray) -> dict[str, float]:
-        return {"median_abs_mb": round(float(np.median(np.abs(y - pred))), 1),
-                "median_rel": round(float(np.median(np.abs(y - pred) / y)), 3),
-                "rmse_mb": round(float(np.sqrt(np.mean((y - pred) ** 2))), 1)}
-
-    return {
-        "n": len(y),
-        "peak_mb_range": [round(float(y.min()), 1), round(float(y.max()), 1)],
-        "activation_mb_range": [round(float(min(acts)), 1), round(float(max(acts)), 1)],
-        "fit": {"baseline_mb": round(float(coef[0]), 1), "dataset": round(float(coef[1]), 3),
-                "states": round(float(coef[2]), 3), "act_factor": round(float(coef[3]), 2)},
-        "fit_error": err(fitted),
-        "fixed_model": {"baseline_mb": round(base, 1), "act_factor": ACT_FACTOR},
-        "fixed_model_error": err(fixed),
-        "baseline_only_error": err(np.full_like(y, np.median(y))),
-    }
+        return getattr(importlib.import_module(f"knowledge.metalearner.{_MOVED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":  # python -m knowledge.metalearner.memory [build|calibrate]
@@ -405,4 +240,6 @@ if __name__ == "__main__":  # python -m knowledge.metalearner.memory [build|cali
         built = build_timm_memory(*(sys.argv[2:3] or []))
         print(f"wrote {TIMM_MEMORY_JSON} ({len(built['models'])} models)")
     else:
+        from knowledge.metalearner.memory_calibration import calibrate_cpu
+
         print(json.dumps(calibrate_cpu(), indent=1))

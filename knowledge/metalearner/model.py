@@ -14,45 +14,26 @@ Accuracy
     explains it exactly); where the fitted curves cross, the interval ends are moved out to include
     it, so `acc_lo <= acc <= acc_hi` always holds.
 
-    Calibration: with few datasets the meta-features identify each training dataset, so the fitted
-    quantiles describe the spread *within* known datasets and are far too narrow for a new one
-    (measured on the 1,440 MedMNIST+ records, leave-one-dataset-out: 37 % of held-out accuracies
-    inside the nominal 80 % interval). `fit` therefore widens the interval by conformalized
-    quantile regression (Romano et al., 2019) with grouped folds: out-of-fold conformity scores
-    max(lo - y, y - hi) over `CALIBRATION_FOLDS` folds of whole datasets, and `interval_margin` =
-    their 80 % quantile is subtracted from lo and added to hi. The margin is computed per stratum
-    of evidence (Mondrian conformal, `interval_margins`): configs of the published MedMNIST+
-    protocol, and the others by how many datasets their backing runs cover in the fold's training
-    runs (>= 3, 1-2, none; `knowledge.metalearner.support`), so a config with less support gets a
-    wider interval (never a narrower one). The ranking never looks at the interval.
+    Calibration (`knowledge.metalearner.calibration`): `fit` widens the interval by conformalized
+    quantile regression over grouped folds of whole datasets, per stratum of evidence (Mondrian
+    conformal, `interval_margins`), so a config with less support gets a wider interval (never a
+    narrower one). The ranking never looks at the interval.
 
 Ranking (`knowledge.metalearner.blend`)
-    Configs are ranked by a score that blends the accuracy median with a pairwise ranker (XGBoost
-    `rank:pairwise`, query groups = tasks, i.e. (dataset_id, source)), each divided by its mean
-    within-task spread: score = (1 - blend) x acc / acc_spread + blend x ranker / rank_spread.
-    `blend` is chosen by the same grouped folds as the calibration (whole datasets held out, the
-    weight with the lowest mean top-1 regret of the held-out tasks), so it never sees the data it
-    is judged on. The ranker only learns which config beats which on the same dataset, which is
-    what transfers across datasets (docs: eval/results/metalearner_study.md); the accuracy model
-    still gives the predicted accuracy, its interval and the SHAP explanation. So the top-ranked
-    config is not always the one with the highest predicted accuracy.
+    Configs are ranked by a score that blends the accuracy median with a pairwise ranker, the
+    weight chosen by the same grouped folds as the calibration (docs:
+    eval/results/metalearner_study.md); the accuracy model still gives the predicted accuracy, its
+    interval and the SHAP explanation. So the top-ranked config is not always the one with the
+    highest predicted accuracy.
 
 Speed
     Predictions walk the trees with NumPy (`forest.Forest`, exact XGBoost semantics), so a learner
     loaded from its artifact answers without importing xgboost (and scikit-learn with it).
 
-Cost
-    Target: log(seconds per image-epoch) = log(train_seconds / (n_instances x epochs_completed)) of
-    runs that were timed on a CPU (our own sweeps; published records carry no times, and GPU-timed
-    runs are left out because the device table of `budget.py` converts CPU time to other devices).
-    Prior (documented FLOPs proxy): seconds per image-epoch ~ c0 x params_m x (resolution / 28)^2,
-    divided by 3 for linear probing (a forward pass only: the backbone is frozen, and a forward is
-    about a third of a forward+backward step). c0 is the median residual of the timed runs, or
-    `DEFAULT_C0` (ResNet-18 at 28 px, end-to-end, measured on the 2-core development CPU) when
-    nothing is timed.
-    With at least `MIN_TIMED` timed runs an XGBoost model learns the residual over the prior
-    (`base_margin` = log prior), so it is exact where measured and falls back to the prior's scaling
-    elsewhere. Predictions for a model that was never timed here are flagged `time_is_estimate`.
+Cost (`knowledge.metalearner.cputime`)
+    CPU seconds per image-epoch: a FLOPs-proxy prior times a constant fitted on CPU-timed runs,
+    plus an XGBoost residual once enough runs are timed. Predictions for a model that was never
+    timed here are flagged `time_is_estimate`.
 
 Source of the records: rows from published papers and our own runs are pooled; `source_weight`
 (e.g. `{"published": 1.0, "own": 2.0}`) weights them. `source` is deliberately not a feature: at
@@ -63,10 +44,7 @@ resolution, lr, ...) already describe what differs between the two.
 from __future__ import annotations
 
 import logging
-import math
-import re
-from dataclasses import dataclass
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,19 +52,56 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from knowledge.errors import StoreError
-from knowledge.metalearner.blend import blend_score, choose_blend, fit_ranker, spread, task_ids
+from knowledge.metalearner.blend import blend_score, fit_ranker, spread, task_ids
+from knowledge.metalearner.boosters import LazyBoosters
+from knowledge.metalearner.calibration import (  # noqa: F401
+    CALIBRATION_FOLDS,
+    MIN_STRATUM,
+    STRATA,
+    WELL_SUPPORTED,
+    grouped_folds,
+    support_stratum,
+)
+from knowledge.metalearner.cputime import (  # noqa: F401
+    COST_FEATURES,
+    COST_PARAMS,
+    DEFAULT_C0,
+    LINEAR_PROBE_FACTOR,
+    MIN_TIMED,
+    REFERENCE_RESOLUTION,
+    cost_prior_matrix,
+    cost_prior_shape,
+    fit_cost_model,
+    log_cost_target,
+)
+from knowledge.metalearner.extrapolation import (  # noqa: F401
+    EVIDENCE_CATEGORICAL,
+    EVIDENCE_NUMERIC,
+    config_evidence,
+    extrapolation_flags,
+    flag_names,
+)
 from knowledge.metalearner.features import CATEGORIES, FEATURE_COLUMNS, featurize, to_matrix
 from knowledge.metalearner.forest import Forest
 from knowledge.metalearner.support import Evidence, configs_of
-from knowledge.search_space import TrainConfig, is_published_protocol
+from knowledge.metalearner.targets import (  # noqa: F401
+    MEDIAN,
+    MIN_ACC_RECORDS,
+    QUANTILES,
+    _weights,
+    accuracy_target,
+    training_rows,
+)
+from knowledge.search_space import TrainConfig
 
 if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
 
-QUANTILES: tuple[float, float, float] = (0.1, 0.5, 0.9)
-MEDIAN = QUANTILES.index(0.5)
+# The accuracy model's XGBoost settings (also the ranker's unless told otherwise). Defined here,
+# where `MetaLearner` reads them, so that patching `model.ACC_PARAMS` / `model.COST_PARAMS` (tests,
+# quick fits) changes what a new learner uses.
 ACC_PARAMS: dict[str, Any] = dict(
     n_estimators=300,
     learning_rate=0.05,
@@ -101,166 +116,9 @@ ACC_PARAMS: dict[str, Any] = dict(
     # running beside it) XGBoost's default of all cores made fits 10-80x slower
     n_jobs=1,
 )
-COST_PARAMS: dict[str, Any] = dict(
-    n_estimators=200,
-    learning_rate=0.05,
-    max_depth=3,
-    min_child_weight=2.0,
-    subsample=0.9,
-    tree_method="hist",
-    max_cat_to_onehot=1,
-    n_jobs=1,
-)
-COST_FEATURES: tuple[str, ...] = (
-    "model", "family", "params_m", "pretrained", "scheme", "resolution", "batch_size",
-    "augmentation", "channels",
-)
-MIN_ACC_RECORDS = 10
-# Config fields whose training evidence is recorded: the set of values seen (categorical) or the
-# [min, max] range seen (numeric). Candidates outside it are extrapolations (see `extrapolated`).
-EVIDENCE_CATEGORICAL: tuple[str, ...] = ("model", "pretrained", "scheme", "optimizer", "augmentation")
-EVIDENCE_NUMERIC: tuple[str, ...] = ("resolution", "lr", "weight_decay", "batch_size", "epochs",
-                                     "label_smoothing")
-# Grouped folds of the calibration and of the blend choice: one base dataset held out per fold
-# while there are at most this many (what `metallmix eval lodo` holds out). With 3 folds (a third
-# of the bases out) the published tasks' held-out coverage was 72 % for a nominal 80 %; with
-# leave-one-base-out 75 % (docs/BENCHMARKS.md).
-CALIBRATION_FOLDS = 15
-# Interval margins per support stratum (Mondrian conformal): a config backed by runs on at least
-# WELL_SUPPORTED datasets, by runs on fewer, or by none (`support.Evidence.n_datasets`). A stratum
-# with fewer than MIN_STRATUM held-out rows in the calibration folds uses the pooled margin, and
-# the margins never shrink as support falls (none >= thin >= well).
-# Configs of the published MedMNIST+ protocol (100 epochs, lr 1e-4, ...: GPU runs of other
-# papers) are a stratum of their own: their outcomes spread differently from our short CPU runs.
-WELL_SUPPORTED = 3
-MIN_STRATUM = 30
-STRATA: tuple[str, ...] = ("well", "thin", "none")
 
 
-def support_stratum(n_datasets: np.ndarray, configs: Sequence[TrainConfig] | None = None
-                    ) -> np.ndarray:
-    """'well' / 'thin' / 'none' per config from its number of backing datasets; 'protocol' for a
-    supported config of the published protocol (when `configs` are given)."""
-    n = np.asarray(n_datasets)
-    out = np.where(n >= WELL_SUPPORTED, "well", np.where(n >= 1, "thin", "none")).astype(object)
-    if configs is not None:
-        protocol = np.array([is_published_protocol(c) for c in configs], dtype=bool)
-        out[protocol & (n >= 1)] = "protocol"
-    return out
-MIN_TIMED = 10
-# Anchor of the FLOPs-proxy prior when no run is timed: ResNet-18 (11.7 M parameters) at 28 px,
-# end-to-end, ~6 ms per image-epoch. Measured once on the 2-core development machine (1 thread,
-# timm model, batch 64, forward + backward + AdamW step, under load): resnet18 6.2 ms/img,
-# mobilenetv3_small_100 4.5, efficientnet_lite0 11.6 at 28 px; at 64 px 18.1 / 6.0 / 20.4. So at
-# low resolution the prior's params x resolution^2 overstates differences (fixed per-image overhead
-# dominates); the residual model corrects this as soon as own runs are timed.
-REFERENCE_RESOLUTION = 28
-DEFAULT_C0 = math.log(6e-3 / 11.7)
-LINEAR_PROBE_FACTOR = 1.0 / 3.0
-_GPU_DEVICE = re.compile(r"nvidia|cuda|tesla|geforce|rtx|quadro|radeon|\bmps\b|apple m\d|h100|a100",
-                         re.IGNORECASE)
-
-
-def accuracy_target(frame: pd.DataFrame) -> pd.Series:
-    """`out.test_acc`, falling back to `out.val_acc`; NaN where neither is known."""
-    import pandas as pd
-
-    test = pd.to_numeric(frame.get("out.test_acc", pd.Series(np.nan, index=frame.index)),
-                         errors="coerce")
-    val = pd.to_numeric(frame.get("out.val_acc", pd.Series(np.nan, index=frame.index)),
-                        errors="coerce")
-    return test.fillna(val).astype("float64")
-
-
-def training_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows the accuracy model learns from: status 'ok' and an accuracy known."""
-    import pandas as pd
-
-    if len(frame) == 0:
-        return frame
-    ok = frame["status"].eq("ok") if "status" in frame else pd.Series(True, index=frame.index)
-    return frame[ok & accuracy_target(frame).notna()]
-
-
-def log_cost_target(frame: pd.DataFrame) -> pd.Series:
-    """log(seconds per image-epoch) of CPU-timed runs; NaN for untimed (or GPU-timed) rows."""
-    import pandas as pd
-
-    def col(name: str) -> pd.Series:
-        return pd.to_numeric(frame.get(name, pd.Series(np.nan, index=frame.index)), errors="coerce")
-
-    seconds = col("out.train_seconds")
-    epochs = col("out.epochs_completed").fillna(col("cfg.epochs"))
-    n = col("mf.n_instances")
-    per = seconds / (n * epochs)
-    device = frame.get("prov.device", pd.Series(None, index=frame.index)).astype("object")
-    on_gpu = device.map(lambda d: bool(_GPU_DEVICE.search(d)) if isinstance(d, str) else False)
-    ok = frame["status"].eq("ok") if "status" in frame else pd.Series(True, index=frame.index)
-    return np.log(per.where((per > 0) & ok & ~on_gpu.astype(bool))).astype("float64")
-
-
-def cost_prior_shape(features: pd.DataFrame) -> np.ndarray:
-    """log(params_m x (resolution/28)^2 x scheme factor): the FLOPs proxy without its constant."""
-    return cost_prior_matrix(to_matrix(features[list(FEATURE_COLUMNS)]))
-
-
-def cost_prior_matrix(M: np.ndarray) -> np.ndarray:
-    """`cost_prior_shape` of a `to_matrix` array (columns `FEATURE_COLUMNS`)."""
-    params = M[:, FEATURE_COLUMNS.index("params_m")].astype("float64")
-    res = M[:, FEATURE_COLUMNS.index("resolution")].astype("float64") / REFERENCE_RESOLUTION
-    probe = M[:, FEATURE_COLUMNS.index("scheme")] == CATEGORIES["scheme"].index("linear_probing")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shape = np.log(params) + 2.0 * np.log(res)
-    shape = shape + np.where(probe, math.log(LINEAR_PROBE_FACTOR), 0.0)
-    return np.nan_to_num(shape, nan=0.0, posinf=0.0, neginf=0.0)
-
-
-def _as_float(values: Any) -> np.ndarray:
-    """Numbers as float64, anything unreadable as NaN (as `pd.to_numeric(errors="coerce")`)."""
-    try:
-        return np.asarray(values, dtype="float64")
-    except (TypeError, ValueError):
-        import pandas as pd
-
-        return pd.to_numeric(pd.Series(np.asarray(values, dtype=object)),
-                             errors="coerce").to_numpy("float64")
-
-
-def _conformal(scores: np.ndarray) -> float:
-    """The split-conformal 80 % margin of CQR scores (finite-sample level), at least 0."""
-    if len(scores) == 0:
-        return 0.0
-    level = min(1.0, math.ceil((len(scores) + 1) * (QUANTILES[2] - QUANTILES[0])) / len(scores))
-    return float(max(0.0, np.quantile(scores, level)))
-
-
-def config_evidence(rows: pd.DataFrame) -> dict[str, list[Any]]:
-    """Values seen per config field (categorical) and [min, max] seen (numeric) in `rows`."""
-    import pandas as pd
-
-    out: dict[str, list[Any]] = {}
-    for name in EVIDENCE_CATEGORICAL:
-        if f"cfg.{name}" in rows:
-            values = rows[f"cfg.{name}"].dropna().unique().tolist()
-            out[name] = sorted((v.item() if hasattr(v, "item") else v) for v in values)
-    for name in EVIDENCE_NUMERIC:
-        if f"cfg.{name}" in rows:
-            v = pd.to_numeric(rows[f"cfg.{name}"], errors="coerce").dropna()
-            if len(v):
-                out[name] = [float(v.min()), float(v.max())]
-    return out
-
-
-def _weights(frame: pd.DataFrame, source_weight: dict[str, float] | None) -> np.ndarray:
-    if not source_weight or "prov.source" not in frame:
-        return np.ones(len(frame))
-    return frame["prov.source"].map(lambda s: float(source_weight.get(s, 1.0))).to_numpy("float64")
-
-
-_MODEL_NAMES = ("acc", "cost", "rank")
-
-
-class MetaLearner:
+class MetaLearner(LazyBoosters):
     """Predicts accuracy (median + 80 % interval), a ranking score and CPU seconds per image-epoch.
 
     Predictions are computed by `forest.Forest` (NumPy) from the fitted boosters, so a learner
@@ -326,64 +184,6 @@ class MetaLearner:
         return (f"MetaLearner(fitted={self.fitted}, n_records={self.n_records}, "
                 f"blend={self.blend}, fitted_at={self.fitted_at!r})")
 
-    # --- the boosters: fitted here, or loaded lazily from an artifact ---------------------------
-    def _model(self, name: str) -> Any:
-        model = self._models[name]
-        if model is None and name in self._model_files:
-            import xgboost as xgb
-
-            model = xgb.XGBRanker() if name == "rank" else xgb.XGBRegressor()
-            try:
-                model.load_model(self._model_files[name])
-            except (OSError, xgb.core.XGBoostError) as exc:
-                raise StoreError(f"cannot load the meta-learner's {name} model from "
-                                 f"{self._model_files[name]}: {str(exc).splitlines()[0]}") from None
-            self._models[name] = model
-        return model
-
-    @property
-    def acc_model(self) -> Any:
-        """The XGBoost quantile regressor (None when not fitted)."""
-        return self._model("acc")
-
-    @acc_model.setter
-    def acc_model(self, model: Any) -> None:
-        self._models["acc"], self._forests = model, {k: v for k, v in self._forests.items()
-                                                     if k != "acc"}
-
-    @property
-    def cost_model(self) -> Any:
-        """The XGBoost cost-residual regressor (None when too few runs were timed)."""
-        return self._model("cost")
-
-    @property
-    def rank_model(self) -> Any:
-        """The XGBoost pairwise ranker (None when there was no task to rank within)."""
-        return self._model("rank")
-
-    def has_model(self, name: str) -> bool:
-        """Whether the learner has the `name` ('acc', 'cost', 'rank') model, without loading it."""
-        return (self._models.get(name) is not None or name in self._forests
-                or name in self._model_files)
-
-    def forest(self, name: str) -> Forest | None:
-        """The NumPy form of the `name` model (built from the booster on first use)."""
-        if name not in self._forests:
-            model = self._model(name)
-            if model is None:
-                return None
-            self._forests[name] = Forest.from_booster(model)
-        return self._forests[name]
-
-    @property
-    def forests(self) -> dict[str, Forest]:
-        """Every fitted model's forest, by name (what the artifact stores)."""
-        return {name: f for name in _MODEL_NAMES if (f := self.forest(name)) is not None}
-
-    @property
-    def fitted(self) -> bool:
-        return self.has_model("acc")
-
     # --- fitting -----------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, *, source_weight: dict[str, float] | None = None,
             seed: int = 0, calibrate: bool = True, group_column: str = "base_dataset",
@@ -420,8 +220,8 @@ class MetaLearner:
         self.interval_margins = {}
         want_blend = blend is None and self._models["rank"] is not None
         if (calibrate or want_blend) and group_column in rows and rows[group_column].nunique() >= 3:
-            margin, chosen, means, margins = self._grouped_folds(
-                X, y, w, tasks, rows[group_column], seed, calibrate, want_blend, rows)
+            margin, chosen, means, margins = grouped_folds(
+                self, X, y, w, tasks, rows[group_column], seed, calibrate, want_blend, rows)
             self.interval_margin = margin if calibrate else 0.0
             self.interval_margins = margins if calibrate else {}
             if want_blend:
@@ -460,74 +260,9 @@ class MetaLearner:
                             for t in counts.index}
         return fit_ranker(X, y, tasks, self.rank_params, seed, group_weight)
 
-    def _grouped_folds(self, X: pd.DataFrame, y: np.ndarray, w: np.ndarray, tasks: np.ndarray,
-                       groups: pd.Series, seed: int, calibrate: bool, want_blend: bool,
-                       rows: pd.DataFrame | None = None,
-                       ) -> tuple[float, float, dict[str, float], dict[str, float]]:
-        """Out-of-fold predictions over whole held-out groups: the conformal margin (80 %
-        quantile of the CQR scores max(lo - y, y - hi)), pooled and per support stratum (each
-        held-out config's support counted in its fold's training runs), and the blend weight with
-        its CV means."""
-        from sklearn.model_selection import GroupKFold
-
-        scores = np.empty(len(y))
-        strata = np.full(len(y), "none", dtype=object)
-        held_out = []
-        folds = GroupKFold(n_splits=min(CALIBRATION_FOLDS, groups.nunique()))
-        for train_idx, test_idx in folds.split(X, groups=groups.astype(str)):
-            model = self._new_acc_model(seed)
-            model.fit(X.iloc[train_idx], y[train_idx], sample_weight=w[train_idx])
-            q = np.asarray(model.predict(X.iloc[test_idx])).reshape(len(test_idx), -1)
-            lo, hi = np.minimum(q[:, 0], q[:, 1]), np.maximum(q[:, 2], q[:, 1])
-            scores[test_idx] = np.maximum(lo - y[test_idx], y[test_idx] - hi)
-            if calibrate and rows is not None:
-                fold_evidence = Evidence.from_frame(rows.iloc[train_idx])
-                held = configs_of(rows.iloc[test_idx])
-                strata[test_idx] = support_stratum(fold_evidence.n_datasets(held), held)
-            if not want_blend:
-                continue
-            ranker = self._fit_ranker(X.iloc[train_idx], y[train_idx], tasks[train_idx], seed)
-            if ranker is None:
-                continue
-            fitted = np.asarray(model.predict(X.iloc[train_idx])).reshape(len(train_idx), -1)
-            acc_spread = spread(fitted[:, MEDIAN], tasks[train_idx])
-            rank_spread = spread(np.asarray(ranker.predict(X.iloc[train_idx])), tasks[train_idx])
-            held_out.append((y[test_idx], q[:, MEDIAN], np.asarray(ranker.predict(X.iloc[test_idx])),
-                             tasks[test_idx], acc_spread, rank_spread))
-        margin = _conformal(scores) if calibrate else 0.0
-        margins: dict[str, float] = {}
-        if calibrate and rows is not None:
-            floor = 0.0
-            for name in STRATA:  # well -> thin -> none: never narrower than the better supported
-                part = scores[strata == name]
-                value = _conformal(part) if len(part) >= MIN_STRATUM else margin
-                margins[name] = floor = max(floor, value)
-            part = scores[strata == "protocol"]
-            margins["protocol"] = _conformal(part) if len(part) >= MIN_STRATUM else margin
-        chosen, means = choose_blend(held_out) if held_out else (0.0, {})
-        return margin, chosen, means, margins
-
     def _fit_cost(self, frame: pd.DataFrame, seed: int) -> None:
-        import pandas as pd
-
-        target = log_cost_target(frame) if len(frame) else pd.Series(dtype="float64")
-        timed = frame.loc[target.notna()] if len(frame) else frame
-        self.n_timed = int(len(timed))
-        self._models["cost"], self.cost_c0, self.timed_models = None, DEFAULT_C0, []
-        if self.n_timed == 0:
-            return
-        X = featurize(timed)
-        shape = cost_prior_shape(X)
-        y = target.loc[timed.index].to_numpy()
-        self.cost_c0 = float(np.median(y - shape))
-        self.timed_models = sorted(timed["cfg.model"].astype(str).unique())
-        if self.n_timed >= MIN_TIMED:
-            import xgboost as xgb
-
-            model = xgb.XGBRegressor(objective="reg:squarederror", enable_categorical=True,
-                                     random_state=seed, **self.cost_params)
-            self._models["cost"] = model.fit(X[list(COST_FEATURES)], y,
-                                             base_margin=shape + self.cost_c0)
+        self._models["cost"], self.cost_c0, self.timed_models, self.n_timed = fit_cost_model(
+            frame, seed, self.cost_params)
 
     # --- predicting ----------------------------------------------------------------------------
     def predict(self, features: pd.DataFrame, *, intervals: bool = True,
@@ -601,23 +336,7 @@ class MetaLearner:
     def extrapolation_flags(self, configs: pd.DataFrame | Mapping[str, Any]
                             ) -> tuple[list[str], np.ndarray]:
         """`extrapolated` as (field names, bool matrix rows x fields)."""
-        flags: dict[str, np.ndarray] = {}
-        n_rows = len(configs) if hasattr(configs, "columns") else len(
-            next(iter(configs.values()), []))
-        for name in EVIDENCE_CATEGORICAL:
-            seen = self.evidence.get(name)
-            if seen is not None and f"cfg.{name}" in configs:
-                values = np.asarray(configs[f"cfg.{name}"], dtype=object)
-                flags[name] = ~np.isin(values, np.asarray(seen, dtype=object))
-        for name in EVIDENCE_NUMERIC:
-            seen = self.evidence.get(name)
-            if seen is not None and f"cfg.{name}" in configs:
-                v = _as_float(configs[f"cfg.{name}"])
-                flags[name] = (v < seen[0] - 1e-12) | (v > seen[1] + 1e-12)
-        names = list(flags)
-        if not names:
-            return [], np.zeros((n_rows, 0), dtype=bool)
-        return names, np.column_stack([flags[n] for n in names])
+        return extrapolation_flags(self.evidence, configs)
 
     def margins_for(self, configs: Sequence[TrainConfig]) -> np.ndarray | None:
         """The interval margin of each config by its support stratum (None: the pooled margin
@@ -634,93 +353,5 @@ class MetaLearner:
         return self.predict(featurize(frame), margins=margins)
 
 
-def flag_names(names: list[str], matrix: np.ndarray, rows: Iterable[int]) -> list[list[str]]:
-    """The flagged field names of some rows of an `extrapolation_flags` matrix."""
-    return [[names[j] for j in np.flatnonzero(matrix[i])] for i in rows]
-
-
-# --- evaluation ----------------------------------------------------------------------------------
-@dataclass
-class CVResult:
-    """Grouped cross-validation of the accuracy model (held-out groups = unseen datasets).
-
-    Accuracy errors are in percentage points. `baseline_mae`: predicting each held-out row by the
-    mean accuracy of the same (model, pretrained, scheme, resolution) on the training folds (global
-    mean where unseen), i.e. "what this config usually gets"; `coverage`: share of held-out
-    accuracies inside [acc_lo, acc_hi] (nominal 80 %); `spearman`: mean per held-out dataset rank
-    correlation of predicted vs true accuracy; `regret`: mean per held-out dataset of (best true
-    accuracy - true accuracy of the top-ranked config, by the ranking score `score`).
-    """
-
-    n_records: int
-    n_folds: int
-    group_column: str
-    mae: float
-    baseline_mae: float
-    coverage: float
-    spearman: float
-    regret: float
-    baseline_regret: float
-    per_group_mae: dict[str, float]
-    by_source_mae: dict[str, float]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-def grouped_cv(frame: pd.DataFrame, *, group_column: str = "base_dataset", n_splits: int = 4,
-               source_weight: dict[str, float] | None = None, seed: int = 0,
-               acc_params: dict[str, Any] | None = None, calibrate: bool = True) -> CVResult:
-    """Cross-validate the accuracy model with whole groups (datasets) held out per fold."""
-    import pandas as pd
-    from scipy.stats import spearmanr
-    from sklearn.model_selection import GroupKFold
-
-    rows = training_rows(frame).reset_index(drop=True)
-    groups = rows[group_column].astype(str)
-    n_groups = groups.nunique()
-    if n_groups < 2:
-        raise StoreError(f"grouped CV needs at least 2 distinct {group_column} values, got {n_groups}")
-    n_folds = min(n_splits, n_groups)
-    y = accuracy_target(rows).to_numpy()
-    pred = pd.DataFrame(index=rows.index, columns=["acc", "acc_lo", "acc_hi", "score", "base"],
-                        dtype=float)
-    key_cols = ["cfg.model", "cfg.pretrained", "cfg.scheme", "cfg.resolution"]
-    for train_idx, test_idx in GroupKFold(n_splits=n_folds).split(rows, groups=groups):
-        train, test = rows.iloc[train_idx], rows.iloc[test_idx]
-        learner = MetaLearner(acc_params=dict(ACC_PARAMS, **(acc_params or {})))
-        learner.fit(train, source_weight=source_weight, seed=seed, calibrate=calibrate,
-                    group_column=group_column)
-        p = learner.predict_frame(test)
-        # scores of different folds' learners are not comparable; each group lies in one fold
-        pred.loc[test.index, ["acc", "acc_lo", "acc_hi", "score"]] = (
-            p[["acc", "acc_lo", "acc_hi", "score"]].to_numpy())
-        config_mean = (train.assign(_y=y[train_idx]).groupby(key_cols, dropna=False)["_y"].mean()
-                       .rename("_m").reset_index())
-        base = test[key_cols].merge(config_mean, on=key_cols, how="left")["_m"].to_numpy()
-        pred.loc[test.index, "base"] = np.where(np.isnan(base), y[train_idx].mean(), base)
-
-    err = (pred["acc"] - y).abs() * 100
-    rows = rows.assign(_y=y, _p=pred["acc"].to_numpy(), _s=pred["score"].to_numpy(),
-                       _b=pred["base"].to_numpy(), _e=err)
-    spear, regret, base_regret = [], [], []
-    for _, g in rows.groupby(group_column):
-        if len(g) > 2 and g["_y"].nunique() > 1:
-            spear.append(spearmanr(g["_p"], g["_y"]).statistic)
-        best = g["_y"].max()
-        regret.append((best - g.loc[g["_s"].idxmax(), "_y"]) * 100)
-        base_regret.append((best - g.loc[g["_b"].idxmax(), "_y"]) * 100)
-    sources = rows["prov.source"] if "prov.source" in rows else pd.Series("own", index=rows.index)
-    return CVResult(
-        n_records=len(rows),
-        n_folds=n_folds,
-        group_column=group_column,
-        mae=float(err.mean()),
-        baseline_mae=float(((pred["base"] - y).abs() * 100).mean()),
-        coverage=float(((y >= pred["acc_lo"]) & (y <= pred["acc_hi"])).mean()),
-        spearman=float(np.nanmean(spear)) if spear else math.nan,
-        regret=float(np.mean(regret)),
-        baseline_regret=float(np.mean(base_regret)),
-        per_group_mae={str(k): float(v) for k, v in rows.groupby(group_column)["_e"].mean().items()},
-        by_source_mae={str(k): float(v) for k, v in rows.groupby(sources)["_e"].mean().items()},
-    )
+# Grouped CV lives in `cv` (which imports this module lazily); re-exported for old imports.
+from knowledge.metalearner.cv import CVResult, grouped_cv  # noqa: E402,F401

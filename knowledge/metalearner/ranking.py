@@ -29,17 +29,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from knowledge.errors import ConfigError, DatasetError
 from knowledge.metafeatures import MetaFeatures
 from knowledge.metalearner.budget import Budget, format_seconds
-from knowledge.metalearner.candidates import candidate_configs, evidence_candidates
-from knowledge.metalearner.cost import device_seconds
-from knowledge.metalearner.memory import fit_to_memory
-from knowledge.metalearner.features import cached_per_list, candidate_matrix
-from knowledge.metalearner.model import (
-    EVIDENCE_CATEGORICAL,
-    EVIDENCE_NUMERIC,
-    MetaLearner,
-    flag_names,
+from knowledge.metalearner.constraints import (  # noqa: F401  (re-exported)
+    _config_columns,
+    _constrained,
+    _constrained_by_space,
+    runnable_offline,
 )
-from knowledge.metalearner.support import MIN_RUNS, Support, filter_candidates
+from knowledge.metalearner.cost import device_seconds
+from knowledge.metalearner.extrapolation import flag_names
+from knowledge.metalearner.features import candidate_matrix
+from knowledge.metalearner.model import MetaLearner
+from knowledge.metalearner.support import MIN_RUNS, Support
 from knowledge.search_space import TrainConfig, is_published_protocol
 
 
@@ -87,55 +87,6 @@ class RankedConfig(BaseModel):
             f"{c.resolution} px, lr {c.lr:.0e}, {c.epochs} ep): {100 * self.predicted_acc:.1f} % "
             f"[{100 * self.acc_lo:.1f}-{100 * self.acc_hi:.1f}], ~{time} on {self.device}{beyond}"
         )
-
-
-def _config_columns(configs: Sequence[TrainConfig]) -> dict[str, np.ndarray]:
-    """The `cfg.*` fields the evidence check reads, as arrays (cached per candidate list)."""
-    def build(items: tuple[TrainConfig, ...]) -> dict[str, np.ndarray]:
-        names = (*EVIDENCE_CATEGORICAL, *EVIDENCE_NUMERIC)
-        dumped = [c.model_dump(include=set(names)) for c in items]
-        return {f"cfg.{n}": np.array([d[n] for d in dumped], dtype=object) for n in names}
-
-    return cached_per_list(configs, "config_columns", build)
-
-
-def runnable_offline(configs: Sequence[TrainConfig]) -> list[TrainConfig]:
-    """The configs that train without internet: from scratch, or pretrained weights already on
-    this machine (`knowledge.training.weights.pretrained_available`; imports torch and timm)."""
-    if not any(c.pretrained for c in configs):
-        return list(configs)
-    from knowledge.training.weights import pretrained_available
-
-    have = {m: pretrained_available(m) for m in {c.model for c in configs if c.pretrained}}
-    return [c for c in configs if not c.pretrained or have[c.model]]
-
-
-def _constrained(candidates: Sequence[TrainConfig] | None, budget: Budget | None,
-                 pretrained_only: bool, max_resolution: int | None,
-                 learner: MetaLearner) -> tuple[list[TrainConfig], dict[str, int]]:
-    """The candidates within the constraints, and per candidate whose batch was shrunk to fit the
-    device's memory (GPU / Apple budgets, `memory.fit_to_memory`) its original batch size."""
-    chosen = _constrained_by_space(candidates, budget, pretrained_only, max_resolution, learner)
-    shrunk_from: dict[str, int] = {}
-    if budget is not None and not budget.cpu_only:
-        chosen, shrunk_from = fit_to_memory(chosen, budget.device)
-    return (runnable_offline(chosen) if budget is not None and budget.offline else chosen), shrunk_from
-
-
-def _constrained_by_space(candidates: Sequence[TrainConfig] | None, budget: Budget | None,
-                          pretrained_only: bool, max_resolution: int | None,
-                          learner: MetaLearner) -> list[TrainConfig]:
-    if candidates is None:
-        cpu_only = bool(budget and budget.cpu_only)
-        found = evidence_candidates(learner.support, cpu_only=cpu_only,
-                                    pretrained_only=pretrained_only, max_resolution=max_resolution)
-        if found:
-            return found
-        # no portfolio in the evidence (a learner without its runs, or too few datasets)
-        return candidate_configs(cpu_only=cpu_only, pretrained_only=pretrained_only,
-                                 max_resolution=max_resolution)
-    return filter_candidates(candidates, cpu_only=bool(budget and budget.cpu_only),
-                             pretrained_only=pretrained_only, max_resolution=max_resolution)
 
 
 @dataclass
@@ -396,50 +347,11 @@ def rank(
     return scored.ranked(order)
 
 
-def pareto_positions(acc: np.ndarray, seconds: np.ndarray) -> list[int]:
-    """Indices of the accuracy (higher) / time (lower) front, fastest first: `pareto_front` on
-    arrays. NaN times are left out; if every time is NaN, the index of the most accurate."""
-    acc, seconds = np.asarray(acc, dtype="float64"), np.asarray(seconds, dtype="float64")
-    timed = np.flatnonzero(~np.isnan(seconds))
-    if timed.size == 0:
-        return [int(np.argmax(acc))] if acc.size else []
-    order = timed[np.lexsort((-acc[timed], seconds[timed]))]
-    running = np.maximum.accumulate(acc[order])
-    previous = np.concatenate([[-np.inf], running[:-1]])
-    return [int(i) for i in order[acc[order] > previous]]
-
-
-def fastest_position(acc: np.ndarray, seconds: np.ndarray, pct: float) -> int:
-    """Index of the fastest config within `pct` points of the most accurate: `fastest_within` on
-    arrays (NaN times count as slowest; ties to the more accurate, then the first)."""
-    acc, seconds = np.asarray(acc, dtype="float64"), np.asarray(seconds, dtype="float64")
-    if acc.size == 0:
-        raise ConfigError("no ranked configs to choose from")
-    if pct < 0 or math.isnan(pct):
-        raise ConfigError(f"the tolerance must be 0 or more percentage points, got {pct}")
-    eligible = np.flatnonzero(acc >= acc.max() - pct / 100.0 - 1e-12)
-    times = np.nan_to_num(seconds[eligible], nan=np.inf)
-    return int(eligible[np.lexsort((-acc[eligible], times))[0]])
-
-
-def _arrays(ranked: Sequence[RankedConfig]) -> tuple[np.ndarray, np.ndarray]:
-    acc = np.array([r.predicted_acc for r in ranked], dtype="float64")
-    seconds = np.array([np.nan if r.predicted_seconds is None else r.predicted_seconds
-                        for r in ranked], dtype="float64")
-    return acc, seconds
-
-
-def pareto_front(ranked: Sequence[RankedConfig]) -> list[RankedConfig]:
-    """The configs no other config beats on both accuracy (higher) and time (lower), fastest first.
-
-    Configs without a predicted time are left out; if none has one, the most accurate is returned.
-    """
-    return [ranked[i] for i in pareto_positions(*_arrays(ranked))] if ranked else []
-
-
-def fastest_within(ranked: Sequence[RankedConfig], pct: float) -> RankedConfig:
-    """The fastest config whose predicted accuracy is within `pct` percentage points of the best
-    (e.g. pct=1: at least best - 1 point). Configs without a time count as slowest."""
-    if not ranked:
-        raise ConfigError("no ranked configs to choose from")
-    return ranked[fastest_position(*_arrays(ranked), pct)]
+# The accuracy / time trade-off lives in `pareto`; re-exported for old imports.
+from knowledge.metalearner.pareto import (  # noqa: E402,F401
+    _arrays,
+    fastest_position,
+    fastest_within,
+    pareto_front,
+    pareto_positions,
+)

@@ -20,299 +20,49 @@ like Ctrl-C (its run is stored as `cancelled`, its trial fails), and it exits at
 `ORPHAN_GRACE_S` seconds later. However many processes or sessions sweep a study, it never gets more
 than `trials` finished-or-running trials (`_Admission`, `study.trials_taken`), and a resumed sweep
 first fails and retries the trials of processes that are gone (`study.reap_dead_trials`).
+
+The modules: `worker` (what one worker does: `run_worker`, `SweepJob`, `TrialEvent`), `processes`
+(spawned workers) and this one (`run_sweep`: loading, the studies, the progress bar, the report).
 """
 
 from __future__ import annotations
 
-import _thread
-import ctypes
-import functools
 import logging
-import multiprocessing as mp
 import os
-import queue as queue_mod
-import signal
-import sys
-import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial
 
-from knowledge.datasets.base import ImageDataset
-from knowledge.errors import ConfigError, MetaLLMiXError, TrainingError
+from knowledge.errors import ConfigError
 from knowledge.runs.store import RunStore
 from knowledge.search_space import CPU_SPACE, SearchSpace
 from knowledge.sweeps.backend import REAL, Backend
-from knowledge.sweeps.objective import Objective, RunNotOk
+from knowledge.sweeps.processes import _run_processes
 from knowledge.sweeps.report import SweepReport, source_report
 from knowledge.sweeps.study import (
     HEARTBEAT_INTERVAL_S,
-    OWNER_ATTR,
     SAMPLERS,
-    StopAtFinished,
     count_finished,
-    is_finished,
     make_sampler,
     open_storage,
-    owner_tag,
     reap_dead_trials,
-    sampler_seed,
     storage_url,
     study_name,
     trials_taken,
 )
+from knowledge.sweeps.worker import (
+    SourceJob,
+    SweepJob,
+    TrialEvent,
+    _dataset,
+    _quiet_optuna,
+    run_worker,
+)
 
 log = logging.getLogger(__name__)
-
-ORPHAN_GRACE_S = 15.0  # a worker whose parent died exits at the latest this long after
-SKIPPED_ATTR = "skipped"  # user attribute of a trial that was not run: the study had enough trials
-
-
-# --- events a worker reports -------------------------------------------------------------------
-@dataclass(frozen=True)
-class TrialEvent:
-    """One trial ended (finished or interrupted)."""
-
-    source: str
-    study: str
-    number: int
-    model: str | None
-    status: str | None
-    val_acc: float | None
-    seconds: float | None
-    finished: bool
-
-    def line(self) -> str:
-        acc = "-" if self.val_acc is None else f"{self.val_acc:.4f}"
-        secs = "-" if self.seconds is None else f"{self.seconds:.1f}s"
-        return (f"{self.source} trial {self.number}: {self.model or '?'} "
-                f"{self.status or 'interrupted'} val_acc={acc} {secs}")
-
-
-@dataclass(frozen=True)
-class _WorkerDone:
-    worker: int
-    error: str | None = None
-    interrupted: bool = False
-
-
-class _Reporter:
-    """Optuna callback: hand a `TrialEvent` to `sink` after each trial."""
-
-    def __init__(self, source: str, sink: Callable[[Any], None]) -> None:
-        self.source, self.sink = source, sink
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        attrs = trial.user_attrs
-        if SKIPPED_ATTR in attrs:
-            return
-        self.sink(TrialEvent(
-            source=self.source, study=study.study_name, number=trial.number,
-            model=attrs.get("model") or trial.params.get("model"), status=attrs.get("status"),
-            val_acc=attrs.get("val_acc"), seconds=attrs.get("seconds"), finished=is_finished(trial),
-        ))
-
-
-# --- the work a worker does ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class SourceJob:
-    spec: str
-    dataset_id: str
-    study: str
-    quota: tuple[int, ...]  # trials to run, per worker
-
-
-@dataclass(frozen=True)
-class SweepJob:
-    """Everything a worker needs (picklable: it travels to spawned processes)."""
-
-    sources: tuple[SourceJob, ...]
-    storage_url: str
-    heartbeat_interval: int
-    grace_period: int | None
-    sampler: str
-    warmup: int | None
-    trials: int
-    space: SearchSpace
-    store_path: Path
-    trial_time_budget_s: float | None
-    seed: int
-    num_threads: int
-    backend: Backend
-
-
-class _StudyFull(Exception):
-    """A trial was not run: the study already had its trials finished or running."""
-
-
-class _Admission:
-    """The objective of a sweep trial, run only if fewer than `trials` trials numbered below this one
-    are finished or running (in any process). Trial numbers are handed out one at a time by the
-    storage, so concurrent processes cannot both take the last place. The trial also records the
-    process that runs it (`OWNER_ATTR`), so a resumed sweep can tell a dead trial at once."""
-
-    def __init__(self, objective: Callable[[optuna.Trial], float], trials: int) -> None:
-        self.objective, self.trials = objective, trials
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        trial.storage.set_trial_system_attr(trial._trial_id, OWNER_ATTR, owner_tag(trial.number))
-        taken = trials_taken(trial.study, before=trial.number)
-        if taken >= self.trials:
-            trial.set_user_attr(SKIPPED_ATTR, f"the study had {taken} trials finished or running")
-            raise _StudyFull(f"trial {trial.number} not run: {taken} of {self.trials} trials are taken")
-        return self.objective(trial)
-
-
-@functools.lru_cache(maxsize=2)
-def _dataset(loader: Callable[[str], ImageDataset], spec: str) -> ImageDataset:
-    """A dataset, loaded once per process (sources are swept one after the other)."""
-    return loader(spec)
-
-
-@contextmanager
-def _quiet_optuna() -> Iterator[None]:
-    """Optuna logs every trial (and a traceback per failed run); our own lines replace them."""
-    old = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(old)
-
-
-def run_worker(job: SweepJob, worker: int, sink: Callable[[Any], None],
-               storage: optuna.storages.RDBStorage | None = None) -> None:
-    """Run worker `worker`'s share of the trials of every source, reporting each to `sink`
-    (`storage`: an open one to reuse, else opened from `job.storage_url`)."""
-    storage = storage or open_storage(job.storage_url, heartbeat_interval=job.heartbeat_interval,
-                                      grace_period=job.grace_period)
-    store = RunStore(job.store_path)
-    with _quiet_optuna():
-        for src in job.sources:
-            if src.quota[worker] <= 0:
-                continue
-            dataset = _dataset(job.backend.load_dataset, src.spec)
-            n_existing = len(storage.get_all_trials(storage.get_study_id_from_name(src.study),
-                                                    deepcopy=False))
-            sampler = make_sampler(job.sampler, seed=sampler_seed(job.seed, worker, n_existing),
-                                   warmup=job.warmup)
-            study = optuna.load_study(study_name=src.study, storage=storage, sampler=sampler)
-            if trials_taken(study) >= job.trials:  # other processes did this source's trials
-                continue
-            objective = Objective(dataset, job.space, job.backend, store=store, seed=job.seed,
-                                  time_budget_s=job.trial_time_budget_s, num_threads=job.num_threads)
-            study.optimize(_Admission(objective, job.trials), n_trials=src.quota[worker],
-                           catch=(RunNotOk, _StudyFull),
-                           callbacks=[StopAtFinished(job.trials), _Reporter(src.spec, sink)],
-                           gc_after_trial=True)
-
-
-def _die_with_parent() -> None:
-    """In a spawned worker: end when the process that started it ends, even if it was killed.
-
-    SIGTERM raises KeyboardInterrupt once (later ones are ignored), so the worker stops like Ctrl-C:
-    the trainer stores its run as `cancelled` and the trial fails. Linux sends SIGTERM when the
-    parent dies (`prctl(PR_SET_PDEATHSIG)`); on every platform a thread also waits for the parent's
-    end and raises the same SIGTERM in the main thread, then exits hard `ORPHAN_GRACE_S` seconds
-    later if the worker is still there (a long computation that does not return to Python)."""
-    parent = mp.parent_process()
-    if parent is None:
-        return
-    stopping = threading.Event()
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        if not stopping.is_set():
-            stopping.set()
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.prctl(1, signal.SIGTERM, 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
-                log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
-        except (OSError, AttributeError) as exc:
-            log.warning("prctl(PR_SET_PDEATHSIG) is not available: %s", exc)
-
-    def watch() -> None:
-        parent.join()  # returns when the parent has ended
-        if not stopping.is_set():
-            log.warning("sweep worker %d: the sweep process ended; stopping", os.getpid())
-            _thread.interrupt_main(signal.SIGTERM)
-        time.sleep(ORPHAN_GRACE_S)
-        os._exit(1)
-
-    # also covers a parent that died before prctl was set (prctl only covers later deaths)
-    threading.Thread(target=watch, name="metallmix-parent-watch", daemon=True).start()
-
-
-def _worker_main(job: SweepJob, worker: int, events: Any) -> None:
-    """Entry point of a spawned worker: every outcome ends with a `_WorkerDone` on the queue."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        _die_with_parent()
-        run_worker(job, worker, events.put)
-    except KeyboardInterrupt:
-        events.put(_WorkerDone(worker, interrupted=True))
-    except MetaLLMiXError as exc:
-        events.put(_WorkerDone(worker, error=str(exc)))
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
-        log.exception("sweep worker %d failed", worker)
-        events.put(_WorkerDone(worker, error=f"{type(exc).__name__}: {exc}".splitlines()[0]))
-    else:
-        events.put(_WorkerDone(worker))
-
-
-def _run_processes(job: SweepJob, workers: Sequence[int], on_event: Callable[[Any], None]) -> None:
-    """Run `workers` as spawned processes; relay their events; raise the first worker error."""
-    ctx = mp.get_context("spawn")
-    events = ctx.Queue()
-    procs = {w: ctx.Process(target=_worker_main, args=(job, w, events), name=f"metallmix-sweep-{w}")
-             for w in workers}
-    for proc in procs.values():
-        proc.start()
-    done: dict[int, _WorkerDone] = {}
-
-    def handle(msg: Any) -> None:
-        if isinstance(msg, _WorkerDone):
-            done[msg.worker] = msg
-        else:
-            on_event(msg)
-
-    try:
-        while len(done) < len(procs):
-            try:
-                handle(events.get(timeout=0.5))
-                continue
-            except queue_mod.Empty:
-                pass
-            dead = [w for w, p in procs.items() if w not in done and p.exitcode is not None]
-            if dead:  # drain what they sent before exiting, then call the silent ones crashed
-                try:
-                    while True:
-                        handle(events.get(timeout=1.0))
-                except queue_mod.Empty:
-                    pass
-                for w in dead:
-                    if w not in done:
-                        done[w] = _WorkerDone(w, error=f"worker {w} died (exit code {procs[w].exitcode})")
-    finally:
-        for proc in procs.values():
-            proc.join(timeout=30)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(timeout=5)
-    if any(d.interrupted for d in done.values()):
-        raise KeyboardInterrupt
-    errors = [d.error for d in sorted(done.values(), key=lambda d: d.worker) if d.error]
-    if errors:
-        raise TrainingError(f"sweep worker failed: {errors[0]}")
 
 
 # --- progress ------------------------------------------------------------------------------------
@@ -324,8 +74,14 @@ class _Progress:
         self._bar: Any = None
         if enabled:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TimeRemainingColumn(),

@@ -25,7 +25,7 @@ import socket
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import optuna
@@ -35,7 +35,6 @@ from optuna.trial import FrozenTrial, TrialState
 from knowledge import paths
 from knowledge.errors import ConfigError
 
-SamplerName = Literal["random", "tpe"]
 SAMPLERS: tuple[str, ...] = ("random", "tpe")
 FINISHED_STATUSES = frozenset({"ok", "failed", "diverged", "out-of-memory", "timeout"})
 HEARTBEAT_INTERVAL_S = 30

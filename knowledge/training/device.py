@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import platform
 import resource
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from collections.abc import Iterator
 
 import torch
 

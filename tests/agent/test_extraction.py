@@ -115,3 +115,55 @@ def test_budgets_name_devices_from_the_catalogue_and_unknown_ones_are_flagged() 
     assert "RTX 2060" in question and "?" in question
     tpu = device_question(unknown_device("I will use a TPU v4"))
     assert "cannot plan for 'tpu v4'" in tpu and "not on TPUs" in tpu
+
+
+def test_trait_schemas_are_derived_from_metafeatures():
+    """The tools' Traits, TurnExtraction and the extraction prompt's modality list all come from
+    `knowledge.metafeatures.MetaFeatures`: a trait added there appears in each, with its bounds."""
+    import re
+    from typing import Literal
+
+    from pydantic import Field, ValidationError
+
+    from agent import prompts
+    from agent.extraction import NOT_EXTRACTED, make_turn_extraction
+    from knowledge.metafeatures import MODALITIES, MetaFeatures
+    from tools.schemas import Traits, make_traits
+
+    for name, info in MetaFeatures.model_fields.items():
+        assert name in Traits.model_fields
+        assert (name in TurnExtraction.model_fields) != (name in NOT_EXTRACTED)
+        for schema in (Traits, TurnExtraction):
+            if name in schema.model_fields:
+                assert schema.model_fields[name].metadata == info.metadata  # ge/le bounds
+    listed = re.search(r"modality \(([^)]*)\)", prompts.EXTRACT_SYSTEM).group(1)
+    assert tuple(listed.split(", ")) == MODALITIES
+    for schema in (Traits, TurnExtraction):
+        assert ", ".join(MODALITIES) in schema.model_fields["modality"].description
+
+    class Extended(MetaFeatures):  # a new trait, and a new modality word
+        n_patients: int | None = Field(None, ge=1, description="number of patients")
+        modality: Literal[(*MODALITIES, "pet")] | None = None
+
+    for schema in (make_traits(Extended), make_turn_extraction(Extended)):
+        field = schema.model_fields["n_patients"]
+        assert field.description == "number of patients" and field.default is None
+        assert "pet" in schema.model_fields["modality"].description
+        assert schema.model_validate({"n_patients": 40}).n_patients == 40
+        assert "n_patients" in schema.model_json_schema()["properties"]
+        for bad in (True, 0, "many"):  # booleans refused, bounds kept
+            with pytest.raises(ValidationError):
+                schema.model_validate({"n_patients": bad})
+    assert make_turn_extraction(Extended)(n_patients=40, budget="1 h").traits() == {"n_patients": 40}
+
+
+def test_a_dataset_path_is_never_read_as_a_device() -> None:
+    """Upload folders are random hex: `.../b40e9c86/tiny.npz` once made the advisor ask which GPU
+    'b40e9c86' is instead of measuring the upload."""
+    from agent.extraction import budget_phrase, unknown_device
+
+    for folder in ("b40e9c86", "a100f00d", "h100beef", "t4a0c9e1", "m3e77f12"):
+        msg = f"I uploaded my dataset: /tmp/ui/uploads/3f47486a74bb4591/{folder}/tiny.npz"
+        assert unknown_device(msg) is None and budget_phrase(msg) is None, folder
+        assert regex_extract(msg).dataset_path.endswith(f"{folder}/tiny.npz")
+    assert budget_phrase("my data is at ./a100/scans.npz, one hour on a T4") == "one hour on a T4"

@@ -15,8 +15,7 @@ import pytest
 
 from agent import llm
 from agent.configuration import AgentConfig, normalize_host
-from agent.llm import (BackendInfo, LLMSpec, LLMSpecError, LLMUnavailable, get_chat_model,
-                       parse_spec)
+from agent.llm import BackendInfo, LLMSpec, LLMSpecError, LLMUnavailable, get_chat_model, parse_spec
 from agent.toolcalls import ToolCallingModel, normalize_ai_message
 from knowledge.errors import MetaLLMiXError
 

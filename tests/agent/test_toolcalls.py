@@ -11,8 +11,14 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import BaseModel, Field
 
-from agent.toolcalls import (ToolCallingModel, loads_lenient, normalize_ai_message,
-                             parse_tool_calls, strip_tool_calls, tool_names_of)
+from agent.toolcalls import (
+    ToolCallingModel,
+    loads_lenient,
+    normalize_ai_message,
+    parse_tool_calls,
+    strip_tool_calls,
+    tool_names_of,
+)
 
 TOOLS = ["analyze_dataset", "rank_configs", "explain_config", "similar_runs"]
 RANK = ("rank_configs", {"traits": {"n_classes": 3, "modality": "x-ray"}, "top_k": 3})

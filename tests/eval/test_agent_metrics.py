@@ -10,8 +10,16 @@ import pytest
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
-from eval.agent.metrics import (config_in_space, evaluate, grounding, judge_metrics, safety,
-                                summarize, tool_metrics, trait_scores)
+from eval.agent.metrics import (
+    config_in_space,
+    evaluate,
+    grounding,
+    judge_metrics,
+    safety,
+    summarize,
+    tool_metrics,
+    trait_scores,
+)
 from eval.agent.record import Launch, ScenarioRecord, ToolCall, TurnRecord
 from eval.agent.scenario import Scenario
 from eval.agent.usage import UsageMeter, combine

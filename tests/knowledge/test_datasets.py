@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from knowledge.datasets import Variant, load_dataset, stratified_indices
-from knowledge.datasets import sources
+from knowledge.datasets import Variant, load_dataset, sources, stratified_indices
 from knowledge.errors import DatasetError
 from tests.conftest import shared_file
 

@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from knowledge.metafeatures import from_traits
 from knowledge.metalearner import artifact
+from knowledge.metalearner.candidates import candidate_configs
 from knowledge.metalearner.features import (
     CATEGORIES,
     FEATURE_COLUMNS,
@@ -28,8 +30,6 @@ from knowledge.metalearner.model import (
     MetaLearner,
     cost_prior_shape,
 )
-from knowledge.metafeatures import from_traits
-from knowledge.metalearner.candidates import candidate_configs
 from tests.knowledge.synthetic_runs import synthetic_frame
 
 FAST = dict(ACC_PARAMS, n_estimators=40, n_jobs=1)

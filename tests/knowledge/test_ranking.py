@@ -9,9 +9,9 @@ import pytest
 from knowledge.errors import ConfigError, DatasetError
 from knowledge.metafeatures import from_traits
 from knowledge.metalearner import artifact
-from knowledge.metalearner.budget import DEVICE_SPEEDUP, Budget, parse_budget
-from knowledge.metalearner.cost import gpu_estimate
+from knowledge.metalearner.budget import Budget, parse_budget
 from knowledge.metalearner.candidates import candidate_configs, check_candidates
+from knowledge.metalearner.cost import gpu_estimate
 from knowledge.metalearner.features import featurize_one
 from knowledge.metalearner.model import ACC_PARAMS, MetaLearner
 from knowledge.metalearner.ranking import RankedConfig, fastest_within, pareto_front, rank

@@ -15,9 +15,9 @@ from knowledge.metalearner import artifact
 from knowledge.metalearner.features import FEATURE_COLUMNS, featurize_one
 from knowledge.recommend import (
     FASTER_WITHIN_POINTS,
+    TRAIT_KEYS,
     Advisor,
     Recommendation,
-    TRAIT_KEYS,
     artifact_dirs,
     clear_cache,
     get_advisor,
@@ -301,12 +301,12 @@ def test_recorded_ranges_come_from_the_ok_runs(index) -> None:
 
 
 def test_unusual_traits_get_a_note_with_value_and_recorded_range(learner, index, monkeypatch) -> None:
-    from knowledge import recommend as recommend_module
+    from knowledge.recommend import algorithm as recommend_algorithm  # where recorded_ranges is used
 
     traits = _beyond(index)  # 400,000 images of 2,240 px: possible, never recorded
     meta = meta_from_traits(traits)
     rec = recommend(meta, learner=learner, index=index)
-    lo_n, hi_n = recommend_module.recorded_ranges(index)["n_instances"]
+    lo_n, hi_n = recommend_algorithm.recorded_ranges(index)["n_instances"]
     assert rec.outside_range == {"n_instances": [lo_n, hi_n], "height": [28, 224],
                                  "width": [28, 224]}
     note = rec.notes[0]
@@ -321,7 +321,7 @@ def test_unusual_traits_get_a_note_with_value_and_recorded_range(learner, index,
 
     assert note in prompts.recommendation_facts(rec, compact=True)["notes"]
     # the note changes nothing else: the same ranking without any recorded range
-    monkeypatch.setattr(recommend_module, "recorded_ranges", lambda _index: {})
+    monkeypatch.setattr(recommend_algorithm, "recorded_ranges", lambda _index: {})
     plain = recommend(meta, learner=learner, index=index)
     assert plain.outside_range == {} and note not in plain.notes
     assert [r.config for r in plain.top] == [r.config for r in rec.top]

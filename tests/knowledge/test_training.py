@@ -14,10 +14,8 @@ from knowledge.datasets.base import ImageDataset, Split
 from knowledge.errors import ConfigError, DatasetError, TrainingError
 from knowledge.runs.record import RunRecord
 from knowledge.search_space import TrainConfig
-from knowledge.training import (ProgressEvent, TrainingJob, check_config, pretrained_available,
-                                train)
+from knowledge.training import ProgressEvent, TrainingJob, check_config, metrics, pretrained_available, train
 from knowledge.training import data as D
-from knowledge.training import metrics
 from knowledge.training import models as M
 from knowledge.training import weights as W
 from tests.conftest import shared_file

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import ui.app
+import ui.uploads  # the upload checks are defined (and patched) there
 from knowledge.datasets.roots import ENV_VAR, resolve_in_roots
 from knowledge.errors import DatasetError
 from tests.ui.test_app import make_app, store, tiny_npz  # noqa: F401 - `store` is a fixture
@@ -173,7 +174,7 @@ def test_a_highly_compressed_entry_is_refused_before_it_is_written(app, tmp_path
     bomb = zip_of(tmp_path / "bomb.zip", {"scans/a/0.png": bytes(60 * 2**20)})  # 60 MB of zeros
     assert bomb.stat().st_size < 200 * 2**10
     written = []
-    monkeypatch.setattr(ui.app, "_unpack", lambda *args: written.append(args))
+    monkeypatch.setattr(ui.uploads, "_unpack", lambda *args: written.append(args))
     status = refused(app, bomb)
     assert "over the 100:1 limit" in status and "'scans/a/0.png'" in status
     assert written == []  # refused from the listing: nothing was unpacked
@@ -186,14 +187,14 @@ def test_a_dot_named_big_entry_is_refused_too(app, tmp_path):
 
 
 def test_entries_over_the_per_file_limit_are_refused(app, tmp_path, monkeypatch):
-    monkeypatch.setattr(ui.app, "UNZIP_MAX_ENTRY_BYTES", 2**20)
+    monkeypatch.setattr(ui.uploads, "UNZIP_MAX_ENTRY_BYTES", 2**20)
     big = np.random.default_rng(0).bytes(2**20 + 1)  # incompressible: no ratio problem
     status = refused(app, zip_of(tmp_path / "big.zip", {**class_folders(), "scans/a/big.png": big}))
     assert "unpacks to 1 MB, over the 1 MB limit per file" in status
 
 
 def test_archives_over_the_total_limit_are_refused(app, tmp_path, monkeypatch):
-    monkeypatch.setattr(ui.app, "UNZIP_MAX_TOTAL_BYTES", 3 * 2**20)
+    monkeypatch.setattr(ui.uploads, "UNZIP_MAX_TOTAL_BYTES", 3 * 2**20)
     rng = np.random.default_rng(0)
     members = {f"scans/a/{i}.png": rng.bytes(2**20) for i in range(4)}
     status = refused(app, zip_of(tmp_path / "total.zip", members, level=1))
@@ -201,7 +202,7 @@ def test_archives_over_the_total_limit_are_refused(app, tmp_path, monkeypatch):
 
 
 def test_archives_with_too_many_entries_are_refused(app, tmp_path, monkeypatch):
-    monkeypatch.setattr(ui.app, "UNZIP_MAX_ENTRIES", 50)
+    monkeypatch.setattr(ui.uploads, "UNZIP_MAX_ENTRIES", 50)
     members = {f"scans/{'ab'[i % 2]}/{i}.png": b"" for i in range(51)}
     status = refused(app, zip_of(tmp_path / "many.zip", members))
     assert "51 entries, over the limit of 50 entries per archive" in status
@@ -246,7 +247,7 @@ def test_the_byte_counter_stops_at_the_cap_whatever_the_header_said():
 
 
 def test_a_npz_that_unpacks_to_too_much_is_refused(app, tmp_path, monkeypatch):
-    monkeypatch.setattr(ui.app, "UNZIP_MAX_TOTAL_BYTES", 2**20)
+    monkeypatch.setattr(ui.uploads, "UNZIP_MAX_TOTAL_BYTES", 2**20)
     path = tmp_path / "huge.npz"
     np.savez_compressed(path, train_images=np.zeros((2000, 28, 28), np.uint8),
                         train_labels=np.zeros((2000, 1), np.uint8))
@@ -268,7 +269,7 @@ def test_a_normal_zip_of_class_folders_is_unpacked_without_its_hidden_entries(ap
 
 
 def test_the_archive_check_runs_on_the_listing_alone(tmp_path, monkeypatch):
-    monkeypatch.setattr(ui.app, "UNZIP_MAX_ENTRIES", 3)
+    monkeypatch.setattr(ui.uploads, "UNZIP_MAX_ENTRIES", 3)
     archive = zip_of(tmp_path / "x.zip", {f"c/{i}.png": b"" for i in range(4)})
     target = tmp_path / "out" / "x"
     with pytest.raises(DatasetError, match="4 entries, over the limit of 3"):

@@ -91,9 +91,7 @@ def test_the_chat_handler_streams_steps_and_the_draft(store, tmp_path):
 
     from agent.testing import ScriptedChatModel
     from agent.toolcalls import ToolCallingModel
-    from tests.agent.test_session import prompt_script
-
-    from tests.agent.test_session import answer_for
+    from tests.agent.test_session import answer_for, prompt_script
 
     good = answer_for(store, TRAITS)  # a complete answer: it states the pick
     script = prompt_script(TRAITS, ["Pick it: it reaches 99.9% accuracy.",  # refused by the check

@@ -26,9 +26,9 @@ def fit(
 ) -> None:
     """Fit the meta-learner (accuracy + training-time models) on every stored run and save it."""
     from knowledge.errors import StoreError
+    from knowledge.meta_dataset.shipped import open_store
     from knowledge.metalearner import artifact
     from knowledge.metalearner.model import grouped_cv, training_rows
-    from knowledge.meta_dataset.shipped import open_store
 
     console = Console(stderr=True)
     run_store = open_store(store)

@@ -1,0 +1,95 @@
+"""`extract`: the first node of every turn. Starts the turn, settles a launch waiting for its
+"yes", and merges the message's traits, budget and preference into the state."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage
+from langgraph.graph import END
+
+from agent.extraction import device_question, extract_turn, unknown_device
+from agent.nodes.runtime import Runtime, last_user_text
+from agent.state import AdvisorState, known_traits
+from knowledge.errors import ConfigError
+
+_YES = re.compile(r"\s*(yes|y|yep|yeah|sure|ok(ay)?|confirm(ed)?|go ahead|do it|start it|"
+                  r"launch it|please do)([,!. ]+(please|go ahead|start it|launch it|do it|"
+                  r"start|launch))*\s*[.!]*\s*", re.IGNORECASE)
+_NO = re.compile(r"\s*(no|n|nope|cancel|stop|don'?t|do not|not now|wait)\b.{0,40}", re.IGNORECASE)
+
+
+def with_time_of(budget: str, held: str | None) -> str:
+    """`budget` ("an RTX 4090", the answer to "which GPU is that?") with the time of the `held`
+    clause it replaces ("2 hours on my Quadro K2200") when the answer states no time itself."""
+    from knowledge.metalearner.budget import parse_duration
+
+    if not held:
+        return budget
+    try:
+        if parse_duration(budget) is not None or (seconds := parse_duration(held)) is None:
+            return budget
+    except ConfigError:
+        return budget
+    return f"{budget}, {seconds / 60:g} minutes"
+
+
+def _names_device(budget: str) -> bool:
+    from knowledge.metalearner.budget import names_device
+
+    return names_device(budget)
+
+
+def extract(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
+    """The turn's update: `route` "launch" (the launch was confirmed) or END (this node answered
+    the turn itself), else None and `agent.routing.after_extract` decides."""
+    text = last_user_text(state)
+    update: dict[str, Any] = {"turn": (state.get("turn") or 0) + 1, "step": 0, "attempts": 0,
+                              "violations": [], "draft": None, "problem": None,
+                              "planned": False, "rejected": [], "route": None}
+    out_messages: list[BaseMessage] = []
+    if state.get("awaiting_launch_confirmation"):
+        update.update(awaiting_launch_confirmation=False)
+        if _YES.fullmatch(text):
+            update["route"] = "launch"
+            return update
+        update["pending_launch"] = None
+        out_messages.append(AIMessage("OK, I did not start training (that needs an explicit "
+                                      "'yes' right after I ask)."))
+        if _NO.fullmatch(text):
+            update.update(route=END, messages=out_messages)
+            return update
+    found = extract_turn(rt.extract_model, text, pending=state.get("pending_question"),
+                         known=known_traits(state), retries=rt.retries,
+                         always_llm=rt.llm_extraction == "always")
+    traits = dict(state.get("traits") or {})
+    for key, value in found.traits().items():
+        traits[key] = {"value": value, "source": "stated"}
+    if counts := found.traits().get("class_counts"):
+        # the counts imply the total and the number of classes (older values that contradict
+        # them go; values stated with the counts stay) and the imbalance (computed from them)
+        implied = {"n_instances": sum(counts), "n_classes": len(counts)}
+        for key in ("n_instances", "n_classes", "imbalance_ratio"):
+            if key not in found.traits():
+                traits.pop(key, None)
+                if key in implied:
+                    traits[key] = {"value": implied[key], "source": "stated"}
+    constraints = dict(state.get("constraints") or {})
+    held = constraints.pop("unknown_budget", None)  # a clause whose device we asked about
+    if found.budget:
+        constraints["budget"] = with_time_of(found.budget, held)
+    if found.preference:
+        constraints["preference"] = found.preference
+    update.update(traits=traits, constraints=constraints, pending_question=None,
+                  path_to_read=found.dataset_path)
+    unknown = unknown_device(text)
+    if unknown is not None and not (found.budget and _names_device(found.budget)):
+        # a device the catalogue does not know: ask which it is (never assume a CPU)
+        constraints["unknown_budget"] = unknown.clause
+        update.update(pending_question="budget", route=END,
+                      messages=[*out_messages, AIMessage(device_question(unknown))])
+        return update
+    if out_messages:
+        update["messages"] = out_messages
+    return update

@@ -1,0 +1,111 @@
+"""`ground`: the grounding check of a draft. Every number must be a tool output's number of the
+same kind about the same config, every name must be in the tool outputs
+(`agent.grounding.check_answer`), and a recommendation must state the pick itself
+(`agent.grounding.unstated_pick`). A failing draft gets one retry listing the violations, then the
+deterministic fallback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage
+from langgraph.graph import END
+
+from agent import facts
+from agent.grounding import check_answer, launch_violations, launched_ok, unstated_pick
+from agent.nodes.runtime import (
+    MAX_DRAFTS,
+    Runtime,
+    chosen_of,
+    log,
+    pick_config,
+    preference,
+    rec_of,
+    sources,
+    speed_first,
+)
+from agent.state import AdvisorState
+
+# Words that show an answer has the card's alternatives / similar runs (the judge's completeness).
+_ALTERNATIVE_WORDS = ("faster", "alternative", "more accurate")
+_SIMILAR_WORDS = ("similar", "past run", "previous run")
+SIMILAR_SHOWN = 3
+
+
+def ground(state: AdvisorState, rt: Runtime | None = None) -> dict[str, Any]:
+    """The grounded answer (`route` END), a retry (`route` "answer" / "agent"), or the fallback."""
+    draft = state.get("draft")
+    pick: dict[str, Any] | None = None
+    pick_sources: list[str] = []
+    unstated: list[Any] = []
+    if draft and state.get("mode") == "recommend" and state.get("recommendation"):
+        pick = pick_config(state)
+        pick_sources = facts.pick_sources(rec_of(state), preference(state))
+        # a turn that delivers a recommendation must state it (follow-ups need not restate)
+        chosen = chosen_of(state)
+        unstated = unstated_pick(draft, pick, accuracy_pct=100 * chosen.predicted_acc,
+                                 seconds=chosen.predicted_seconds)
+    violations = [str(v) for v in [
+        *check_answer(draft, sources(state), pick=pick, pick_sources=pick_sources),
+        *launch_violations(draft, launched_ok(state.get("tool_outputs") or [])),
+        *unstated]
+    ] if draft else ["(no answer)"]
+    if draft and not violations:
+        return {"messages": [AIMessage(with_notes(completed(draft, state), state))],
+                "route": END, "violations": [], "draft": None}
+    log.info("answer not grounded (%s); attempt %d", ", ".join(violations),
+             state.get("attempts") or 0)
+    rejected = [*(state.get("rejected") or []), {"draft": draft, "violations": violations}]
+    if (state.get("attempts") or 0) < MAX_DRAFTS:
+        return {"violations": violations, "rejected": rejected,
+                "route": "answer" if state.get("mode") == "recommend" else "agent"}
+    return {"messages": [AIMessage(with_notes(fallback(state), state))], "route": END,
+            "violations": violations, "draft": None, "rejected": rejected}
+
+
+def fallback(state: AdvisorState) -> str:
+    """The deterministic answer: the recommendation's card, or what the tools returned."""
+    if state.get("mode") == "recommend" or not state.get("recommendation"):
+        if not state.get("recommendation"):
+            return "I could not produce a verified answer; please rephrase the question."
+        rec = rec_of(state)
+        head = ""
+        if speed_first(state) and rec.faster:
+            from knowledge.recommend import config_label
+
+            head = (f"You asked for speed: the faster alternative is **{config_label(rec.faster)}**"
+                    f" (see Alternatives below).\n\n")
+        return head + rec.to_markdown()
+    turn_outputs = [o for o in state.get("tool_outputs") or [] if o["turn"] == state["turn"]]
+    lines = ["I could not verify my own wording against the tool outputs, so here is what the "
+             "tools returned:"]
+    lines += [f"- `{o['tool']}`: {o['output'][:1500]}" for o in turn_outputs] or [
+        "- (no tool was called)"]
+    return "\n".join(lines)
+
+
+def completed(text: str, state: AdvisorState) -> str:
+    """A grounded recommendation answer with the card's own alternatives and similar runs
+    appended when the model left them out (small models often stop after the config)."""
+    if state.get("mode") != "recommend" or not state.get("recommendation"):
+        return text
+    rec = rec_of(state)
+    lowered = text.lower()
+    parts = [text]
+    if not any(w in lowered for w in _ALTERNATIVE_WORDS):
+        parts.append("\n".join(["### Alternatives", *rec.alternative_lines(pareto=False)]))
+    if not any(w in lowered for w in _SIMILAR_WORDS) and rec.similar_runs:
+        parts.append("\n".join(["### Similar past runs", *rec.similar_run_lines(SIMILAR_SHOWN)]))
+    return "\n\n".join(parts)
+
+
+def with_notes(text: str, state: AdvisorState) -> str:
+    """`text` with this turn's notes: a tool problem, an assumed image size."""
+    notes = []
+    if state.get("problem"):
+        notes.append(state["problem"])
+    height = (state.get("traits") or {}).get("height")
+    if state.get("mode") == "recommend" and height and height["source"] == "assumed":
+        notes.append(f"You did not give the image size, so I assumed {height['value']} px; "
+                     "tell me the real size to refine this.")
+    return text + ("\n\n" + "\n".join(f"_Note: {n}_" for n in notes) if notes else "")

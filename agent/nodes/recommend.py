@@ -1,0 +1,82 @@
+"""`recommend`: the turn's `Recommendation` for the known traits and constraints, with the tool
+calls that ground it (rank_configs, explain_config of the presented config, similar_runs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage
+from langgraph.graph import END
+
+from agent import facts
+from agent.nodes.runtime import DEFAULT_HEIGHT, Runtime, error_of, recorded, state_key, tool_exchange
+from agent.state import AdvisorState
+
+
+def recommend(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
+    """The recommendation (`route` "answer"), or the reason there is none (`route` END).
+
+    The ranking runs once: the `Recommendation` is recorded as the rank_configs, explain_config
+    (of the presented config) and similar_runs calls, their outputs as those tools write them (the
+    grounding sources), reusing its SHAP explanation and similar runs; only the faster
+    alternative's explanation (not in the Recommendation) is a real explain_config call."""
+    from tools.advice import explain_output, rank_output, similar_output
+    from tools.base import safe, to_json
+
+    traits = dict(state.get("traits") or {})
+    if "height" not in traits:
+        traits["height"] = {"value": DEFAULT_HEIGHT, "source": "assumed"}
+    values = {k: t["value"] for k, t in traits.items()}
+    constraints = dict(state.get("constraints") or {})
+    turn = state["turn"]
+    messages: list[BaseMessage] = []
+    logs: list[dict] = []
+    problem = state.get("problem")
+    made: list[Any] = []
+
+    def record(name: str, args: dict[str, Any], output: str) -> str:
+        msgs, entry = recorded(name, args, output, turn)
+        messages.extend(msgs)
+        logs.append(entry)
+        return output
+
+    @safe
+    def rank_configs(budget: str | None) -> dict[str, Any]:
+        made.append(rt.recommender(values, budget, state.get("dataset")))
+        return rank_output(made[-1])
+
+    def ranked(budget: str | None) -> str:
+        return record("rank_configs", {"traits": values, "top_k": 5, "budget": budget},
+                      rank_configs(budget))
+
+    error = error_of(ranked(constraints.get("budget")))
+    if error and constraints.get("budget"):  # an unreadable budget: say so, rank without it
+        problem = f"I ignored the budget {constraints['budget']!r}: {error}"
+        constraints["budget"] = None
+        error = error_of(ranked(None))
+    update: dict[str, Any] = {"traits": traits, "constraints": constraints,
+                              "tool_outputs": logs, "messages": messages, "problem": problem}
+    if error:
+        update["messages"] = [*messages, AIMessage(
+            f"I could not rank configs for these traits: {error}")]
+        update["route"] = END
+        return update
+    rec = made[-1]
+    chosen = facts.chosen(rec, constraints.get("preference"))
+    explain_args = {"traits": values, "config": chosen.config.model_dump()}
+    if chosen is rec.best and rt.learner is not None:  # its SHAP factors are the card's
+
+        @safe
+        def explain_config() -> dict[str, Any]:
+            return explain_output(rec.meta_features, rt.learner(), chosen.config, rec.explanation)
+
+        record("explain_config", explain_args, explain_config())
+    else:  # the faster alternative (or another recommender's pick): the tool explains it
+        _, msgs, entry = tool_exchange(rt.tools["explain_config"], explain_args, turn)
+        messages.extend(msgs)
+        logs.append(entry)
+    record("similar_runs", {"traits": values, "k": 5}, to_json(similar_output(rec.similar_runs)))
+    update.update(recommendation=rec.model_dump(mode="json"), mode="recommend", route="answer",
+                  recommended_for=state_key({**state, "traits": traits,
+                                             "constraints": constraints}))
+    return update

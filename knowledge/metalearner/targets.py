@@ -1,0 +1,42 @@
+"""What the accuracy model learns from: the rows, the target, the quantiles and the weights."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+QUANTILES: tuple[float, float, float] = (0.1, 0.5, 0.9)
+MEDIAN = QUANTILES.index(0.5)
+MIN_ACC_RECORDS = 10
+
+
+def accuracy_target(frame: pd.DataFrame) -> pd.Series:
+    """`out.test_acc`, falling back to `out.val_acc`; NaN where neither is known."""
+    import pandas as pd
+
+    test = pd.to_numeric(frame.get("out.test_acc", pd.Series(np.nan, index=frame.index)),
+                         errors="coerce")
+    val = pd.to_numeric(frame.get("out.val_acc", pd.Series(np.nan, index=frame.index)),
+                        errors="coerce")
+    return test.fillna(val).astype("float64")
+
+
+def training_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows the accuracy model learns from: status 'ok' and an accuracy known."""
+    import pandas as pd
+
+    if len(frame) == 0:
+        return frame
+    ok = frame["status"].eq("ok") if "status" in frame else pd.Series(True, index=frame.index)
+    return frame[ok & accuracy_target(frame).notna()]
+
+
+
+def _weights(frame: pd.DataFrame, source_weight: dict[str, float] | None) -> np.ndarray:
+    if not source_weight or "prov.source" not in frame:
+        return np.ones(len(frame))
+    return frame["prov.source"].map(lambda s: float(source_weight.get(s, 1.0))).to_numpy("float64")

@@ -1,0 +1,116 @@
+"""`agent.facts`: one serialisation of a ranked config, whose key names are exactly the ones the
+grounding check reads units from (a renamed key fails here, not silently in what is verified)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agent import facts
+from agent.facts import (
+    COMPACT_RANKED_KEYS,
+    KEY_KINDS,
+    RANKED_KEYS,
+    chosen,
+    grounding_sources,
+    ranked_facts,
+    recommendation_facts,
+    recommendation_sources,
+)
+from agent.grounding import source_records, user_source
+from agent.grounding.sources import _key_kind
+from knowledge.metalearner.ranking import RankedConfig
+from knowledge.search_space import TrainConfig
+from tests.agent.test_graph import FULL, Brain, launcher, make, run, store, tools  # noqa: F401
+
+RANKED = RankedConfig(
+    config=TrainConfig(model="resnet18", pretrained=True, scheme="end_to_end", resolution=224,
+                       lr=3e-4, weight_decay=1e-2, batch_size=64, epochs=12,
+                       augmentation="none"),
+    predicted_acc=0.72671, acc_lo=0.601, acc_hi=0.842, predicted_seconds=4560.0, device="t4",
+    rank=1)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _numeric_keys(d: dict[str, Any]) -> set[str]:
+    return {k for k, v in d.items() if _is_number(v)
+            or (isinstance(v, list) and v and all(_is_number(x) for x in v))}
+
+
+def test_serialised_keys_are_exactly_the_keys_grounding_reads_units_from() -> None:
+    out = ranked_facts(RANKED)
+    assert tuple(out) == tuple(k for k in RANKED_KEYS if k != "evidence")  # no support here
+    assert tuple(ranked_facts(RANKED, short=True)) == COMPACT_RANKED_KEYS
+    numeric = _numeric_keys(out)
+    assert numeric == {k for k in KEY_KINDS if k in RANKED_KEYS}
+    for key in numeric:
+        assert _key_kind(key, 1.5)[0] == KEY_KINDS[key], key
+    assert KEY_KINDS["predicted_accuracy_pct"] == "pct" and KEY_KINDS["resolution_px"] == "px"
+
+
+def test_grounding_reads_each_serialised_number_in_its_kind() -> None:
+    out = ranked_facts(RANKED)
+    readings = {(r.cls, round(r.value, 9)) for rec in source_records(json.dumps(out))
+                for r in rec.readings}
+    assert ("pct", 72.7) in readings and ("pct", 60.1) in readings and ("pct", 84.2) in readings
+    assert ("px", 224) in readings and ("lr", 3e-4) in readings and ("wd", 1e-2) in readings
+    assert ("batch", 64) in readings and ("epochs", 12) in readings
+    assert any(cls == "dur" for cls, _ in readings)  # "training_time": "1.3 h on t4"
+
+
+def _walk_numeric_keys(value: Any, skip: frozenset[str]) -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, dict):
+        found |= {k for k in _numeric_keys(value) if k not in skip}
+        for k, v in value.items():
+            if k not in skip:
+                found |= _walk_numeric_keys(v, skip)
+    elif isinstance(value, list):
+        for v in value:
+            found |= _walk_numeric_keys(v, skip)
+    return found
+
+
+def test_facts_numbers_all_have_declared_kinds(tools, store) -> None:  # noqa: F811
+    from knowledge.recommend import Recommendation
+
+    graph, _ = make(Brain(), tools, store)
+    _, state = run(graph, FULL)
+    rec = Recommendation.model_validate(state["recommendation"])
+    skip = frozenset({"dataset_traits"})  # the traits' own names (n_classes, ...)
+    for preference in (None, "accuracy", "speed"):
+        for compact in (False, True):
+            shown = recommendation_facts(rec, preference, compact)
+            assert _walk_numeric_keys(shown, skip) <= set(KEY_KINDS)
+    assert "average_over_past_runs_pct" in recommendation_facts(rec)
+
+    # the preference rule, once
+    assert chosen(rec, None) is rec.best and chosen(rec, "accuracy") is rec.best
+    assert chosen(rec, "speed") is (rec.faster if rec.faster is not None else rec.best)
+    speed = recommendation_facts(rec, "speed")
+    assert speed["recommended"] == ranked_facts(chosen(rec, "speed"))
+    assert facts.pick_config(rec, "speed") == chosen(rec, "speed").config.model_dump()
+
+    # the grounding sources, once: tool outputs, the user's words (no outcomes), the recommendation
+    sources = grounding_sources(["{\"x\": 1}"], [FULL + " It reaches 99.7 %."], rec)
+    assert sources == ["{\"x\": 1}", user_source(FULL + " It reaches 99.7 %."),
+                       *recommendation_sources(rec)]
+    assert "99.7" not in sources[1]
+    assert grounding_sources([], [], state["recommendation"]) == recommendation_sources(rec)
+    assert grounding_sources(["a"], [], None) == ["a"]
+
+
+def test_the_tools_ranked_config_numbers_keep_their_kinds() -> None:
+    """`tools.advice.ranked_json` (the tool outputs' own form, not yet `ranked_facts`): a rename of
+    its keys must not change the units grounding reads them in."""
+    from tools.advice import ranked_json
+
+    out = ranked_json(RANKED)
+    kinds = {k: _key_kind(k, 1.5)[0] for k in _numeric_keys(out)}
+    assert kinds == {"rank": "count", "predicted_acc_pct": "pct", "interval_80_pct": "pct"}
+    assert {k: _key_kind(k, 1.5)[0] for k in _numeric_keys(out["config"])} == {
+        "resolution": "px", "lr": "lr", "weight_decay": "wd", "batch_size": "batch",
+        "epochs": "epochs", "label_smoothing": "plain"}
