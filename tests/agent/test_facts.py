@@ -21,7 +21,7 @@ from agent.grounding import source_records, user_source
 from agent.grounding.sources import _key_kind
 from knowledge.metalearner.ranking import RankedConfig
 from knowledge.search_space import TrainConfig
-from tests.agent.test_graph import FULL, Brain, launcher, make, run, store, tools  # noqa: F401
+from tests.agent.helpers import FULL, Brain, make, run
 
 RANKED = RankedConfig(
     config=TrainConfig(model="resnet18", pretrained=True, scheme="end_to_end", resolution=224,

@@ -11,7 +11,7 @@ from agent.graph import transcript
 from agent.judge import judge_transcript
 from agent.testing import ScriptedChatModel
 from knowledge.search_space import MODELS
-from tests.agent.test_graph import FULL, Brain, launcher, make, run, store, tools  # noqa: F401
+from tests.agent.helpers import FULL, Brain, make, run
 
 GOOD_RUBRIC = {"format": {"score": 5, "reason": "clear"}, "accuracy": {"score": 5, "reason": "ok"},
                "completeness": {"score": 4, "reason": "nearly all"}}

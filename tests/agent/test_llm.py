@@ -314,7 +314,6 @@ def test_embedded_llamacpp_tool_call(tmp_path: Path) -> None:
 
 
 def test_scripted_backend_normalizes_text_calls(tmp_path: Path) -> None:
-    pytest.importorskip("agent.testing")
     script = tmp_path / "replies.json"
     script.write_text(json.dumps([
         '```json\n{"name": "analyze_dataset", "arguments": {"path": "x.npz"}}\n```',

@@ -3,48 +3,22 @@ final event carrying what `Session.turn` returns (scripted models over a small s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessageChunk, BaseMessage, SystemMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 
-from agent import prompts
 from agent.session import Session
-from agent.testing import ScriptedChatModel, recommendation_answer
+from agent.testing import ScriptedChatModel
 from agent.toolcalls import ToolCallingModel
-from knowledge.recommend import clear_cache
-from tests.knowledge.recommend_fixtures import ready_store
+from tests.agent.helpers import answer_for, prompt_script
 
 TRAITS = {"n_instances": 3000, "n_classes": 3, "modality": "x-ray"}
 INVENTED = "Use the recommended config: it reaches 99.9% accuracy."
 MESSAGE = "3,000 chest x-rays in 3 classes"
-
-
-def prompt_script(traits: dict[str, Any] | Callable[[str], dict[str, Any]], drafts: Sequence[str] = (),
-                  question: str = "Which imaging modality are the images?",
-                  other: str | None = None) -> Callable:
-    """A script replying by prompt: the extraction gets `traits` as JSON (or `traits(prompt)`, the
-    prompt holding the user's message; the graph asks the LLM only when the regexes may have
-    missed something), a question prompt `question`, the answer prompt the `drafts` in turn (the
-    last one repeats), any other prompt `other` (None: fail)."""
-    queue = list(drafts)
-
-    def reply(messages: list[BaseMessage]) -> Any:
-        system = messages[0].content if messages and isinstance(messages[0], SystemMessage) else ""
-        if system.startswith(prompts.EXTRACT_SYSTEM):
-            return {"json": traits(str(messages[-1].content)) if callable(traits) else traits}
-        if system.startswith(prompts.ASK_SYSTEM):
-            return question
-        if system.startswith(prompts.ANSWER_SYSTEM) and queue:
-            return queue.pop(0) if len(queue) > 1 else queue[0]
-        if other is not None:
-            return other
-        raise AssertionError(f"unexpected prompt: {system[:80]!r}")
-
-    return reply
 
 
 class WordStreamingModel(ScriptedChatModel):
@@ -61,35 +35,13 @@ class WordStreamingModel(ScriptedChatModel):
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("METALLMIX_EMBEDDINGS", "hashing")
-    monkeypatch.setenv("METALLMIX_DATA_ROOTS", str(tmp_path / "data"))
-    clear_cache()
-    path = tmp_path / "runs.sqlite"
-    ready_store(path)
-    yield path
-    clear_cache()
-
-
-def answer_for(store: Path, traits: dict[str, Any]) -> str:
-    """The complete answer a careful model writes for these traits on the store (no budget): it
-    states the pick (model, pretrained, scheme, resolution, lr, epochs, predicted accuracy and
-    time), every number copied from the recommendation the graph will make."""
-    from agent.graph import DEFAULT_HEIGHT
-    from knowledge.recommend import get_advisor, meta_from_traits
-
-    traits = {"height": DEFAULT_HEIGHT, **traits}  # the size the graph assumes when none is given
-    return recommendation_answer(get_advisor(store).recommend(meta_from_traits(traits)))
-
-
-@pytest.fixture
-def good(store: Path) -> str:
+def good(store_path: Path) -> str:
     """A complete answer for TRAITS (see `answer_for`)."""
-    return answer_for(store, TRAITS)
+    return answer_for(store_path, TRAITS)
 
 
-def session(store: Path, script: Callable, model_class: type = ScriptedChatModel) -> Session:
-    return Session(None, store, model=ToolCallingModel(inner=model_class(script=script)))
+def session(store_path: Path, script: Callable, model_class: type = ScriptedChatModel) -> Session:
+    return Session(None, store_path, model=ToolCallingModel(inner=model_class(script=script)))
 
 
 def labels(events: list[dict]) -> list[str]:
@@ -103,9 +55,9 @@ def comparable(result: dict) -> dict:
     return {**result, "recommendation": rec, "thread": None}
 
 
-def test_stream_turn_yields_steps_then_the_result_turn_gives(store, good):
+def test_stream_turn_yields_steps_then_the_result_turn_gives(store_path, good):
     # the first draft invents a number: rejected, then rewritten
-    streamed = session(store, prompt_script(TRAITS, [INVENTED, good]))
+    streamed = session(store_path, prompt_script(TRAITS, [INVENTED, good]))
     events = list(streamed.stream_turn(MESSAGE, "a"))
     assert [e["type"] for e in events].count("final") == 1 and events[-1]["type"] == "final"
     steps = labels(events)
@@ -140,14 +92,14 @@ def test_stream_turn_yields_steps_then_the_result_turn_gives(store, good):
     assert result["new_recommendation"] and result["thread"] == "a"
     assert [c["tool"] for c in result["tool_calls"]] == tools
 
-    plain = session(store, prompt_script(TRAITS, [INVENTED, good])).turn(MESSAGE, "b")
+    plain = session(store_path, prompt_script(TRAITS, [INVENTED, good])).turn(MESSAGE, "b")
     assert comparable(result) == comparable(plain)
     assert streamed.values("a")["messages"][-1].content == result["reply"]
     streamed.close()
 
 
-def test_tokens_of_a_streaming_model_come_one_by_one(store, good):
-    events = list(session(store, prompt_script(TRAITS, [good]), WordStreamingModel).stream_turn(MESSAGE, "a"))
+def test_tokens_of_a_streaming_model_come_one_by_one(store_path, good):
+    events = list(session(store_path, prompt_script(TRAITS, [good]), WordStreamingModel).stream_turn(MESSAGE, "a"))
     tokens = [e for e in events if e["type"] == "token"]
     assert len(tokens) == len(good.split(" "))  # the extraction's JSON tokens are not answer tokens
     assert "".join(t["text"] for t in tokens) == good == tokens[-1]["draft"]
@@ -156,8 +108,8 @@ def test_tokens_of_a_streaming_model_come_one_by_one(store, good):
     assert events[-1]["result"]["reply"].startswith(good)
 
 
-def test_a_draft_rejected_twice_is_replaced_by_the_deterministic_report(store):
-    events = list(session(store, prompt_script(TRAITS, [INVENTED])).stream_turn(MESSAGE, "a"))
+def test_a_draft_rejected_twice_is_replaced_by_the_deterministic_report(store_path):
+    events = list(session(store_path, prompt_script(TRAITS, [INVENTED])).stream_turn(MESSAGE, "a"))
     rejected = [e for e in events if e["type"] == "rejected"]
     assert [r["final"] for r in rejected] == [False, True]
     assert "tools' own report" in rejected[-1]["label"]
@@ -165,8 +117,8 @@ def test_a_draft_rejected_twice_is_replaced_by_the_deterministic_report(store):
     assert "## Recommendation" in reply and "99.9" not in reply
 
 
-def test_a_question_turn_streams_its_steps(store):
-    events = list(session(store, prompt_script({"n_instances": 3000, "n_classes": 3})).stream_turn(
+def test_a_question_turn_streams_its_steps(store_path):
+    events = list(session(store_path, prompt_script({"n_instances": 3000, "n_classes": 3})).stream_turn(
         "3,000 images, 3 classes", "a"))
     assert labels(events) == ["extracting traits", "asking for a missing trait"]
     assert [e["label"] for e in events if e["type"] == "start"] == labels(events)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from knowledge.datasets import Variant, load_dataset, sources, stratified_indices
 from knowledge.errors import DatasetError
-from tests.conftest import shared_file
+from tests.helpers import shared_file
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -12,7 +12,7 @@ from knowledge.errors import DatasetError
 from knowledge.meta_dataset import average_check, import_medmnist_plus, load_medmnist_plus
 from knowledge.meta_dataset import medmnist_plus as mp
 from knowledge.search_space import MODELS, SPACE, validate_config
-from tests.conftest import shared_file
+from tests.helpers import shared_file
 
 HEADER = "dataset,scheme,model,resolution,acc_mean,acc_std,auc_mean,auc_std\n"
 TINY = HEADER + (

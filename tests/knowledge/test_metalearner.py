@@ -24,7 +24,7 @@ from knowledge.metalearner.model import ACC_PARAMS, MetaLearner, grouped_cv, tra
 from knowledge.runs.record import record_to_row
 from knowledge.runs.store import RunStore
 from knowledge.search_space import TrainConfig
-from tests.conftest import shared_file
+from tests.helpers import shared_file
 from tests.knowledge.synthetic_runs import (
     TIMED,
     synthetic_frame,

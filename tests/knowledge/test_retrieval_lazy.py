@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from knowledge.retrieval import RunIndex
-from tests.knowledge.test_retrieval import CountingEmbedder, corpus, make_record, meta_of
+from tests.knowledge.retrieval_corpus import CountingEmbedder, corpus, make_record, meta_of
 
 
 def test_lazy_build_embeds_on_first_text_search() -> None:

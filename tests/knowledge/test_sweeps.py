@@ -11,12 +11,13 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from knowledge.datasets import loader
 from knowledge.errors import ConfigError, DatasetError
 from knowledge.runs.store import RunStore
 from knowledge.search_space import CPU_SPACE
 from knowledge.sweeps import DEFAULT_PLAN, run_sweep, study_name, suggest_config
 from knowledge.sweeps.study import count_finished, make_sampler, open_storage, storage_url
-from tests.conftest import shared_file
+from tests.helpers import shared_file
 from tests.knowledge import sweep_fakes
 from tests.knowledge.sweep_fakes import FAKE, OK_SPACE  # OK_SPACE: no resnet18 (fake OOM)
 
@@ -216,7 +217,6 @@ def test_default_plan_covers_real_medical_and_natural_variants():
 
 
 def test_default_plan_specs_parse():
-    loader = pytest.importorskip("knowledge.datasets.loader")
     from knowledge.datasets.sources import is_source
     from knowledge.datasets.variants import Variant
 
@@ -229,7 +229,6 @@ def test_default_plan_specs_parse():
 
 @pytest.mark.slow
 def test_default_plan_spans_sizes_and_imbalance(monkeypatch):
-    loader = pytest.importorskip("knowledge.datasets.loader")
     monkeypatch.setenv("METALLMIX_DATA", str(shared_file("medmnist", "breastmnist.npz").parent))
     sizes, ratios = [], []
     for spec in DEFAULT_PLAN:
@@ -248,8 +247,6 @@ def test_default_plan_spans_sizes_and_imbalance(monkeypatch):
 # --- real training ---------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_real_sweep_on_digits(tmp_path):
-    pytest.importorskip("knowledge.training")
-    pytest.importorskip("knowledge.datasets.loader")
     space = CPU_SPACE.restrict("tiny", model=["mobilenetv3_small_100"], epochs=[1], resolution=[28],
                                batch_size=[64], scheme=["end_to_end"])
     report = run_sweep(["digits"], trials=2, sampler="random", space=space,

@@ -18,7 +18,7 @@ from knowledge.training import ProgressEvent, TrainingJob, check_config, metrics
 from knowledge.training import data as D
 from knowledge.training import models as M
 from knowledge.training import weights as W
-from tests.conftest import shared_file
+from tests.helpers import shared_file
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ from PIL import Image
 from knowledge.datasets import limits, load_dataset
 from knowledge.datasets.roots import ENV_VAR
 from knowledge.errors import DatasetError
-from tests.conftest import REPO
+from tests.helpers import REPO
 from ui.cli import main
 
 RNG = np.random.default_rng(0)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from knowledge.errors import StoreError
 from knowledge.runs.record import Outcome, Provenance, RunRecord, record_to_row
 from knowledge.runs.store import RunStore
-from tests.knowledge.test_store import make_record, published_record
+from tests.knowledge.store_records import make_record, published_record
 from ui.cli import main
 
 # column -> (an impossible value, the column the error must name)

@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 from knowledge.errors import DatasetError
 from knowledge.metafeatures import MAX_INSTANCES, MAX_SIDE
 from knowledge.recommend import meta_from_traits
-from tests.tools.test_tools import store  # noqa: F401 - the fixture: a ready store, hashing embeddings
 
 TEN_MB = 10_000_000
 MAX_MESSAGE = 400  # no refusal is longer than this, whatever the input
@@ -175,7 +174,7 @@ def test_regex_extraction_survives_absurd_numbers(text) -> None:
     ("I have 3000 chest x-ray images in 3 classes, 100000x100000 pixels.", None),  # 6 digits: unread
 ])
 def test_advisor_says_what_is_wrong_instead_of_failing(store, message, says) -> None:
-    from tests.agent.test_graph import Brain, make, run
+    from tests.agent.helpers import Brain, make, run
     from tools import get_tools
 
     brain = Brain(extract=[{"json": {}}])  # the regexes read every number of the message
@@ -190,7 +189,7 @@ def test_advisor_says_what_is_wrong_instead_of_failing(store, message, says) -> 
 
 
 def test_llm_extracted_impossible_size_is_reported(store) -> None:
-    from tests.agent.test_graph import Brain, make, run
+    from tests.agent.helpers import Brain, make, run
     from tools import get_tools
 
     brain = Brain(extract=[{"json": {"n_instances": 3000, "n_classes": 3, "modality": "x-ray",

@@ -21,7 +21,7 @@ import ui.app
 import ui.uploads  # the upload checks are defined (and patched) there
 from knowledge.datasets.roots import ENV_VAR, resolve_in_roots
 from knowledge.errors import DatasetError
-from tests.ui.test_app import make_app, store, tiny_npz  # noqa: F401 - `store` is a fixture
+from tests.ui.helpers import make_app, tiny_npz
 from ui.app import AdvisorApp
 
 ASKS = ["Which imaging modality are the images?"] * 8  # what the scripted advisor answers
@@ -67,8 +67,8 @@ def in_fresh_threads(steps: Iterator) -> list:
 
 # --- one session, one set of uploads ----------------------------------------------------------
 
-def test_a_session_reads_its_own_upload_but_not_another_sessions(store, tmp_path):
-    app = make_app(tmp_path, store, ASKS)
+def test_a_session_reads_its_own_upload_but_not_another_sessions(store_path, tmp_path):
+    app = make_app(tmp_path, store_path, ASKS)
     roots_before = os.environ.get(ENV_VAR)
     status, history, alice, *_ = app.upload(str(tiny_npz(tmp_path / "tiny.npz")), [], None)
     assert "2 classes" in status, status
@@ -90,8 +90,8 @@ def test_a_session_reads_its_own_upload_but_not_another_sessions(store, tmp_path
     app.close()
 
 
-def test_a_link_to_another_sessions_upload_is_refused_without_telling_where_it_points(store, tmp_path):
-    app = make_app(tmp_path, store, ASKS)
+def test_a_link_to_another_sessions_upload_is_refused_without_telling_where_it_points(store_path, tmp_path):
+    app = make_app(tmp_path, store_path, ASKS)
     _, history, alice, *_ = app.upload(str(tiny_npz(tmp_path / "tiny.npz")), [], None)
     mine = saved_path(history)
     (tmp_path / "data").mkdir(exist_ok=True)
@@ -104,13 +104,13 @@ def test_a_link_to_another_sessions_upload_is_refused_without_telling_where_it_p
     app.close()
 
 
-def test_tools_in_another_sessions_scope_refuse_the_upload(store, tmp_path):
+def test_tools_in_another_sessions_scope_refuse_the_upload(store_path, tmp_path):
     from tools import get_tools
 
-    app = make_app(tmp_path, store, ASKS)
+    app = make_app(tmp_path, store_path, ASKS)
     _, history, alice, *_ = app.upload(str(tiny_npz(tmp_path / "tiny.npz")), [], None)
     mine = str(saved_path(history))
-    tools = {t.name: t for t in get_tools(store)}
+    tools = {t.name: t for t in get_tools(store_path)}
     config = {"model": "resnet18", "pretrained": False, "epochs": 1}
     with app.session_roots("bob"):
         analyzed = json.loads(tools["analyze_dataset"].invoke({"path": mine}))
@@ -123,8 +123,8 @@ def test_tools_in_another_sessions_scope_refuse_the_upload(store, tmp_path):
     app.close()
 
 
-def test_the_scope_holds_when_gradio_runs_each_step_in_another_thread(store, tmp_path):
-    app = make_app(tmp_path, store, ASKS)
+def test_the_scope_holds_when_gradio_runs_each_step_in_another_thread(store_path, tmp_path):
+    app = make_app(tmp_path, store_path, ASKS)
     outputs = in_fresh_threads(app.upload_stream(str(tiny_npz(tmp_path / "tiny.npz")), [], None))
     status, history, thread, *_ = outputs[-1]
     assert "2 classes" in status, status
@@ -164,8 +164,8 @@ def refused(app: AdvisorApp, archive: Path) -> str:
 
 
 @pytest.fixture
-def app(store, tmp_path) -> Iterator[AdvisorApp]:
-    app = make_app(tmp_path, store, ASKS)
+def app(store_path, tmp_path) -> Iterator[AdvisorApp]:
+    app = make_app(tmp_path, store_path, ASKS)
     yield app
     app.close()
 

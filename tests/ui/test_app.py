@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 
-import numpy as np
-import pytest
-
-from knowledge.recommend import clear_cache
-from tests.knowledge.recommend_fixtures import ready_store
+from tests.agent.helpers import answer_for, prompt_script
+from tests.ui.helpers import make_app, tiny_npz
 from ui.app import AdvisorApp, build_app, trait_rows
 
 TURN1 = [{"json": {"n_instances": 3000, "n_classes": 3}},                 # trait extraction
@@ -20,44 +16,11 @@ TRAITS = {"n_instances": 3000, "n_classes": 3, "modality": "x-ray"}
 
 def turn2(store: Path) -> list:
     """Turn 2's replies: the trait extraction, then a complete answer (it states the pick)."""
-    from tests.agent.test_session import answer_for
-
     return [{"json": {"modality": "x-ray"}}, answer_for(store, TRAITS)]
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("METALLMIX_EMBEDDINGS", "hashing")
-    monkeypatch.setenv("METALLMIX_DATA_ROOTS", str(tmp_path / "data"))  # restored after the test
-    clear_cache()
-    path = tmp_path / "runs.sqlite"
-    ready_store(path)
-    yield path
-    clear_cache()
-
-
-def scripted(tmp_path: Path, replies: list) -> str:
-    path = tmp_path / "script.json"
-    path.write_text(json.dumps(replies))
-    return f"scripted:{path}"
-
-
-def make_app(tmp_path: Path, store: Path, replies: list) -> AdvisorApp:
-    return AdvisorApp(scripted(tmp_path, replies), store, work_dir=tmp_path / "ui")
-
-
-def tiny_npz(path: Path, n: int = 40) -> Path:
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split, size in (("train", n), ("val", 10), ("test", 10)):
-        arrays[f"{split}_images"] = rng.integers(0, 255, (size, 28, 28), dtype=np.uint8)
-        arrays[f"{split}_labels"] = (np.arange(size) % 2).reshape(-1, 1).astype(np.uint8)
-    np.savez(path, **arrays)
-    return path
-
-
-def test_conversation_reaches_a_recommendation_with_panels(store, tmp_path):
-    app = make_app(tmp_path, store, [*TURN1, *turn2(store), "not a rubric"])
+def test_conversation_reaches_a_recommendation_with_panels(store_path, tmp_path):
+    app = make_app(tmp_path, store_path, [*TURN1, *turn2(store_path), "not a rubric"])
     demo = build_app(app=app)  # the Blocks build over the same handlers
     assert demo.advisor is app and "scripted" in app.backend_text().lower()
 
@@ -86,17 +49,16 @@ def test_conversation_reaches_a_recommendation_with_panels(store, tmp_path):
     app.close()
 
 
-def test_the_chat_handler_streams_steps_and_the_draft(store, tmp_path):
+def test_the_chat_handler_streams_steps_and_the_draft(store_path, tmp_path):
     import gradio as gr
 
     from agent.testing import ScriptedChatModel
     from agent.toolcalls import ToolCallingModel
-    from tests.agent.test_session import answer_for, prompt_script
 
-    good = answer_for(store, TRAITS)  # a complete answer: it states the pick
+    good = answer_for(store_path, TRAITS)  # a complete answer: it states the pick
     script = prompt_script(TRAITS, ["Pick it: it reaches 99.9% accuracy.",  # refused by the check
                                     good])
-    app = AdvisorApp(None, store, model=ToolCallingModel(inner=ScriptedChatModel(script=script)),
+    app = AdvisorApp(None, store_path, model=ToolCallingModel(inner=ScriptedChatModel(script=script)),
                      work_dir=tmp_path / "ui")
     outputs = list(app.chat_stream("3,000 chest x-rays in 3 classes", [], None))
     *live, last = outputs
@@ -137,8 +99,8 @@ def test_the_chat_handler_streams_steps_and_the_draft(store, tmp_path):
     app.close()
 
 
-def test_two_browser_sessions_stay_isolated(store, tmp_path):
-    app = make_app(tmp_path, store, [*TURN1, {"json": {"n_instances": 500, "n_classes": 7}},
+def test_two_browser_sessions_stay_isolated(store_path, tmp_path):
+    app = make_app(tmp_path, store_path, [*TURN1, {"json": {"n_instances": 500, "n_classes": 7}},
                                      "Which imaging modality are the images?"])
     _, _, a, traits_a, *_ = app.chat("I have about 3,000 images in 3 classes", [], None)
     _, _, b, traits_b, *_ = app.chat("500 images, 7 classes", [], None)
@@ -150,8 +112,8 @@ def test_two_browser_sessions_stay_isolated(store, tmp_path):
     app.close()
 
 
-def test_upload_of_a_tiny_npz_is_measured_and_told_to_the_advisor(store, tmp_path):
-    app = make_app(tmp_path, store, ["Which imaging modality are the images?"] * 4)
+def test_upload_of_a_tiny_npz_is_measured_and_told_to_the_advisor(store_path, tmp_path):
+    app = make_app(tmp_path, store_path, ["Which imaging modality are the images?"] * 4)
     status, history, thread, traits, *_ = app.upload(str(tiny_npz(tmp_path / "tiny.npz")), [], None)
     assert "tiny.npz" in status and "classes" in status, status
     assert history[0]["role"] == "user" and "I uploaded" in history[0]["content"]
@@ -161,8 +123,8 @@ def test_upload_of_a_tiny_npz_is_measured_and_told_to_the_advisor(store, tmp_pat
     app.close()
 
 
-def test_upload_refuses_bad_files_with_one_line(store, tmp_path):
-    app = make_app(tmp_path, store, [])
+def test_upload_refuses_bad_files_with_one_line(store_path, tmp_path):
+    app = make_app(tmp_path, store_path, [])
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     status, history, *_ = app.upload(str(text), [], None)
@@ -179,7 +141,7 @@ def test_upload_refuses_bad_files_with_one_line(store, tmp_path):
     app.close()
 
 
-def test_without_an_llm_the_traits_panel_still_recommends(store, tmp_path, monkeypatch):
+def test_without_an_llm_the_traits_panel_still_recommends(store_path, tmp_path, monkeypatch):
     import agent.llm
     from agent.llm import LLMUnavailable
 
@@ -187,7 +149,7 @@ def test_without_an_llm_the_traits_panel_still_recommends(store, tmp_path, monke
         raise LLMUnavailable("no LLM available (test)")
 
     monkeypatch.setattr(agent.llm, "get_chat_model", unavailable)
-    app = AdvisorApp(None, store, work_dir=tmp_path / "ui")
+    app = AdvisorApp(None, store_path, work_dir=tmp_path / "ui")
     assert app.session is None and "no LLM available (test)" in app.backend_text()
     build_app(app=app)
     history, *_ = app.chat("hello", [], "t")
@@ -234,14 +196,14 @@ def test_ui_command_launches_the_app_on_host_and_port(monkeypatch):
     assert launched == {"llm": "scripted:x", "server_name": "0.0.0.0", "server_port": 7999, "closed": True}
 
 
-def test_the_app_launches_with_the_upload_limit_as_gradio_max_file_size(store, tmp_path, monkeypatch):
+def test_the_app_launches_with_the_upload_limit_as_gradio_max_file_size(store_path, tmp_path, monkeypatch):
     import gradio as gr
 
     from ui.app import UPLOAD_LIMIT_BYTES
 
     launched = []
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: launched.append(kwargs))
-    app = make_app(tmp_path, store, [])
+    app = make_app(tmp_path, store_path, [])
     demo = build_app(app=app)
     demo.launch(server_name="127.0.0.1")
     demo.launch(max_file_size="1mb")  # a caller's own limit wins
@@ -252,10 +214,10 @@ def test_the_app_launches_with_the_upload_limit_as_gradio_max_file_size(store, t
     app.close()
 
 
-def test_a_sessions_uploads_are_deleted_when_it_ends(store, tmp_path):
+def test_a_sessions_uploads_are_deleted_when_it_ends(store_path, tmp_path):
     import gradio as gr
 
-    app = make_app(tmp_path, store, ["Which imaging modality are the images?"] * 4)
+    app = make_app(tmp_path, store_path, ["Which imaging modality are the images?"] * 4)
     demo = build_app(app=app)
     [state] = [b for b in demo.blocks.values() if isinstance(b, gr.State)]
     assert state.delete_callback == app.end_session  # Gradio calls it when the session is gone
@@ -273,20 +235,20 @@ def test_a_sessions_uploads_are_deleted_when_it_ends(store, tmp_path):
     assert not app.upload_dir.exists()  # the app stopped: every upload goes
 
 
-def test_uploads_older_than_the_max_age_are_deleted(store, tmp_path):
+def test_uploads_older_than_the_max_age_are_deleted(store_path, tmp_path):
     import os
     import time
 
     from ui.app import UPLOAD_MAX_AGE_S
 
-    app = make_app(tmp_path, store, ["Which imaging modality are the images?"] * 4)
+    app = make_app(tmp_path, store_path, ["Which imaging modality are the images?"] * 4)
     old, new = app.upload_dir / "t1" / "old", app.upload_dir / "t2" / "new"
     for folder in (old, new):
         folder.mkdir(parents=True)
         (folder / "x.npz").write_bytes(b"x")
     stale = time.time() - UPLOAD_MAX_AGE_S - 60
     os.utime(old, (stale, stale))
-    restarted = make_app(tmp_path, store, ["Which imaging modality are the images?"] * 4)
+    restarted = make_app(tmp_path, store_path, ["Which imaging modality are the images?"] * 4)
     assert not old.exists() and not old.parent.exists() and new.exists()  # pruned at start
     os.utime(new, (stale, stale))
     restarted.upload(str(tiny_npz(tmp_path / "tiny.npz")), [], "t3")

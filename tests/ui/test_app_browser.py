@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from contextlib import contextmanager
@@ -21,17 +20,14 @@ from pathlib import Path
 import pytest
 
 from knowledge.recommend import clear_cache
+from tests.agent.helpers import answer_for, prompt_script
+from tests.helpers import free_port
 from tests.knowledge.recommend_fixtures import ready_store
+from tests.ui.helpers import tiny_npz
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TURN_S = 180_000  # ms one scripted turn may take on a loaded 2-core machine
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -60,8 +56,6 @@ def test_a_conversation_in_the_browser_reaches_the_card_and_fills_the_panels(
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
     from agent.testing import ScriptedChatModel
     from agent.toolcalls import ToolCallingModel
-    from tests.agent.test_session import prompt_script
-    from tests.ui.test_app import tiny_npz
     from ui.app import AdvisorApp, build_app
 
     monkeypatch.setenv("METALLMIX_EMBEDDINGS", "hashing")
@@ -73,8 +67,6 @@ def test_a_conversation_in_the_browser_reaches_the_card_and_fills_the_panels(
         if "radiograph" in prompt:
             return {"modality": "x-ray"}
         return {"n_instances": 3000, "n_classes": 3} if "3,000" in prompt else {}
-
-    from tests.agent.test_session import answer_for
 
     answer = answer_for(store, {"n_instances": 3000, "n_classes": 3, "modality": "x-ray"})
     first_line = answer.splitlines()[0]  # a complete answer: it states the pick

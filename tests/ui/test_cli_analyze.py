@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from knowledge.metafeatures import MetaFeatures
-from tests.conftest import REPO, shared_file
+from tests.helpers import REPO, shared_file
 from ui.cli import main
 
 EXTRA_KEYS = {"dataset_id", "base", "variant", "medical", "n_val", "n_test"}

@@ -7,22 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.recommend import clear_cache
-from tests.agent.test_session import answer_for
-from tests.knowledge.recommend_fixtures import ready_store
+from knowledge.runs.store import RunStore
+from tests.agent.helpers import answer_for
 from ui.cli import main
 
 TRAITS = {"n_instances": 3000, "n_classes": 3, "modality": "x-ray"}  # what the conversation gives
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("METALLMIX_EMBEDDINGS", "hashing")
-    clear_cache()
-    path = tmp_path / "runs.sqlite"
-    ready_store(path)
-    yield path
-    clear_cache()
+def store(store: RunStore) -> Path:
+    """The file of tests/conftest.py's ready store: `metallmix ask` takes a path."""
+    return store.path
 
 
 def script(tmp_path: Path, replies: list, name: str = "script") -> str:

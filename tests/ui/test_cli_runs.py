@@ -14,7 +14,7 @@ import pytest
 from knowledge import paths
 from knowledge.runs.record import record_to_row
 from knowledge.runs.store import RunStore
-from tests.knowledge.test_store import make_record, varied_records
+from tests.knowledge.store_records import make_record, varied_records
 from ui.cli import main
 
 

@@ -53,7 +53,6 @@ def test_warmup_with_random_sampler_is_an_error(tmp_path, capsys, fake_backend):
 
 
 def test_real_loader_rejects_a_missing_file(tmp_path, capsys):
-    pytest.importorskip("knowledge.datasets.loader")
     rc = main(_args(tmp_path, str(tmp_path / "missing.npz"), "--trials", "1"))
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: ") and "missing.npz" in err

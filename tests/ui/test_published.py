@@ -22,7 +22,6 @@ TINY = (
 
 @pytest.fixture()
 def app() -> typer.Typer:
-    pytest.importorskip("knowledge.runs.store", reason="knowledge.runs.store is not written yet")
     app = typer.Typer()
     app.command()(import_medmnist_plus)
     app.command("other")(lambda: None)  # two commands: invoke by name, as under `runs`

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.ui.test_app_browser import free_port
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 HUB_SPEC = "llamacpp:hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf"
