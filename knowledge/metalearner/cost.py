@@ -34,7 +34,7 @@ Image Models", doi:10.5281/zenodo.4414861). Runtime never reads ../shared.
 Device ratios (throughput relative to an RTX 3090): measured from timm's inference benchmark for
 the RTX 3090/4090/5090/Pro 6000 Max-Q (median over the models common to the files, chained through
 same-software pairs, see `device_ratios`); others from `knowledge.metalearner.devices` (the device
-catalogue) or, without it, `FALLBACK_RATIOS` (public figures). Inference ratios stand in for
+catalogue). Inference ratios stand in for
 training ratios (same kernels, both compute-bound at these batch sizes; an assumption).
 """
 
@@ -49,6 +49,8 @@ from pathlib import Path
 from typing import Any
 
 from knowledge.errors import ConfigError
+from knowledge.metalearner.device_text import parallel_factor
+from knowledge.metalearner.devices import get_device
 from knowledge.paths import PACKAGE_DATA
 from knowledge.search_space import MODELS, TrainConfig
 
@@ -100,18 +102,6 @@ VIT_SHAPES: dict[str, tuple[int, int, int]] = {
     "samvit_base_patch16": (16, 12, 768),
 }
 
-# Throughput relative to an RTX 3090 (AMP training) when the device catalogue is absent: public
-# figures (NVIDIA Deep Learning Examples / Lambda ResNet-50 mixed-precision training throughputs,
-# rounded), NOT measured here.
-FALLBACK_RATIOS: dict[str, tuple[str, float]] = {
-    "mps": ("Apple GPU (MPS)", 0.12),
-    "t4": ("NVIDIA T4", 0.30),
-    "l4": ("NVIDIA L4", 0.50),
-    "a10": ("NVIDIA A10", 0.70),
-    "v100": ("NVIDIA V100", 0.90),
-    "a100": ("NVIDIA A100", 1.9),
-    "h100": ("NVIDIA H100", 3.2),
-}
 # Device spellings that name a GPU measured in timm's inference files.
 MEASURED_ALIASES: dict[str, str] = {
     "rtx3090": "rtx3090", "3090": "rtx3090",
@@ -120,9 +110,6 @@ MEASURED_ALIASES: dict[str, str] = {
     # timm measured the 300 W Max-Q card; the full 600 W RTX Pro 6000 stays the catalogue's
     "rtxpro6000maxq": "rtx_pro6000_maxq", "pro6000maxq": "rtx_pro6000_maxq",
 }
-# Multi-GPU data parallel: `budget.parallel_factor` (the budget's documented rule: 0.9 per
-# doubling of the cards); without it, each GPU beyond the first adds 90 % of one (an assumption).
-MULTI_GPU_EFFICIENCY = 0.9
 
 
 def base_name(model: str) -> str:
@@ -180,28 +167,18 @@ def device_ratio(device: str, table: dict[str, Any] | None = None) -> tuple[floa
     if measured:
         return float(measured["rel_3090"]), measured["label"], measured["rel_source"]
     try:
-        from knowledge.metalearner.devices import get_device  # the device catalogue
-
         d = get_device(device)
-        if d.rel_3090 is not None and d.kind != "cpu":
-            return float(d.rel_3090), d.label, d.rel_source
-    except (ImportError, ConfigError, KeyError, ValueError, AttributeError):
-        pass
-    if device in FALLBACK_RATIOS:
-        label, ratio = FALLBACK_RATIOS[device]
-        return ratio, label, "public figure"
+    except ConfigError:
+        d = None
+    if d is not None and d.rel_3090 is not None and d.kind != "cpu":
+        return float(d.rel_3090), d.label, d.rel_source
     raise KeyError(f"no throughput ratio for device {device!r}")
 
 
 def multi_gpu_factor(n_devices: int) -> float:
-    """Throughput of `n_devices` GPUs relative to one (data parallel: `budget.parallel_factor`,
-    else `MULTI_GPU_EFFICIENCY` per extra GPU)."""
-    n = max(int(n_devices or 1), 1)
-    try:
-        from knowledge.metalearner.budget import parallel_factor
-    except ImportError:
-        return 1.0 + MULTI_GPU_EFFICIENCY * (n - 1)
-    return float(parallel_factor(n))
+    """Throughput of `n_devices` GPUs relative to one (data parallel, the budget's documented rule:
+    `device_text.parallel_factor`, 0.9 per doubling of the cards)."""
+    return float(parallel_factor(max(int(n_devices or 1), 1)))
 
 
 @dataclass(frozen=True)

@@ -218,7 +218,7 @@ def _measured_mb(model: str, resolution: int, batch: int, amp: bool) -> float | 
 # Whether a config fits a device (`memory_fit`) and the calibration on our CPU runs
 # (`memory_calibration`) import this module; their names are re-exported here on first use.
 _MOVED = {
-    "_FALLBACK_LABELS": "memory_fit", "_FALLBACK_MEMORY_GB": "memory_fit", "_FITS": "memory_fit",
+    "_FITS": "memory_fit",
     "_amp_for": "memory_fit", "_fits_cached": "memory_fit", "_gb": "memory_fit",
     "device_memory_gb": "memory_fit", "fit_to_memory": "memory_fit", "fits": "memory_fit",
     "memory_line": "memory_fit", "calibrate_cpu": "memory_calibration",

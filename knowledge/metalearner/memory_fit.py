@@ -7,22 +7,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from knowledge.errors import ConfigError
+from knowledge.metalearner.devices import get_device
 from knowledge.metalearner.memory import MIN_BATCH, USABLE_FRACTION, estimate_peak
 from knowledge.search_space import MODELS, TrainConfig
-
-# memory (GB) of the devices a budget can name, until knowledge.metalearner.devices provides them
-_FALLBACK_MEMORY_GB: dict[str, float] = {
-    "t4": 16, "l4": 24, "a10": 24, "v100": 16, "a100": 40, "h100": 80, "mps": 16,
-    "gtx1070": 8, "gtx1080": 8, "gtx1080ti": 11, "rtx2080ti": 11, "rtx3060": 12, "rtx3080": 10,
-    "rtx3090": 24, "rtx4090": 24, "h200": 141,
-}
-_FALLBACK_LABELS: dict[str, str] = {"gtx1070": "GTX 1070", "mps": "Apple GPU"}
 
 
 # -- devices ----------------------------------------------------------------------------------
 def device_memory_gb(device: Any) -> tuple[float | None, str]:
     """(memory in GB, label) of a device: a key of the device catalogue
-    (`knowledge.metalearner.devices.get_device`, else a small local table), an object with
+    (`knowledge.metalearner.devices.get_device`), an object with
     `memory_gb`, or a number of GB. (None, label) when unknown (CPU: system RAM, not checked)."""
     if isinstance(device, (int, float)):
         return float(device), f"{device:g} GB"
@@ -31,14 +25,10 @@ def device_memory_gb(device: Any) -> tuple[float | None, str]:
                 str(getattr(device, "label", getattr(device, "key", "device"))))
     key = str(device).strip().lower()
     try:
-        from knowledge.metalearner.devices import get_device  # type: ignore[import-not-found]
         found = get_device(key)
-        return (float(found.memory_gb) if found.memory_gb else None), str(found.label)
-    except Exception:  # noqa: BLE001, S110 - not there yet, or not in the catalogue
-        pass
-    if key in _FALLBACK_MEMORY_GB:
-        return float(_FALLBACK_MEMORY_GB[key]), _FALLBACK_LABELS.get(key, key.upper())
-    return None, key
+    except ConfigError:  # not in the catalogue
+        return None, key
+    return (float(found.memory_gb) if found.memory_gb else None), str(found.label)
 
 
 def _amp_for(device: Any) -> bool:
@@ -47,9 +37,8 @@ def _amp_for(device: Any) -> bool:
     key = str(getattr(device, "key", device)).lower()
     if kind is None and not isinstance(device, (int, float)):
         try:
-            from knowledge.metalearner.devices import get_device  # type: ignore[import-not-found]
             kind = get_device(key).kind
-        except Exception:  # noqa: BLE001, S110 - not there yet, or not in the catalogue
+        except ConfigError:  # not in the catalogue
             pass
     return not (key == "mps" or kind in ("mps", "apple", "cpu"))
 

@@ -229,8 +229,10 @@ def score_candidates(
     if times or limited:  # a GPU / Apple device: the timm-benchmark cost model (`cost`)
         seconds, sources = device_seconds(chosen, meta.n_instances, device, seconds, speedup,
                                           n_devices)
-    supported = (learner.support.n_runs(chosen) >= MIN_RUNS if len(learner.support)
-                 else np.zeros(len(chosen), dtype=bool))
+    evidence = learner.support
+    n_backing, largest = (evidence.backing(chosen) if len(evidence)
+                          else (np.zeros(len(chosen), dtype=int), np.full(len(chosen), np.nan)))
+    supported = n_backing >= MIN_RUNS
     keep = (n_extrapolated == 0) if supported_only else np.ones(len(chosen), dtype=bool)
     if not keep.any():
         raise ConfigError("no candidate config lies within the training evidence; "
@@ -251,8 +253,8 @@ def score_candidates(
     setups = (np.array([is_published_protocol(c) for c in chosen], dtype=bool)
               if order_by == "score" else None)
     level = supported.astype("float64")
-    if len(learner.support):  # backed and on data of about the user's size first (`covers_size`)
-        level += supported & learner.support.covers_size(chosen, meta.n_instances)
+    if len(evidence):  # backed and on data of about the user's size first (`covers_size`)
+        level += supported & evidence.covers_size(chosen, meta.n_instances, largest)
     leaders = (_setup_leaders(learner, matrix, chosen, keep, level, setups, pred["acc"])
                if setups is not None else None)
     order = _order(key, keep, n_extrapolated, seconds, level, leaders)

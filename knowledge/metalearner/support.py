@@ -254,7 +254,20 @@ class Evidence:
 
     def n_runs(self, configs: Sequence[TrainConfig]) -> np.ndarray:
         """Backing runs per config (vectorised use of the rule)."""
-        return np.array([self._backing(c).size for c in configs], dtype=int)
+        return self.backing(configs)[0]
+
+    def backing(self, configs: Sequence[TrainConfig]) -> tuple[np.ndarray, np.ndarray]:
+        """Per config, in one pass over the rule: the number of backing runs, and the training
+        images of the largest dataset among them (NaN: no backing run, or no size known)."""
+        n = np.zeros(len(configs), dtype=int)
+        largest = np.full(len(configs), np.nan)
+        for i, c in enumerate(configs):
+            runs = self._backing(c)
+            n[i] = runs.size
+            sizes = self.run_n[runs]  # type: ignore[index]
+            if sizes.size and not np.isnan(sizes).all():
+                largest[i] = float(np.nanmax(sizes))
+        return n, largest
 
     def n_datasets(self, configs: Sequence[TrainConfig]) -> np.ndarray:
         """Distinct datasets among the backing runs, per config."""
@@ -264,21 +277,18 @@ class Evidence:
     def max_n(self, configs: Sequence[TrainConfig]) -> np.ndarray:
         """Per config, the training images of the largest dataset among its backing runs (NaN:
         no backing run, or no run's size known)."""
-        out = np.full(len(configs), np.nan)
-        for i, c in enumerate(configs):
-            sizes = self.run_n[self._backing(c)]  # type: ignore[index]
-            if sizes.size and not np.isnan(sizes).all():
-                out[i] = float(np.nanmax(sizes))
-        return out
+        return self.backing(configs)[1]
 
-    def covers_size(self, configs: Sequence[TrainConfig], n_instances: float | None) -> np.ndarray:
+    def covers_size(self, configs: Sequence[TrainConfig], n_instances: float | None,
+                    largest: np.ndarray | None = None) -> np.ndarray:
         """Per config, whether its backing runs include a dataset at least 1/`RATIO` the size of
         the user's (`n_instances` training images); True where either size is unknown. A config
         run only on 2,000-image sets, asked for 80,000 images, is still backed (same model, lr,
-        epochs) but its forecast extrapolates in dataset size."""
+        epochs) but its forecast extrapolates in dataset size. `largest`: `max_n(configs)`, when
+        already known."""
         if not n_instances:
             return np.ones(len(configs), dtype=bool)
-        largest = self.max_n(configs)
+        largest = self.max_n(configs) if largest is None else largest
         return np.isnan(largest) | (largest * RATIO >= float(n_instances))
 
     def _run_text(self, j: int) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
@@ -12,7 +11,6 @@ from knowledge.metalearner import cost
 from knowledge.metalearner.budget import Budget
 from knowledge.metalearner.cost import (
     DATA_FILE,
-    FALLBACK_RATIOS,
     MAX_IMG_PER_S,
     device_ratio,
     device_seconds,
@@ -21,6 +19,7 @@ from knowledge.metalearner.cost import (
     load_table,
     train_ips_3090,
 )
+from knowledge.metalearner.devices import DEVICES
 from knowledge.metalearner.model import ACC_PARAMS, MetaLearner
 from knowledge.metalearner.ranking import rank
 from knowledge.search_space import MODELS, TrainConfig
@@ -81,18 +80,20 @@ def test_resolution_scaling() -> None:
     assert ips == MAX_IMG_PER_S and "capped" in source
 
 
-def test_device_ratio_measured_catalogue_and_fallback(monkeypatch) -> None:
+def test_device_ratio_measured_and_catalogue() -> None:
     assert device_ratio("rtx3090")[0] == 1.0
     ratio, _, source = device_ratio("rtx4090")
     assert 1.1 < ratio < 2.0 and source.startswith("timm inference benchmark median over")
     assert device_ratio("rtx5090")[0] > ratio
     t4 = device_ratio("t4")[0]
     assert t4 < 1.0 < device_ratio("a100")[0] < device_ratio("h100")[0]
-    monkeypatch.setitem(sys.modules, "knowledge.metalearner.devices", None)  # no catalogue
-    assert device_ratio("t4") == (FALLBACK_RATIOS["t4"][1], "NVIDIA T4", "public figure")
+    # the catalogue's figure, with its source; a device it does not know has no ratio
+    assert device_ratio("t4") == (DEVICES["t4"].rel_3090, DEVICES["t4"].label, DEVICES["t4"].rel_source)
+    with pytest.raises(KeyError, match="quadro"):
+        device_ratio("quadro k2200")
     # the source names the ratio
     _, src = gpu_throughput("vgg16", 224, "t4")
-    assert "T4 ratio 0.30 (public figure)" in src
+    assert f"T4 ratio {DEVICES['t4'].rel_3090:.2f} (public figure" in src
 
 
 def test_multi_gpu_scales_throughput() -> None:
