@@ -10,8 +10,11 @@ Environment variables (all optional):
 - `OLLAMA_HOST` (Ollama's own variable, `host:port` or a URL), `METALLMIX_OLLAMA_MODEL`;
 - `METALLMIX_GGUF_REPO`, `METALLMIX_GGUF_FILE`, `METALLMIX_MODELS_DIR`: the embedded default model
   (a Hugging Face repo + file, downloaded into the models dir when the machine has internet);
-- `METALLMIX_TEMPERATURE`, `METALLMIX_MAX_TOKENS`, `METALLMIX_N_CTX`, `METALLMIX_THREADS`,
-  `METALLMIX_LLM_TIMEOUT`, `METALLMIX_MAX_STEPS`, `METALLMIX_CHECKPOINT_DB`;
+- `METALLMIX_TEMPERATURE`, `METALLMIX_MAX_TOKENS`, `METALLMIX_N_CTX`, `METALLMIX_THREADS`
+  (llama.cpp threads; unset = the cores other programs leave free, `agent.cpu.free_cores`, followed
+  between turns), `METALLMIX_LLM_TIMEOUT`, `METALLMIX_MAX_STEPS`, `METALLMIX_CHECKPOINT_DB`;
+- `METALLMIX_SERVER_DIR`: where `metallmix llm serve` daemons leave their state files
+  (`agent.backends.daemon`);
 - `METALLMIX_DATA_ROOTS` (see `knowledge.datasets.roots`).
 """
 
@@ -25,6 +28,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from knowledge import paths
+from knowledge.datasets.roots import allowed_roots
 from knowledge.errors import MetaLLMiXError
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
@@ -56,8 +60,6 @@ def default_models_dir() -> Path:
 
 
 def _default_data_roots() -> list[Path]:
-    from knowledge.datasets.roots import allowed_roots
-
     return allowed_roots()
 
 
@@ -89,7 +91,7 @@ class AgentConfig(BaseModel):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(1024, ge=16, le=32768, description="most tokens in one reply")
     n_ctx: int = Field(8192, ge=512, le=131072, description="context window of the embedded model")
-    threads: int | None = Field(None, ge=1, le=256, description="llama.cpp threads; None = auto")
+    threads: int | None = Field(None, ge=1, le=256, description="llama.cpp threads; None = the free cores (agent.cpu)")
     request_timeout: float = Field(600.0, gt=0, description="seconds one LLM call may take")
     probe_timeout: float = Field(0.5, gt=0, description="seconds to wait for Ollama's answer")
     max_steps: int = Field(12, ge=1, le=100, description="most model/tool rounds in one turn")

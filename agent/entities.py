@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from knowledge.search_space import MODELS
+
 Kind = Literal["model", "dataset", "optimizer", "scheme", "run"]
 
 # --- models --------------------------------------------------------------------------------------
@@ -86,7 +88,8 @@ _SCHEME_RE = re.compile(r"(?<![A-Za-z0-9])(?i:"
                         + "|".join(f"(?P<{name}>{pattern})" for name, pattern in _SCHEMES)
                         + r")(?![A-Za-z0-9])")
 
-_RUN_RE = re.compile(r"(?<![A-Za-z0-9_])((?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,40}|"
+# a hex id, not the digits of a number written in scientific notation ("1.7702415297158412e-05")
+_RUN_RE = re.compile(r"(?<![A-Za-z0-9_.])((?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,40}(?![-+]\d)|"
                      r"run[-_](?=[A-Za-z0-9_-]*\d)[A-Za-z0-9][A-Za-z0-9_-]*)(?![A-Za-z0-9_])")
 
 
@@ -110,8 +113,6 @@ def normalize(name: str) -> str:
 def _known_models() -> dict[str, tuple[str, ...]]:
     """Normalized label / timm name of each known model -> its aliases (name, label, the label
     without its 'DINO '-style qualifier, family)."""
-    from knowledge.search_space import MODELS
-
     out: dict[str, tuple[str, ...]] = {}
     for spec in MODELS.values():
         aliases = {normalize(spec.name), normalize(spec.label), normalize(spec.label.split()[-1]),
@@ -124,8 +125,6 @@ def _known_models() -> dict[str, tuple[str, ...]]:
 @functools.lru_cache(maxsize=1)
 def _label_re() -> re.Pattern[str]:
     """Multi-word labels and timm names of known models ('DINO ViT-B/16', 'NASNet-A Large')."""
-    from knowledge.search_space import MODELS
-
     names = {s for m in MODELS.values() for s in (m.label, m.name) if " " in s or "." in s}
     return re.compile(r"(?<![A-Za-z0-9])(" + "|".join(
         re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?![A-Za-z0-9])",
@@ -141,8 +140,6 @@ def resolve_model(name: str) -> str | None:
     """The key of `knowledge.search_space.MODELS` a model name means: its timm name or label
     ('ViT-B/16', 'densenet121'), else the first trainable model of the family or prefix it names
     ('ViT' -> vit_tiny_patch16_224, 'MobileNetV3' -> mobilenetv3_small_100); None if unknown."""
-    from knowledge.search_space import MODELS
-
     key = _model_key(name)
     if not key:
         return None

@@ -5,10 +5,12 @@
     found.budget    # "CPU only"
 
 The LLM fills `TurnExtraction` (structured output; invalid output is retried with the validation
-errors fed back). Each number it extracts must be written in the message (or be implied by a
-word like "binary"), so an invented value is dropped; the regexes fill in what it missed, and
-carry everything when the LLM fails. A later statement overwrites an earlier one, which is how
-corrections ("actually it's 5 classes") work.
+errors fed back). Each number it extracts must be written in the message *as that trait* or follow
+from what is written (`agent.traitsupport.supported`: class counts as a multiset, an imbalance
+only from a ratio, largest/smallest or the class sizes), so an invented or misplaced value is
+dropped; the regexes (`agent.traitparse`: totals, ranges, vague amounts, class sizes, ratios, class
+names, in five languages) fill in what it missed, and carry everything when the LLM fails.
+`agent.traitcheck.merge_traits` then merges the traits into the state and asks when they disagree.
 """
 
 from __future__ import annotations
@@ -22,8 +24,32 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agent.grounding import find_numbers
+from agent import prompts
 from agent.structured import _error_text, invoke_structured  # noqa: F401 - re-exported
+from agent.traitparse import (
+    CLASSES,
+    INSTANCES,
+    NUM,
+    SIZE_1D,
+    SIZE_2D,
+    read_counts,
+)
+from agent.traitsupport import supported
+from agent.traitwords import (
+    COLOUR as _COLOUR,
+)
+from agent.traitwords import (
+    ENGLISH_WORD_INTS,
+    VAGUE,
+    WORD_INTS,
+    amount_at,
+    foreign_modality,
+    to_int,
+)
+from agent.traitwords import (
+    GRAY as _GRAY,
+)
+from knowledge.errors import ConfigError
 from knowledge.metafeatures import (
     MODALITIES,
     MODALITY_ALIASES,
@@ -31,13 +57,14 @@ from knowledge.metafeatures import (
     normalize_modality,
     reject_bool,
 )
+from knowledge.metalearner.budget import UnknownDeviceError, names_device, parse_budget
+from knowledge.metalearner.devices import KNOWN_TEXT
 from tools.schemas import derive_traits_model
 
 log = logging.getLogger(__name__)
 
 REQUIRED_TRAITS: tuple[str, ...] = ("n_instances", "n_classes", "modality")
-_WORD_INTS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-              "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20}
+_WORD_INTS = ENGLISH_WORD_INTS
 
 
 # MetaFeatures traits a user message is not asked for: class statistics a user rarely knows, and
@@ -103,36 +130,33 @@ TurnExtraction = make_turn_extraction()
 
 # --- regex fallback ------------------------------------------------------------------------------
 
-_NUM = r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?\s*k?)"
-_APPROX = r"(?:about|around|roughly|approximately|approx\.?|~|some|nearly|almost|over)?\s*"
-_INSTANCES = re.compile(_APPROX + r"(?<![x×\d,.])" + _NUM + r"\s+(?:[a-z-]+\s+){0,3}?"
-                        r"(?:images|pictures|photos|scans|slides|samples|examples|radiographs|"
-                        r"x-?rays|crops|patches|frames)\b", re.IGNORECASE)
-_CLASSES = re.compile(r"\b(\d+|" + "|".join(_WORD_INTS) + r")\s+(?:[a-z-]+\s+)?"
-                      r"(?:classes|categories|labels|class|diagnoses|conditions)\b", re.IGNORECASE)
-_SIZE_2D = re.compile(r"\b(\d{2,5})\s*[x×]\s*(\d{2,5})\b", re.IGNORECASE)
-_SIZE_1D = re.compile(r"\b(\d{2,5})\s*(?:px|pixels?)\b", re.IGNORECASE)
+_INSTANCES, _CLASSES, _SIZE_2D, _SIZE_1D = INSTANCES, CLASSES, SIZE_2D, SIZE_1D
 _PATH = re.compile(r"(?:(?<=\s)|^|(?<=[\"'`(]))("
                    r"(?:~|\.{1,2})?/[^\s\"'`,;()]+"                 # /abs, ./rel, ~/home
                    r"|[^\s\"'`,;()/]+(?:/[^\s\"'`,;()]+)*\.npz(?:\?[^\s\"'`,;()]*)?"  # x/y.npz
                    r"|medmnist:[a-z0-9_]+(?:\?[^\s\"'`,;()]*)?)", re.IGNORECASE)
 _TIME_HINT = re.compile(
-    r"\b(\d+(?:\.\d+)?\s*(?:h|hrs?|hours?|min|mins|minutes?|days?)|"
-    r"(?:an?|one|two|three|four|five|six|ten|twenty|thirty|half an?)\s+(?:hours?|minutes?|days?))\b",
+    r"\b(\d+(?:[.,]\d+)?\s*(?:h|hrs?|hours?|min|mins|minutes?|days?|heures?|horas?|stunden?|"
+    r"minuten|minutos|minuti|ore|jours?|d[ií]as?|giorni)|(?:an?|one|two|three|four|five|six|ten|"
+    r"twenty|thirty|half an?|une?|deux|trois|quatre|demi|una?|dos|tres|cuatro|media|eine?|zwei|"
+    r"drei|vier|halbe|anderthalb|eineinhalb|due|tre|quattro|mezz)[\s'-]*(?:hours?|minutes?|days?|"
+    r"heures?|horas?|stunden?|minuten|minutos|minuti|ora|ore|jours?|d[ií]as?|giorni))\b|"
+    r"\bovernight\b|\btoute\s+la\s+nuit\b|\btoda\s+la\s+noche\b|\b(?:die\s+ganze|über)\s+nacht\b|"
+    r"\btutta\s+la\s+notte\b",
     re.IGNORECASE)
 
 
 def _budget_hint(clause: str) -> bool:
     """Whether `clause` may state a budget: a time, or a device word (known or not; see
     knowledge.metalearner.budget.names_device)."""
-    from knowledge.metalearner.budget import names_device
+    return bool(_TIME_HINT.search(clause) or names_device(clause) or _FOREIGN_DEVICE.search(clause))
 
-    return bool(_TIME_HINT.search(clause) or names_device(clause))
+
+_FOREIGN_DEVICE = re.compile(r"port[áa]til|portatile|ordinateur|ordenador|rechner|processeur|"
+                             r"procesador|prozessor|processore", re.IGNORECASE)
 _SPEED = re.compile(r"\b(faster|quicker|speed|fast|quick|less time|cheaper)\b", re.IGNORECASE)
 _ACCURACY = re.compile(r"\b(more accurate|most accurate|best accuracy|higher accuracy|"
                        r"accuracy matters|maximi[sz]e accuracy)\b", re.IGNORECASE)
-_GRAY = re.compile(r"\b(gr[ae]y\s*-?scale|gr[ae]y|monochrome|single[- ]channel)\b", re.IGNORECASE)
-_COLOUR = re.compile(r"\b(rgb|colou?r(ed)?)\b", re.IGNORECASE)
 # Aliases too ambiguous in free text ("let us", "rgb", "photo") are left to the LLM.
 _MODALITY_WORDS = sorted([*(m for m in MODALITIES if m not in ("other", "natural")),
                           *(a for a in MODALITY_ALIASES if a not in ("us", "mr", "rgb", "photo",
@@ -142,27 +166,11 @@ _MODALITY = re.compile(r"\b(" + "|".join(re.escape(w).replace(r"\-", r"[- ]?")
                                           for w in _MODALITY_WORDS) + r")s?\b", re.IGNORECASE)
 
 
-def _to_int(text: str) -> int | None:
-    """'3,000' -> 3000, '1.5k' -> 1500, 'three' -> 3; None for a number no int can hold (a run of
-    thousands of digits: Python refuses to read it, a float of it is infinite)."""
-    text = text.strip().lower()
-    if text in _WORD_INTS:
-        return _WORD_INTS[text]
-    mult = 1000 if text.endswith("k") else 1
-    digits = text.rstrip("k").strip().replace(",", "")
-    try:
-        if "." not in digits:
-            return int(digits) * mult  # exact, however large (the limits are checked downstream)
-        return int(round(float(digits) * mult))
-    except (ValueError, OverflowError):
-        return None
-
-
 def _budget_clauses(text: str) -> list[str]:
     """The clauses of `text` that may state a budget; dataset paths are taken out first (an
     upload folder such as `.../b40e9c86/x.npz` is not a device)."""
     text = _PATH.sub(" ", text)
-    clauses = [c.strip() for c in re.split(r"[.;!?\n]|,(?!\d{3})", text) if c.strip()]
+    clauses = [c.strip() for c in re.split(r"\.(?!\d)|[;!?\n…]|,(?!\d)", text) if c.strip()]
     return [c for c in clauses if _budget_hint(c) and not _SIZE_1D.search(c)]
 
 
@@ -170,9 +178,6 @@ def unknown_device(text: str) -> Any:
     """The `UnknownDeviceError` of the first clause of `text` that names a device the catalogue
     does not know ("2 hours on my Quadro K2200", "a TPU v4"), or None: the advisor asks which
     device it is instead of assuming a CPU."""
-    from knowledge.errors import ConfigError
-    from knowledge.metalearner.budget import UnknownDeviceError, parse_budget
-
     for clause in _budget_clauses(text):
         try:
             parse_budget(clause)
@@ -186,8 +191,6 @@ def unknown_device(text: str) -> Any:
 
 def device_question(error: Any) -> str:
     """What the advisor asks when a budget names an unknown (or unsupported) device."""
-    from knowledge.metalearner.devices import KNOWN_TEXT
-
     if not getattr(error, "supported", True):
         head = (f"I cannot plan for {error.named!r}: training here runs on NVIDIA GPUs, Apple GPUs "
                 "or a CPU, not on TPUs, AMD or Intel accelerators.")
@@ -199,9 +202,6 @@ def device_question(error: Any) -> str:
 
 def budget_phrase(text: str) -> str | None:
     """The clauses of `text` that state a compute budget ('one hour on a T4', 'CPU only'), or None."""
-    from knowledge.errors import ConfigError
-    from knowledge.metalearner.budget import parse_budget
-
     picked = []
     for clause in _budget_clauses(text):
         try:
@@ -212,15 +212,34 @@ def budget_phrase(text: str) -> str | None:
     return ", ".join(picked) or None
 
 
+_BARE = re.compile(r"\s*(?:it'?s\s+|about\s+|around\s+|roughly\s+)?(\d{1,3}(?:[,.]\d{3})+|\d+"
+                   r"(?:\s*k)?|" + "|".join(WORD_INTS) + r")\s*[.!]?\s*", re.IGNORECASE)
+
+
+def bare_answer(text: str, pending: str) -> int | None:
+    """The answer `text` gives to the question for `pending` without naming the trait: "12",
+    "about 1,500", "a few thousand", "2,000-3,000", "Hard to say, maybe 3k?" (its one number)."""
+    if bare := _BARE.fullmatch(text):
+        return to_int(bare.group(1))
+    if pending == "n_instances":
+        if (m := VAGUE.search(text)) is not None:
+            return amount_at(m.group(0)).value  # type: ignore[union-attr]
+        ranges = [a for m in re.finditer(r"(?<![\w.,])" + NUM + r"\s*(?:-|–|to|à|a|bis)\s*" + NUM,
+                                         text, re.IGNORECASE) if (a := amount_at(m.group(0)))]
+        if ranges and ranges[0].is_range:
+            return ranges[0].value
+    words = [w for w in re.findall(r"[^\W\d_]+", text.lower()) if w in WORD_INTS]
+    if pending == "n_classes" and len(words) == 1:
+        return WORD_INTS[words[0]]  # "Eight cell types, give or take"
+    budget = budget_phrase(text) or ""
+    numbers = [v for _, _, role, v in read_counts(text.replace(budget, " ") if budget else text).roles
+               if role == "other"]
+    return int(numbers[0]) if len(numbers) == 1 else None
+
+
 def regex_extract(text: str, pending: str | None = None) -> TurnExtraction:
     """What the regexes find in `text`; a bare number answers the `pending` question."""
-    found: dict[str, Any] = {}
-    if m := _INSTANCES.search(text):
-        found["n_instances"] = _to_int(m.group(1))
-    if m := _CLASSES.search(text):
-        found["n_classes"] = _to_int(m.group(1))
-    elif re.search(r"\bbinary\b", text, re.IGNORECASE):
-        found["n_classes"] = 2
+    found: dict[str, Any] = read_counts(text, pending).traits()
     if m := _SIZE_2D.search(text):
         found["width"], found["height"] = int(m.group(1)), int(m.group(2))
     elif m := _SIZE_1D.search(text):
@@ -234,12 +253,10 @@ def regex_extract(text: str, pending: str | None = None) -> TurnExtraction:
             found["modality"] = normalize_modality(m.group(1))
         except ValueError:
             pass
+    elif modality := foreign_modality(text):
+        found["modality"] = modality
     if pending in ("n_instances", "n_classes", "height") and pending not in found:
-        bare = re.fullmatch(r"\s*(?:it'?s\s+|about\s+|around\s+|roughly\s+)?(\d{1,3}(?:,\d{3})+|\d+"
-                            r"(?:\s*k)?|" + "|".join(_WORD_INTS) + r")\s*[.!]?\s*", text,
-                            re.IGNORECASE)
-        if bare:
-            found[pending] = _to_int(bare.group(1))
+        found[pending] = bare_answer(text, pending)
     if pending == "modality" and "modality" not in found:
         try:
             found["modality"] = normalize_modality(text.strip().rstrip(".!"))
@@ -307,35 +324,8 @@ def _safe_modality(word: str) -> bool:
 
 # --- combining -----------------------------------------------------------------------------------
 
-def supported(key: str, value: Any, text: str) -> bool:
-    """Whether `text` states `value` for trait `key` (numbers must be written in it)."""
-    if key == "n_classes" and value == 2 and re.search(r"\bbinary\b", text, re.IGNORECASE):
-        return True
-    if key == "channels":
-        return bool(_GRAY.search(text) or _COLOUR.search(text) or re.search(r"\bchannels?\b", text))
-    if isinstance(value, list):
-        return all(supported(key, v, text) for v in value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        words = {w: n for w, n in _WORD_INTS.items() if re.search(rf"\b{w}\b", text, re.IGNORECASE)}
-        if value in words.values() or value in _scaled_words(text):
-            return True
-        return any(abs(n.value - value) <= max(n.tolerance, 1e-9) for n in find_numbers(text))
-    return True
-
-
-_SCALED = re.compile(r"\b(" + "|".join(_WORD_INTS) + r"|a|one|\d+(?:\.\d+)?)\s+"
-                     r"(hundred|thousand|million)\b", re.IGNORECASE)
-_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
-
-
-def _scaled_words(text: str) -> set[float]:
-    """Amounts written with a scale word: 'three thousand' -> 3000, '1.5 thousand' -> 1500."""
-    out = set()
-    for m in _SCALED.finditer(text):
-        head = m.group(1).lower()
-        base = 1 if head in ("a", "one") else _WORD_INTS.get(head) or float(head)
-        out.add(base * _SCALES[m.group(2).lower()])
-    return out
+_PREFERENCE_WORDS = re.compile(r"\b(?:accura\w*|fast\w*|quick\w*|speed|balanced?|trade-?off|"
+                               r"pr[ée]cis\w*|rapid\w*|schnell\w*|genau\w*)\b", re.IGNORECASE)
 
 
 def merge(llm: TurnExtraction | None, regex: TurnExtraction, text: str) -> TurnExtraction:
@@ -343,16 +333,29 @@ def merge(llm: TurnExtraction | None, regex: TurnExtraction, text: str) -> TurnE
     if llm is None:
         return regex
     data = regex.model_dump()
-    for key, value in llm.model_dump().items():
+    counts = read_counts(text)
+    proposed = llm.model_dump()
+    if proposed.get("class_counts") and not supported("class_counts", proposed["class_counts"],
+                                                      text, counts):
+        log.info("dropping extracted class_counts=%r: not the sizes written", proposed["class_counts"])
+        proposed["class_counts"] = None
+    for key, value in proposed.items():
         if value is None:
             continue
-        if key in TurnExtraction.model_fields and key not in ("budget", "preference",
-                                                              "dataset_path", "modality"):
-            if not supported(key, value, text):
+        if key == "imbalance_ratio" and (listed := proposed.get("class_counts")) and min(listed) > 0 \
+                and abs(max(listed) / min(listed) - value) <= max(0.5, 0.05 * value):
+            pass  # follows from the class sizes written
+        elif key in TurnExtraction.model_fields and key not in ("budget", "preference",
+                                                                "dataset_path", "modality"):
+            if not supported(key, value, text, counts):
                 log.info("dropping extracted %s=%r: not stated in the message", key, value)
                 continue
         if key == "dataset_path" and value not in text:
             continue  # a path must be written in the message
+        if key in ("height", "width") and regex.height is not None:
+            continue  # "600x450" is width x height: the regex read the order the user wrote
+        if key == "preference" and regex.preference is None and not _PREFERENCE_WORDS.search(text):
+            continue  # a preference the message does not state would re-rank a follow-up
         if key == "budget":
             # the user's own words win; an LLM budget is kept only when every word of it is in the
             # message (a 1.5B model copied the prompt's example "one hour on a T4" into a turn that
@@ -372,8 +375,6 @@ def extract_turn(model: BaseChatModel | None, text: str, *, pending: str | None 
     """The traits and constraints `text` (one user message) states; see the module docstring.
     With `always_llm=False` the LLM is asked only when the regexes may have missed something
     (`regex_covers`)."""
-    from agent import prompts
-
     regex = regex_extract(text, pending)
     if model is None or (not always_llm and regex_covers(text, regex, known, pending)):
         return regex

@@ -7,7 +7,9 @@ is written out, the facts the answer is written from, and the grounding sources.
     grounding_sources(tool_outputs, user_texts, rec)   # what an answer may quote
 
 `rec` is a `knowledge.recommend.Recommendation`. A ranked config is written out ONLY by
-`ranked_facts`, with the key names of `RANKED_KEYS`; `agent.grounding` reads the unit of a JSON
+`ranked_facts`, with the key names of `RANKED_KEYS`; its predicted outcome (accuracy, interval,
+time) by `tools.advice.outcome_json`, which the tools' `ranked_json` shares, so tool outputs and
+facts name the same numbers alike. `agent.grounding` reads the unit of a JSON
 number from its key with `KEY_KINDS` first, so a renamed key fails `tests/agent/test_facts.py`
 instead of silently changing what the grounding check verifies.
 """
@@ -17,6 +19,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from typing import Any
+
+from knowledge.recommend import Recommendation, budget_text
+from knowledge.search_space import MODELS
+from tools.advice import outcome_json
 
 SPEED = "speed"  # the preference that presents the faster alternative
 
@@ -61,21 +67,17 @@ def pick_config(rec: Any, preference: str | None) -> dict[str, Any]:
 
 def ranked_facts(r: Any, short: bool = False) -> dict[str, Any] | None:
     """THE serialisation of a RankedConfig (keys `RANKED_KEYS`; `short`: `COMPACT_RANKED_KEYS`):
-    accuracies in %, the time in words."""
+    accuracies in %, the time in words (`tools.advice.outcome_json`)."""
     if r is None:
         return None
-    from knowledge.metalearner.budget import format_seconds
-
     c = r.config
     out = {"model": c.model, "model_name": c.spec.label, "pretrained": c.pretrained,
            "scheme": c.scheme, "resolution_px": c.resolution, "optimizer": c.optimizer,
            "lr": c.lr, "weight_decay": c.weight_decay, "batch_size": c.batch_size,
            "epochs": c.epochs, "augmentation": c.augmentation,
-           "label_smoothing": c.label_smoothing,
-           "predicted_accuracy_pct": round(100 * r.predicted_acc, 1),
-           "interval_80_pct": [round(100 * r.acc_lo, 1), round(100 * r.acc_hi, 1)],
-           "training_time": format_seconds(r.predicted_seconds) + f" on {r.device}"
-           + (" (rough estimate)" if r.time_is_estimate and r.predicted_seconds else "")}
+           "label_smoothing": c.label_smoothing, **outcome_json(r)}
+    if r.time_is_estimate and r.predicted_seconds:
+        out["training_time"] += " (rough estimate)"
     if r.support is not None:  # the recorded runs behind it, or that it extrapolates
         out["evidence"] = r.support.text()
     return {k: out[k] for k in COMPACT_RANKED_KEYS} if short else out
@@ -83,8 +85,6 @@ def ranked_facts(r: Any, short: bool = False) -> dict[str, Any] | None:
 
 def run_line(hit: Any) -> str:
     """A past run in one short line: dataset, model, scheme, px -> test accuracy (± its spread)."""
-    from knowledge.search_space import MODELS
-
     name = (hit.card.split(" (", 1)[0] if hit.card else hit.dataset_id).split(" [", 1)[0]
     model = MODELS[hit.model].label if hit.model in MODELS else hit.model
     acc = "" if hit.test_acc is None else f" → test acc {round(100 * hit.test_acc, 1)}%" + (
@@ -100,8 +100,6 @@ def recommendation_facts(rec: Any, preference: str | None = None,
     `compact` (what the LLM is shown; the full facts stay a grounding source): the alternatives
     keep only their defining settings and outcome, `COMPACT_WHY` factors, `COMPACT_RUNS` similar
     runs as one short line each, and no derived traits — about half the prompt tokens."""
-    from knowledge.recommend import budget_text
-
     pick = chosen(rec, preference)
     facts = {
         "recommended": ranked_facts(pick),
@@ -111,7 +109,11 @@ def recommendation_facts(rec: Any, preference: str | None = None,
         "why": [f.text for f in rec.explanation.factors],
         "average_over_past_runs_pct": round(rec.explanation.base_value, 1),
         "faster_alternative": ranked_facts(rec.faster, compact) if pick is rec.best else None,
-        "more_accurate_alternative": ranked_facts(rec.more_accurate, compact),
+        # a runner-up is not "more accurate" (the pick already has the highest prediction)
+        "more_accurate_alternative": (ranked_facts(rec.more_accurate, compact)
+                                      if rec.more_accurate_kind != "runner_up" else None),
+        "runner_up_alternative": (ranked_facts(rec.more_accurate, compact)
+                                  if rec.more_accurate_kind == "runner_up" else None),
         "more_accurate_kind": rec.more_accurate_kind,
         "similar_past_runs": [h.card for h in rec.similar_runs],
         "dataset_traits": rec.meta_features.model_dump(exclude_none=True),
@@ -130,8 +132,6 @@ def _recommendation(rec: Any) -> Any:
     """A Recommendation from itself or its JSON dict (None stays None)."""
     if rec is None or not isinstance(rec, dict):
         return rec
-    from knowledge.recommend import Recommendation
-
     return Recommendation.model_validate(rec) if rec else None
 
 
@@ -158,7 +158,7 @@ def grounding_sources(tool_outputs: Iterable[str], user_texts: Iterable[str],
     """Everything an answer may quote: the tool outputs, the user's messages (without the outcomes
     they state, `agent.grounding.user_source`) and the recommendation (a Recommendation or its
     JSON dict; None when there is none yet)."""
-    from agent.grounding import user_source
+    from agent.grounding import user_source  # lazy: import cycle (agent.grounding.sources imports agent.facts)
 
     return [*tool_outputs, *(user_source(t) for t in user_texts), *recommendation_sources(rec)]
 

@@ -22,13 +22,16 @@ graph knows them) nor the config fields it does not want to change. So the model
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.entities import find_mentions, resolve_model
+from agent.intents import read_intent
+from agent.toolcalls import message_text
 
 PREVIOUS_TURNS = 2  # earlier user messages kept
 MAX_PLANNED = 3  # at most this many models compared in one turn
@@ -90,8 +93,6 @@ def tool_args(name: str, args: dict[str, Any], traits: dict[str, Any],
               pick: dict[str, Any] | None) -> dict[str, Any] | str:
     """The real tool's arguments for a call the model made (slim or full form), or an error text
     for the model (what was wrong, in one line)."""
-    from agent.entities import resolve_model
-
     if name not in _SLIM or "traits" in args or "config" in args or name == "similar_runs":
         full = dict(args)
         if name in ("explain_config", "rank_configs", "similar_runs"):
@@ -116,8 +117,6 @@ def tool_args(name: str, args: dict[str, Any], traits: dict[str, Any],
 def planned_calls(text: str, pick: dict[str, Any] | None) -> list[dict[str, Any]]:
     """explain_config calls for the known models a follow-up names (other than the pick's), with
     the pick's other settings: what "why not a ViT?" or "what about ResNet-18?" asks."""
-    from agent.entities import find_mentions, resolve_model
-
     if not pick:
         return []
     models: list[str] = []
@@ -151,8 +150,6 @@ def compact_output(output: str) -> str:
 
 def llm_history(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     """The conversation as the follow-up model sees it (see the module docstring)."""
-    from agent.toolcalls import message_text
-
     last_user = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=0)
     earlier = [HumanMessage(message_text(m)) for m in messages[:last_user]
                if isinstance(m, HumanMessage)][-PREVIOUS_TURNS:]
@@ -166,13 +163,10 @@ __all__ = ["ExplainCall", "RankCall", "SearchCall", "compact_output", "llm_histo
            "planned_calls", "slim_tools", "tool_args"]
 
 
-_WHY_PICK = re.compile(r"\bwhy\b(?!\s+not\b)", re.IGNORECASE)
-
-
 def asks_why_pick(text: str) -> bool:
-    """"Why did you pick that one?": a why-question that names no other model (those get
-    `planned_calls`) and is not "why not ...?"."""
-    return bool(_WHY_PICK.search(text))
+    """"Why did you pick that one?" ("pourquoi ce modèle ?"): a why-question that names no other
+    model (those are `why_not`, answered by `agent.nodes.plan`) and is not "why not ...?"."""
+    return read_intent(text).kind == "why_pick"
 
 
 def why_pick_answer(facts: dict[str, Any]) -> str:

@@ -12,7 +12,10 @@ The flow of one user turn (nodes: `agent.nodes`, routers: `agent.routing`), as w
         propose_launch -> END                               "launch it": asks for an explicit yes
         ask -> END                                          a required trait is missing
         recommend -(after_recommend)-> answer -> ground     no recommendation for these traits yet
+                                    -> propose_launch       "launch X from scratch instead"
                                     -> END                  the ranking failed (the user is told)
+        plan -(after_plan)-> ground                         a follow-up the graph answers itself
+                          -> END                            out of scope: declined in a sentence
         agent -(after_agent)-> tools -> agent               a follow-up: tool calls ...
                             -> ground                       ... then a draft
     ground -(after_ground)-> END                            grounded, or the deterministic fallback
@@ -48,6 +51,7 @@ from agent.nodes import (
     ground,
     launch,
     make_runtime,
+    plan,
     propose_launch,
     recommend,
     run_tools,
@@ -68,6 +72,7 @@ from agent.nodes.runtime import (
 )
 from agent.state import AdvisorState
 from agent.timing import timed
+from tools import get_tools
 
 MAX_STEPS = AgentConfig.model_fields["max_steps"].default  # follow-up rounds per turn
 
@@ -85,14 +90,13 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
     extra attempts of a structured extraction; `llm_extraction`: "auto" (only when the regexes may
     have missed something) or "always".
     """
-    from tools import get_tools
-
     max_steps = MAX_STEPS if max_steps is None else max_steps
     rt = make_runtime(model, list(tools) if tools is not None else get_tools(store), store=store,
                       recommender=recommender, max_steps=max_steps, retries=retries,
                       llm_extraction=llm_extraction)
     graph = StateGraph(AdvisorState)
-    for node in (extract, analyze, ask, recommend, answer, agent, ground, propose_launch, launch):
+    for node in (extract, analyze, ask, recommend, answer, plan, agent, ground, propose_launch,
+                 launch):
         graph.add_node(node.__name__, timed(node.__name__, partial(node, rt=rt)))
     graph.add_node("tools", timed("tools", partial(run_tools, rt=rt)))
 
@@ -104,6 +108,7 @@ def build_advisor(model: BaseChatModel, tools: Sequence[BaseTool] | None = None,
     graph.add_edge("launch", END)
     graph.add_conditional_edges("recommend", routing.after_recommend)
     graph.add_edge("answer", "ground")
+    graph.add_conditional_edges("plan", routing.after_plan)
     graph.add_conditional_edges("agent", routing.after_agent)
     graph.add_edge("tools", "agent")
     graph.add_conditional_edges("ground", routing.after_ground)

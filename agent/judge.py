@@ -7,11 +7,14 @@ A small LangGraph graph: `checks` (deterministic: the Recommendation validates, 
 `knowledge.search_space.SPACE`, every number of the answer is a tool output's number of the same
 kind — and, in the answer that presents the recommendation, the recommended config's own —, every
 model, dataset, optimizer, scheme and run id it names is in the tool outputs, the cited runs
-exist in the store, every config field and the predictions, reasons, similar runs and
-alternatives are in the answer) -> `rubric` (the LLM scores each criterion 1-5 with a reason,
-structured output with retries) -> `combine`. A criterion's score is the LLM's, capped by its
-deterministic checks (5 when all pass, 3 when one fails, 1 when more fail); when the LLM fails
-the verdict says so and uses the deterministic scores alone.
+exist in the store, the sentences mean what the tools say (`agent.grounding.meaning_violations`:
+comparisons only of values that differ, no dataset trait attributed to a model, "more accurate" /
+"faster" / "within the budget" as the predictions say, a claimed recommendation that is the pick),
+every config field and the predictions, reasons, similar runs and alternatives are in the answer)
+-> `rubric` (the LLM scores each criterion 1-5 with a reason, structured output with retries; its
+prompt adds `RUBRIC_RULES`, the meaning rules in words) -> `combine`. A criterion's score is
+the LLM's, capped by its deterministic checks (5 when all pass, 3 when one fails, 1 when more
+fail); when the LLM fails the verdict says so and uses the deterministic scores alone.
 """
 
 from __future__ import annotations
@@ -32,10 +35,15 @@ from agent.extraction import invoke_structured
 from agent.grounding import (
     launch_violations,
     launched_ok,
+    meaning_violations,
     name_violations,
     number_violations,
 )
 from agent.llm import with_max_tokens
+from knowledge.errors import ConfigError
+from knowledge.meta_dataset.shipped import open_store
+from knowledge.recommend import Recommendation
+from knowledge.search_space import SPACE
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,22 @@ Criterion = Literal["format", "accuracy", "completeness"]
 CRITERIA: tuple[str, ...] = ("format", "accuracy", "completeness")
 PASS_SCORE = 4  # a verdict passes when every criterion scores at least this
 RUBRIC_TOKENS = 320  # reply cap of the rubric (three scores with one-sentence reasons)
+# The meaning rules of `agent.grounding.meaning` in words, after the judge prompt: an answer can
+# quote only the tools' numbers and still say something they contradict.
+RUBRIC_RULES = (
+    "\nFor accuracy, also check what the sentences MEAN against the tool facts; each of these is "
+    "an accuracy error even when every number is copied from the tools:\n"
+    "- a comparison (higher/lower/more/less/better/worse/faster/slower ... than, vs) may only "
+    "contrast values that differ: '2.81 is higher than 2.81' is wrong;\n"
+    "- a dataset trait (number of images or classes, images per class, class imbalance, class "
+    "entropy, image size, channels, modality) belongs to the dataset, never to a model: "
+    "\"ResNet-18's class entropy\" or \"higher than the ResNet-18 model's 2.81\" is wrong;\n"
+    "- the config the answer says it recommends must be the tools' recommended config (the same "
+    "model, resolution, learning rate and epochs), not a value the user or the dataset mentioned;\n"
+    "- 'more accurate' / 'faster' said of a config must match its predicted accuracy / training "
+    "time against the config it is compared with (the recommended one when none is named), and "
+    "'within the budget' only fits a config whose predicted time is at most the budget's time "
+    "limit.")
 
 
 class Check(BaseModel):
@@ -119,9 +143,6 @@ def _has(text: str, words: tuple[str, ...]) -> bool:
 
 def deterministic_checks(transcript: dict[str, Any], store: Any = None) -> list[Check]:
     """The deterministic checks of a transcript (see the module docstring)."""
-    from knowledge.recommend import Recommendation
-    from knowledge.search_space import SPACE
-
     checks: list[Check] = []
     answer = str(transcript.get("answer") or "")
     checks.append(Check(name="answer present", criterion="format", passed=bool(answer.strip()),
@@ -154,13 +175,17 @@ def deterministic_checks(transcript: dict[str, Any], store: Any = None) -> list[
     checks.append(Check(name="numbers grounded", criterion="accuracy", passed=not bad,
                         detail=f"not supported by the tool outputs: {'; '.join(bad)}" if bad
                         else ""))
+    wrong = [str(v) for v in meaning_violations(answer, sources, pick=pick,
+                                                pick_sources=pick_sources)
+             if str(v) not in bad]  # a claimed value the number check already reported
+    checks.append(Check(name="meaning grounded", criterion="accuracy", passed=not wrong,
+                        detail=f"contradicted by the tool outputs: {'; '.join(wrong)}" if wrong
+                        else ""))
     names = [v.text for v in name_violations(answer, sources)]
     checks.append(Check(name="names grounded", criterion="accuracy", passed=not names,
                         detail=f"named in no tool output: {', '.join(names)}" if names else ""))
     cited = _cited_runs(transcript, rec)
     if store is not None and cited:
-        from knowledge.meta_dataset.shipped import open_store
-
         run_store = open_store(store) if isinstance(store, (str, Path)) else store
         unknown = [r for r in cited if r not in run_store]
         checks.append(Check(name="cited runs exist", criterion="accuracy", passed=not unknown,
@@ -233,13 +258,11 @@ def build_judge(model: BaseChatModel | None, *, store: Any = None, retries: int 
         t = state["transcript"]
         shown: dict[str, Any] = {}
         try:
-            from knowledge.recommend import Recommendation
-
             shown = facts.recommendation_facts(
                 Recommendation.model_validate(t.get("recommendation")), compact=True)
         except ValidationError:
             shown = {"tool_outputs": [o.get("output", "")[:2000] for o in t.get("tool_outputs") or []]}
-        messages = [SystemMessage(prompts.JUDGE_SYSTEM),
+        messages = [SystemMessage(prompts.JUDGE_SYSTEM + RUBRIC_RULES),
                     HumanMessage(prompts.judge_user(str(t.get("answer") or ""), shown, state["checks"]))]
         try:
             result = invoke_structured(with_max_tokens(model, RUBRIC_TOKENS), Rubric, messages,
@@ -289,8 +312,6 @@ def judge_transcript(transcript_json: str | dict[str, Any], model: BaseChatModel
                      store: Any = None, retries: int = 2) -> Verdict:
     """Grade one conversation (`agent.graph.transcript` output, as JSON text or a dict).
     `store`: the run store whose runs may be cited (None skips that check)."""
-    from knowledge.errors import ConfigError
-
     if isinstance(transcript_json, str):
         try:
             transcript_json = json.loads(transcript_json)
@@ -302,5 +323,5 @@ def judge_transcript(transcript_json: str | dict[str, Any], model: BaseChatModel
     return Verdict.model_validate(state["verdict"])
 
 
-__all__ = ["CRITERIA", "Check", "CriterionVerdict", "Rubric", "RubricItem", "Verdict",
+__all__ = ["CRITERIA", "RUBRIC_RULES", "Check", "CriterionVerdict", "Rubric", "RubricItem", "Verdict",
            "build_judge", "deterministic_checks", "judge_transcript"]

@@ -6,7 +6,8 @@
 Specs:
 
 - `ollama:MODEL`                    a model pulled into a local Ollama (`OLLAMA_HOST`);
-- `llamacpp:/path/to/model.gguf`    llama.cpp embedded in this process (no server to install);
+- `llamacpp:/path/to/model.gguf`    llama.cpp embedded in this process (no server to install), or
+                                   the `metallmix llm serve` daemon for that file when one runs;
 - `llamacpp:hf:OWNER/REPO/FILE.gguf` the same, downloaded from Hugging Face into the models dir;
 - `openai:BASE_URL#MODEL`           any OpenAI-compatible server, e.g. `openai:http://127.0.0.1:8080/v1#qwen`;
 - `scripted:FILE`                   canned replies for tests (`agent.testing.ScriptedChatModel`).
@@ -26,7 +27,10 @@ from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 
+from agent.backends import daemon, ollama, openai
 from agent.configuration import AgentConfig
+from agent.testing import ScriptedChatModel
+from agent.toolcalls import ToolCallingModel
 from knowledge.errors import MetaLLMiXError
 
 log = logging.getLogger(__name__)
@@ -123,8 +127,6 @@ def get_chat_model(spec: str | None = None,
 
     Raises LLMSpecError for a malformed spec and LLMUnavailable when the model cannot be had.
     """
-    from agent.toolcalls import ToolCallingModel
-
     config = config or AgentConfig.from_env()
     spec = spec or config.llm
     if spec:
@@ -142,8 +144,6 @@ def with_max_tokens(model: BaseChatModel, limit: int) -> BaseChatModel:
 
     Why: each reply of a small local model costs ~0.2-1 s per token on a CPU, and a structured
     extraction or a one-line question needs a few dozen; a runaway reply is cut early."""
-    from agent.toolcalls import ToolCallingModel
-
     if isinstance(model, ToolCallingModel):
         if not isinstance(model.inner, BaseChatModel):
             return model
@@ -162,15 +162,13 @@ def _build(spec: LLMSpec, config: AgentConfig) -> tuple[BaseChatModel, BackendIn
         return _ollama(spec.model, config, require=True)
     if spec.kind == "llamacpp":
         if spec.hf_repo and spec.hf_file:
-            from agent.backends.llamacpp import download_gguf
+            from agent.backends.llamacpp import download_gguf  # lazy: import cycle (it imports agent.llm)
 
             path = download_gguf(spec.hf_repo, spec.hf_file, config.models_dir)
         else:
             path = Path(spec.model)
         return _llamacpp(path, config)
     if spec.kind == "openai":
-        from agent.backends import openai
-
         assert spec.base_url is not None
         model = openai.chat_model(spec.base_url, spec.model, temperature=config.temperature,
                                   max_tokens=config.max_tokens, timeout=config.request_timeout)
@@ -182,8 +180,6 @@ def _build(spec: LLMSpec, config: AgentConfig) -> tuple[BaseChatModel, BackendIn
 def _ollama(model_name: str, config: AgentConfig,
             require: bool) -> tuple[BaseChatModel, BackendInfo]:
     """ChatOllama for `model_name`; LLMUnavailable when Ollama does not answer or lacks it."""
-    from agent.backends import ollama
-
     host = config.ollama_host
     available = ollama.list_models(host, timeout=max(config.probe_timeout, 2.0 if require else 0))
     if available is None:
@@ -198,16 +194,31 @@ def _ollama(model_name: str, config: AgentConfig,
     return model, BackendInfo("ollama", model_name, host, f"{model_name} (Ollama at {host})")
 
 
-def _llamacpp(path: Path, config: AgentConfig) -> tuple[BaseChatModel, BackendInfo]:
-    """ChatOpenAI on the shared embedded llama.cpp server for `path` (started if needed)."""
-    from agent.backends import openai
-    from agent.backends.llamacpp import EmbeddedLlamaServer
+#: sent with every llama.cpp request: reuse the KV cache of the prompt prefix the previous request
+#: shared (llama.cpp's default too; explicit so that an older server does it as well)
+LLAMACPP_EXTRA_BODY = {"cache_prompt": True}
 
+
+def _llamacpp(path: Path, config: AgentConfig) -> tuple[BaseChatModel, BackendInfo]:
+    """ChatOpenAI on the `metallmix llm serve` daemon for `path` when one answers, else on the
+    shared embedded llama.cpp server for `path` (started if needed)."""
+    from agent.backends.llamacpp import EmbeddedLlamaServer  # lazy: import cycle (it imports agent.llm)
+
+    found = daemon.find_server(path) if Path(path).is_file() else None
+    if found is not None:
+        model = openai.chat_model(found.base_url, found.model_name, temperature=config.temperature,
+                                  max_tokens=config.max_tokens, timeout=config.request_timeout,
+                                  api_key="none", max_retries=0, extra_body=LLAMACPP_EXTRA_BODY)
+        return model, BackendInfo("llamacpp", found.model, found.base_url,
+                                  f"{found.model_name} (llama.cpp daemon pid {found.pid}, "
+                                  f"{found.threads} threads)")
     server = EmbeddedLlamaServer.shared(path, n_ctx=config.n_ctx, threads=config.threads)
     model = openai.chat_model(server.base_url, server.model_name, temperature=config.temperature,
                               max_tokens=config.max_tokens, timeout=config.request_timeout,
-                              api_key="none", max_retries=0)
-    threads = f"{config.threads} threads" if config.threads else "auto threads"
+                              api_key="none", max_retries=0, extra_body=LLAMACPP_EXTRA_BODY)
+    used = getattr(server, "threads_used", None)
+    threads = (f"{config.threads} threads" if config.threads
+               else f"{used} threads (free cores)" if used else "auto threads")
     return model, BackendInfo("llamacpp", str(server.gguf_path), server.base_url,
                               f"{server.model_name} (llama.cpp in-process, {threads})")
 
@@ -215,15 +226,13 @@ def _llamacpp(path: Path, config: AgentConfig) -> tuple[BaseChatModel, BackendIn
 def _scripted(path: Path) -> tuple[BaseChatModel, BackendInfo]:
     if not path.is_file():
         raise LLMUnavailable(f"script of replies not found: {path}")
-    from agent.testing import ScriptedChatModel
-
     model = ScriptedChatModel.from_file(path)
     return model, BackendInfo("scripted", str(path), None, f"scripted replies from {path.name}")
 
 
 def _auto(config: AgentConfig) -> tuple[BaseChatModel, BackendInfo]:
     """Ollama if it answers with the default model, else the embedded default GGUF."""
-    from agent.backends.llamacpp import cached_gguf, download_gguf
+    from agent.backends.llamacpp import cached_gguf, download_gguf  # lazy: import cycle (it imports agent.llm)
 
     reasons: list[str] = []
     try:

@@ -33,7 +33,9 @@ EXTRACT_SYSTEM = (
     "budget (the compute budget in the user's words, e.g. 'one hour on a T4', "
     "'CPU only'), preference (accuracy, speed or balanced) and dataset_path (a file or folder "
     "path written in the message). Use null for anything the message does not state; never "
-    "guess numbers. A correction ('actually it is 5 classes') gives the new value. "
+    "guess numbers. class_counts only when the message gives the size of every class; "
+    "imbalance_ratio only when it states a ratio, or the largest and smallest class sizes (then "
+    "largest / smallest). A correction ('actually it is 5 classes') gives the new value. "
     + DATA_NOT_INSTRUCTIONS)
 
 
@@ -86,7 +88,8 @@ ANSWER_SYSTEM = (
     "Predicted accuracy: <accuracy> % (80 % interval <low>-<high> %), training time <time>.\n"
     f"Why: {ANSWER_HINTS[0]}.\n"
     f"Similar past runs: {ANSWER_HINTS[1]}.\n"
-    "Alternatives: faster - <model, accuracy, time>; more accurate - <model, accuracy, time>.\n"
+    "Alternatives: faster - <model, accuracy, time>; more accurate (or runner-up, as FACTS "
+    "names it) - <model, accuracy, time>.\n"
     f"Notes: {ANSWER_HINTS[2]}.\n"
     "Copy every number and name exactly from FACTS; never compute, round differently or invent a "
     "number, a model, a dataset or a comparison. " + DATA_NOT_INSTRUCTIONS)

@@ -7,36 +7,41 @@ read what their node did. Each returns one of its `Literal` routes, the edges of
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from langchain_core.messages import AIMessage
 from langgraph.graph import END
 
+from agent.intents import asks_launch, out_of_scope
+from agent.nodes.plan import plans
 from agent.nodes.runtime import last_user_text, missing_traits, state_key
 from agent.state import AdvisorState, known_traits
 
-_LAUNCH = re.compile(r"\b(launch|start|kick off|begin)\b.{0,25}\b(it|training|the training|"
-                     r"this|that|the run|a run)\b|\btrain (it|this|that|now)\b", re.IGNORECASE)
-
-Step = Literal["propose_launch", "ask", "recommend", "agent"]
+Step = Literal["propose_launch", "ask", "recommend", "plan", "agent"]
 
 
 def next_step(state: AdvisorState) -> Step:
-    """"launch it" (with a recommendation) -> propose_launch; a required trait missing -> ask; no
-    recommendation for these traits and constraints yet -> recommend; else a follow-up (agent)."""
+    """Out of scope -> plan (declined); "launch it" with a current recommendation ->
+    propose_launch; a required trait missing -> ask; no recommendation for these traits and
+    constraints yet (or the plan was edited) -> recommend; a follow-up the graph answers itself
+    (`agent.nodes.plan.plans`) -> plan; else the LLM's follow-up loop (agent)."""
     text = last_user_text(state)
-    if state.get("recommendation") and _LAUNCH.search(text) and "?" not in text:
+    current = bool(state.get("recommendation")) and state.get("recommended_for") == state_key(state)
+    if out_of_scope(text):
+        return "plan"
+    if current and asks_launch(text):
         return "propose_launch"
     if missing_traits(known_traits(state)):
         return "ask"
-    if not state.get("recommendation") or state.get("recommended_for") != state_key(state):
+    if not current:
         return "recommend"
+    if plans(state):
+        return "plan"
     return "agent"
 
 
 def after_extract(state: AdvisorState) -> Literal["launch", "analyze", "propose_launch", "ask",
-                                                  "recommend", "agent", "__end__"]:
+                                                  "recommend", "plan", "agent", "__end__"]:
     """A confirmed launch -> launch; a turn extract answered itself (a cancelled launch, a question
     about an unknown device) -> END; a dataset path named -> analyze; else `next_step`."""
     if state.get("route") in ("launch", END):
@@ -51,9 +56,19 @@ def after_analyze(state: AdvisorState) -> Step:
     return next_step(state)
 
 
-def after_recommend(state: AdvisorState) -> Literal["answer", "__end__"]:
-    """The recommendation made -> answer; the ranking failed (already told) -> END."""
-    return END if state.get("route") == END else "answer"
+def after_recommend(state: AdvisorState) -> Literal["answer", "propose_launch", "__end__"]:
+    """The recommendation made -> answer, or propose_launch when this turn asked to launch an
+    edited plan ("launch ResNet-18 from scratch instead"); the ranking failed (already told) ->
+    END."""
+    if state.get("route") == END:
+        return END
+    launch = state.get("launch_requested") and state.get("dataset")  # else the new plan first
+    return "propose_launch" if launch else "answer"
+
+
+def after_plan(state: AdvisorState) -> Literal["ground", "__end__"]:
+    """A declined request (answered) -> END; else the planned answer's draft -> ground."""
+    return END if state.get("route") == END else "ground"
 
 
 def after_agent(state: AdvisorState) -> Literal["tools", "ground"]:
@@ -69,5 +84,5 @@ def after_ground(state: AdvisorState) -> Literal["answer", "agent", "__end__"]:
     return "answer" if state.get("mode") == "recommend" else "agent"
 
 
-__all__ = ["after_agent", "after_analyze", "after_extract", "after_ground", "after_recommend",
-           "next_step"]
+__all__ = ["after_agent", "after_analyze", "after_extract", "after_ground", "after_plan",
+           "after_recommend", "next_step"]

@@ -28,9 +28,20 @@ and turns what comes out into events a UI can show while the turn runs:
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
+
+from agent.backends.llamacpp import EmbeddedLlamaServer
+from agent.configuration import AgentConfig
+from agent.graph import advise, build_advisor, open_checkpointer, reply_text, thread_config
+from agent.grounding import NOT_STATED
+from agent.llm import BackendInfo, get_chat_model
+from agent.toolcalls import message_text
+from knowledge.meta_dataset.shipped import open_store
+from tools import get_tools
 
 #: what the user sees while a node runs or a tool is called (unknown names show as themselves)
 NODE_LABELS = {"extract": "extracting traits", "analyze": "measuring the dataset",
@@ -84,8 +95,6 @@ def _step_events(node: str, update: dict[str, Any]) -> list[Event]:
             return [{"type": "step", "node": node, "label": NODE_LABELS[node],
                      "detail": "every number comes from a tool output"}]
         final = bool(update.get("messages"))
-        from agent.grounding import NOT_STATED
-
         suffix = f" ({NOT_STATED})"  # `agent.grounding.unstated_pick`: a fact of the pick left out
         wrong = [v for v in violations if not v.endswith(suffix)]
         left_out = [v[:-len(suffix)] for v in violations if v.endswith(suffix)]
@@ -113,8 +122,6 @@ class _Drafts:
 
     def events(self, message: Any, node: str) -> list[Event]:
         from langchain_core.messages import AIMessage, AIMessageChunk
-
-        from agent.toolcalls import message_text
 
         if node not in DRAFT_NODES or not isinstance(message, (AIMessage, AIMessageChunk)):
             return []
@@ -158,12 +165,6 @@ class Session:
 
     def __init__(self, llm: Optional[str] = None, store: Optional[Path] = None, *,
                  model: Any = None, backend: Any = None) -> None:
-        from agent.configuration import AgentConfig
-        from agent.graph import build_advisor, open_checkpointer
-        from agent.llm import BackendInfo, get_chat_model
-        from knowledge.meta_dataset.shipped import open_store
-        from tools import get_tools
-
         config = AgentConfig.from_env()
         if model is None:
             self.model, self.backend = get_chat_model(llm, config)
@@ -172,6 +173,8 @@ class Session:
             self.backend = backend or BackendInfo(kind="scripted", model=type(model).__name__,
                                                   base_url=None,
                                                   description=f"{type(model).__name__} (in process)")
+        self._lock = threading.Lock()
+        self._in_flight = 0  # turns running now (the web app's users share this session)
         self.store_path = open_store(store).path  # seeds a new default store with the shipped meta-dataset
         self.saver = open_checkpointer(config.checkpoint_db)
         self.graph = build_advisor(self.model, get_tools(self.store_path), self.saver,
@@ -179,40 +182,56 @@ class Session:
 
     def turn(self, text: str, thread: str) -> dict[str, Any]:
         """One user message -> the reply, the recommendation (if any) and the tool calls of this turn."""
-        from agent.graph import advise
+        with self._turn_guard():
+            previous = self.values(thread)
+            reply = advise(self.graph, text, thread)
+            return self._result(previous, reply, thread)
 
-        previous = self.values(thread)
-        reply = advise(self.graph, text, thread)
-        return self._result(previous, reply, thread)
+    @contextmanager
+    def _turn_guard(self) -> Iterator[None]:
+        """Around a turn: when no other turn of this process is running, first let the embedded
+        llama.cpp server (automatic threads only) follow the cores free now
+        (`EmbeddedLlamaServer.retune`: a program that started since keeps a core busy)."""
+        with self._lock:
+            if self._in_flight == 0 and self.backend.kind == "llamacpp":
+                server = EmbeddedLlamaServer.for_url(self.backend.base_url)
+                if server is not None:
+                    server.retune()
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def stream_turn(self, text: str, thread: str) -> Iterator[Event]:
         """One user message, as the events of the module docstring while the graph runs; the last
         is `{"type": "final", "result": <what turn() returns>}`."""
         from langchain_core.messages import HumanMessage
 
-        from agent.graph import reply_text, thread_config
-
-        previous = self.values(thread)
-        before = len(previous.get("messages") or [])
-        drafts = _Drafts()
-        for mode, chunk in self.graph.stream({"messages": [HumanMessage(text)]}, thread_config(thread),
-                                             stream_mode=["updates", "messages", "tasks"]):
-            if mode == "tasks":
-                if "input" in chunk and not chunk["name"].startswith("__"):  # a task starts
-                    yield {"type": "start", "node": chunk["name"],
-                           "label": START_LABELS.get(chunk["name"], chunk["name"])}
-                continue
-            if mode == "messages":
-                message, meta = chunk
-                yield from drafts.events(message, meta.get("langgraph_node", ""))
-                continue
-            for node, update in chunk.items():
-                if node.startswith("__"):  # __interrupt__ and the like: not a step
+        with self._turn_guard():
+            previous = self.values(thread)
+            before = len(previous.get("messages") or [])
+            drafts = _Drafts()
+            for mode, chunk in self.graph.stream({"messages": [HumanMessage(text)]},
+                                                 thread_config(thread),
+                                                 stream_mode=["updates", "messages", "tasks"]):
+                if mode == "tasks":
+                    if "input" in chunk and not chunk["name"].startswith("__"):  # a task starts
+                        yield {"type": "start", "node": chunk["name"],
+                               "label": START_LABELS.get(chunk["name"], chunk["name"])}
                     continue
-                yield from drafts.node_done(node)
-                yield from update_events(node, update if isinstance(update, dict) else None)
-        reply = reply_text(self.values(thread).get("messages", [])[before:])
-        yield {"type": "final", "result": self._result(previous, reply, thread)}
+                if mode == "messages":
+                    message, meta = chunk
+                    yield from drafts.events(message, meta.get("langgraph_node", ""))
+                    continue
+                for node, update in chunk.items():
+                    if node.startswith("__"):  # __interrupt__ and the like: not a step
+                        continue
+                    yield from drafts.node_done(node)
+                    yield from update_events(node, update if isinstance(update, dict) else None)
+            reply = reply_text(self.values(thread).get("messages", [])[before:])
+            yield {"type": "final", "result": self._result(previous, reply, thread)}
 
     def _result(self, previous: dict[str, Any], reply: str, thread: str) -> dict[str, Any]:
         values = self.values(thread)
@@ -226,8 +245,6 @@ class Session:
 
     def values(self, thread: str) -> dict[str, Any]:
         """The graph state of one conversation (empty for a new thread)."""
-        from agent.graph import thread_config
-
         return self.graph.get_state(thread_config(thread)).values
 
     _values = values  # the name `metallmix ask` used first

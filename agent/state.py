@@ -7,26 +7,31 @@ checkpointer stores and restores it as it is.
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
 from agent.timing import merge_timing
 
-Source = Literal["stated", "measured", "assumed"]
+Source = Literal["stated", "measured", "assumed", "vague"]
 
 
 class Trait(TypedDict):
-    """One known dataset trait and where it came from."""
+    """One known dataset trait and where it came from (`agent.traitcheck.merge_traits`)."""
 
     value: Any
-    source: Source  # stated by the user, measured by analyze_dataset, or assumed by default
+    # stated by the user, measured by analyze_dataset, assumed by default, or a vague amount the
+    # user gave ("a few thousand": value 3000, range [2000, 5000]); it is not asked for again
+    source: Source
+    range: NotRequired[list[float]]  # [lo, hi] of a range or vague amount ("2,000-3,000 images")
+    asked: NotRequired[dict[str, Any]]  # a conflict question about it waits for the user's answer
 
 
 class Constraints(TypedDict, total=False):
     budget: str | None  # compute budget in the user's words ("one hour on a T4", "CPU only")
     preference: Literal["accuracy", "speed", "balanced"] | None
+    require: dict[str, Any]  # config values the user asked for ("from scratch", "64 px")
 
 
 class ToolOutput(TypedDict):
@@ -50,6 +55,9 @@ class AdvisorState(TypedDict, total=False):
     awaiting_launch_confirmation: bool
     pending_launch: dict[str, Any] | None  # launch_training arguments waiting for a "yes"
     launched_run: dict[str, Any] | None  # what launch_training returned
+    language: str | None  # the user's language (`agent.language.detect`), None: English
+    budget_asked: bool  # the hardware / time question was asked (it is asked once)
+    focus: dict[str, Any] | None  # the other model the last what-if was about ({"model", ...})
     turn: int  # user turns so far
     step: int  # model/tool rounds within this turn (bounded)
     # -- within one turn --------------------------------------------------------------------
@@ -58,11 +66,12 @@ class AdvisorState(TypedDict, total=False):
     path_to_read: str | None  # a dataset path the latest message named, not read yet
     problem: str | None  # a tool error to tell the user this turn
     draft: str | None  # an answer waiting for the grounding check
-    mode: str  # "recommend" or "followup": what wrote the draft
+    mode: str  # what wrote the draft: "recommend" (answer), "followup" (agent) or "plan"
     violations: list[str]  # ungrounded numbers / names of the last draft
     rejected: list[dict[str, Any]]  # this turn's drafts the check refused: draft + violations
     attempts: int  # drafts written this turn
     planned: bool  # this turn's tool calls were planned by the graph (the model only answers)
+    launch_requested: bool  # this turn asked to launch (after re-ranking an edited plan)
     timing: Annotated[dict[str, Any] | None, merge_timing]  # the last turn: seconds, LLM usage
 
 

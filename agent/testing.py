@@ -35,6 +35,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from agent import prompts
 from knowledge.errors import ConfigError
 
 ScriptItem = AIMessage | str | dict
@@ -60,7 +61,8 @@ def facts_answer(facts: dict[str, Any]) -> str:
     alternatives = [f"{kind} - {a['model_name']}, {a['predicted_accuracy_pct']} %, "
                     f"{a['training_time']}" for kind, a in (
                         ("faster", facts.get("faster_alternative")),
-                        ("more accurate", facts.get("more_accurate_alternative"))) if a]
+                        ("more accurate", facts.get("more_accurate_alternative")),
+                        ("runner-up", facts.get("runner_up_alternative"))) if a]
     if alternatives:
         lines.append(f"Alternatives: {'; '.join(alternatives)}.")
     return "\n".join(lines)
@@ -76,8 +78,6 @@ def answer_from_facts(messages: Sequence[BaseMessage]) -> str:
 def recommendation_answer(rec: Any, pick: str = "best") -> str:
     """`facts_answer` for a `knowledge.recommend.Recommendation` (what the advisor's answer
     prompt shows for it; `pick="faster"` when the user asked for speed)."""
-    from agent import prompts
-
     return facts_answer(prompts.recommendation_facts(rec, pick, compact=True))
 
 

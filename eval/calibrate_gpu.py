@@ -36,6 +36,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from knowledge.paths import code_version
+from knowledge.runs.calibration import CalibrationRecord, append_calibration
+
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_MODELS = ("resnet18", "resnet50", "efficientnet_b0", "densenet121", "vgg16",
                   "vit_base_patch16_224", "mobilenetv3_small_100")
@@ -68,9 +71,7 @@ def time_cell(model_name: str, resolution: int, batch_size: int, *, device: str,
     import timm
     import torch
 
-    from knowledge.paths import code_version
-    from knowledge.runs.calibration import CalibrationRecord
-    from knowledge.training.device import MemoryMeter, device_name, is_oom
+    from knowledge.training.device import MemoryMeter, device_name, is_oom  # lazy: pulls in torch
 
     dev = torch.device(device)
     cuda = dev.type == "cuda"
@@ -157,8 +158,7 @@ def calibrate(models: Sequence[str] = DEFAULT_MODELS, resolutions: Sequence[int]
     store (`calibration`, default `<home>/calibration.jsonl`). Returns the report."""
     import torch
 
-    from knowledge.runs.calibration import append_calibration
-    from knowledge.training.device import device_name
+    from knowledge.training.device import device_name  # lazy: pulls in torch
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     name = device_name(torch.device(device))

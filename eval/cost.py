@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from knowledge.metalearner import cost
+from knowledge.metalearner.features import featurize
+from knowledge.metalearner.model import COST_FEATURES, MetaLearner, cost_prior_shape, log_cost_target
 from knowledge.search_space import MODELS, TrainConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -41,9 +43,6 @@ SIZES = (28, 64, 128, 224)
 def cpu_lodo(frame: Any = None) -> dict[str, Any]:
     """(a): leave-one-base-dataset-out error of the CPU time model."""
     import pandas as pd
-
-    from knowledge.metalearner.features import featurize
-    from knowledge.metalearner.model import COST_FEATURES, MetaLearner, cost_prior_shape, log_cost_target
 
     if frame is None:
         frame = pd.read_parquet(cost.PACKAGE_DATA / "meta_dataset.parquet")

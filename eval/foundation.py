@@ -22,6 +22,9 @@ from pathlib import Path
 
 import torch
 
+from knowledge.datasets import load_dataset
+from knowledge.search_space import TrainConfig
+from knowledge.training import train
 from knowledge.training.device import device_name
 
 
@@ -41,12 +44,7 @@ def run(data: Path, reps: int = 5) -> dict:
     cli = [sys.executable, "-m", "ui.cli", "analyze", str(npz), "--json"]
     analyze_cli, cli_times = _median_time(lambda: subprocess.run(cli, check=True, capture_output=True), reps)
 
-    from knowledge.datasets import load_dataset
-
     analyze_inproc, _ = _median_time(lambda: load_dataset(npz).meta_features(), reps)
-
-    from knowledge.search_space import TrainConfig
-    from knowledge.training import train
 
     dataset = load_dataset(npz)
     runs = []

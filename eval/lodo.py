@@ -107,6 +107,9 @@ from knowledge.errors import StoreError
 from knowledge.metalearner.blend import BLEND_GRID
 from knowledge.metalearner.features import featurize
 from knowledge.metalearner.model import ACC_PARAMS, COST_PARAMS, MetaLearner, training_rows
+from knowledge.metalearner.ranking import rank
+from knowledge.retrieval import RunIndex
+from knowledge.retrieval.embeddings import HashingEmbedder
 from knowledge.runs.record import RunRecord
 
 log = logging.getLogger(__name__)
@@ -138,9 +141,6 @@ def build_index(records: Sequence[RunRecord]) -> Any:
     """The retrieval index of the benchmark: every successful record, queried per fold with the
     held-out base excluded (`similar_runs(exclude_base=...)`). Only the numeric index is used; the
     text index gets a tiny hashing embedder (cheap, deterministic)."""
-    from knowledge.retrieval import RunIndex
-    from knowledge.retrieval.embeddings import HashingEmbedder
-
     return RunIndex.build([r for r in records if r.status == "ok"],
                           embedder=HashingEmbedder(n_features=64))
 
@@ -183,8 +183,6 @@ def prepare_fold(train: pd.DataFrame, held_out: str, index: Any, *,
 def evaluate_task(task: Task, fold: Fold, *, seeds: int = DEFAULT_SEEDS,
                   tpe_trials: Sequence[int] = TPE_TRIALS, time_rank: bool = True) -> dict[str, Any]:
     """Every method's scores on one task (module doc), plus the recommendation times."""
-    from knowledge.metalearner.ranking import rank
-
     configs = task.configs
     results: dict[str, dict[str, Any]] = {}
 

@@ -59,6 +59,9 @@ import pandas as pd
 from eval.baselines import config_key
 from eval.lodo import CONFIG_FIELDS, Task, build_index, build_tasks, records_frame
 from knowledge.errors import MetaLLMiXError
+from knowledge.metalearner import artifact
+from knowledge.metalearner.support import Evidence
+from knowledge.recommend import config_label, recommend
 from knowledge.runs.record import RunRecord
 
 log = logging.getLogger(__name__)
@@ -112,16 +115,12 @@ def task_budget(task: Task) -> str | None:
 def fit_fold(train: pd.DataFrame, *, seed: int = 0) -> Any:
     """The production fit (`metallmix fit`: `artifact.fit_frame`, XGBoost single-threaded as
     always) on a fold's training records."""
-    from knowledge.metalearner import artifact
-
     return artifact.fit_frame(train, seed=seed)
 
 
 def evaluate_task(task: Task, learner: Any, index: Any, *, held_out: str,
                   evidence: Any = None, outcomes: Outcomes | None = None) -> dict[str, Any]:
     """`recommend()` for one held-out task, its pick scored (module doc), interval coverage."""
-    from knowledge.recommend import config_label, recommend
-
     keys = {k: i for i, k in enumerate(task.keys)}
     budget = task_budget(task)
     out: dict[str, Any] = {"task": task.task_id, "dataset_id": task.dataset_id, "source": task.source,
@@ -168,8 +167,6 @@ def evaluate_production(records: Sequence[RunRecord], *, seed: int = 0, candidat
     """One fold per base dataset (as `eval.lodo`); every task of the held-out base answered by
     `recommend()` (module doc). `candidates="free"` drops the learner's evidence (the old answer)."""
     from tqdm import tqdm
-
-    from knowledge.metalearner.support import Evidence
 
     if candidates not in ("evidence", "free"):
         raise ValueError(f"candidates must be 'evidence' or 'free', got {candidates!r}")

@@ -34,6 +34,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from knowledge.errors import ConfigError, DatasetError, MetaLLMiXError
+from knowledge.metalearner.budget import format_seconds
+from knowledge.recommend import config_label, meta_from_traits, recommend
 
 if TYPE_CHECKING:
     from knowledge.recommend import Recommendation
@@ -71,8 +73,6 @@ class Question(BaseModel):
     @field_validator("traits")
     @classmethod
     def _traits(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from knowledge.recommend import meta_from_traits
-
         try:
             meta_from_traits(value)
         except DatasetError as exc:
@@ -140,9 +140,6 @@ def says_extrapolates(notes: Iterable[str]) -> bool:
 
 
 def _row(question: Question, rec: Recommendation) -> dict[str, Any]:
-    from knowledge.metalearner.budget import format_seconds
-    from knowledge.recommend import config_label
-
     best = rec.best
     support = best.support
     return {
@@ -173,8 +170,6 @@ def _row(question: Question, rec: Recommendation) -> dict[str, Any]:
 
 def expert_flags(rec: Recommendation) -> list[str]:
     """Things an expert would question in the pick (heuristics, for a human to look at)."""
-    from knowledge.metalearner.budget import format_seconds
-
     best, c = rec.best, rec.best.config
     flags: list[str] = []
     if c.pretrained and c.scheme == "end_to_end" and c.lr >= 1e-2:
@@ -202,8 +197,6 @@ def ask(question: Question, **recommend_kwargs: Any) -> dict[str, Any]:
     """One question's row: `recommend(meta_from_traits(traits), budget=budget, ...)`, as
     `metallmix recommend --traits ... --budget ...` calls it (keywords: store, learner, index,
     top_k, ...). A `MetaLLMiXError` is recorded in `error`, not raised."""
-    from knowledge.recommend import meta_from_traits, recommend
-
     started = time.perf_counter()
     try:
         rec = recommend(meta_from_traits(question.traits), budget=question.budget,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from knowledge.errors import StoreError
 from knowledge.metafeatures import MetaFeatures
 from knowledge.metalearner.features import (
     FEATURE_COLUMNS,
@@ -117,8 +118,6 @@ def shap_matrix(learner: MetaLearner, matrix: np.ndarray) -> tuple[np.ndarray, f
 
 def _check_fitted(learner: MetaLearner) -> None:
     if not learner.fitted:
-        from knowledge.errors import StoreError
-
         raise StoreError("the meta-learner is not fitted (run `metallmix fit`)")
 
 

@@ -12,6 +12,11 @@ from typing import Any
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, ConfigDict, Field
 
+from knowledge.explain import explain
+from knowledge.metalearner.budget import format_seconds, parse_budget
+from knowledge.metalearner.ranking import rank
+from knowledge.recommend import budget_text, get_advisor, meta_from_traits
+from knowledge.search_space import validate_config
 from tools.base import make_tool
 from tools.schemas import Config, Traits
 
@@ -25,6 +30,9 @@ class RankArgs(BaseModel):
     budget: str | None = Field(None, description="compute budget in the user's words, e.g. "
                                                  "'one hour on a T4', 'CPU only', '10 minutes'; "
                                                  "null if the user gave none")
+    require: dict[str, Any] | None = Field(
+        None, description="config values the configs must have, e.g. {\"pretrained\": false} "
+                          "or {\"model\": \"resnet50\"}; null for none")
 
 
 class ExplainArgs(BaseModel):
@@ -32,6 +40,9 @@ class ExplainArgs(BaseModel):
 
     traits: Traits = Field(description="what is known about the dataset")
     config: Config = Field(description="the training config to explain")
+    budget: str | None = Field(None, description="the device its training time is predicted on, "
+                                                 "e.g. 'a T4', 'CPU only' (a time limit is "
+                                                 "ignored); null: this CPU")
 
 
 class SimilarArgs(BaseModel):
@@ -51,16 +62,12 @@ class SearchArgs(BaseModel):
 
 # --- shared helpers ------------------------------------------------------------------------------
 
-def _meta(traits: Traits | dict[str, Any]):  # noqa: ANN202 - MetaFeatures, imported lazily
-    from knowledge.recommend import meta_from_traits
-
+def _meta(traits: Traits | dict[str, Any]):  # noqa: ANN202 - MetaFeatures
     stated = traits.stated() if isinstance(traits, Traits) else Traits.model_validate(traits).stated()
     return meta_from_traits(stated)
 
 
 def _config(config: Config | dict[str, Any]):  # noqa: ANN202 - TrainConfig
-    from knowledge.search_space import validate_config
-
     stated = config.stated() if isinstance(config, Config) else Config.model_validate(config).stated()
     return validate_config(stated)
 
@@ -69,15 +76,19 @@ def _pct(x: float | None) -> float | None:
     return None if x is None else round(100 * x, 1)
 
 
-def ranked_json(r: Any) -> dict[str, Any]:
-    """A RankedConfig for the LLM: the full config, accuracy in %, time in words."""
-    from knowledge.metalearner.budget import format_seconds
+def outcome_json(r: Any) -> dict[str, Any]:
+    """The predicted outcome of a RankedConfig, under the key names every serialisation of it
+    uses (`ranked_json` here, `agent.facts.ranked_facts`): the accuracy and its 80 % interval in %
+    (`agent.grounding` reads `*_pct` keys as percentages), the training time in words."""
+    return {"predicted_accuracy_pct": _pct(r.predicted_acc),
+            "interval_80_pct": [_pct(r.acc_lo), _pct(r.acc_hi)],
+            "training_time": format_seconds(r.predicted_seconds) + f" on {r.device}"}
 
+
+def ranked_json(r: Any) -> dict[str, Any]:
+    """A RankedConfig for the LLM: the full config and its predicted outcome (`outcome_json`)."""
     out: dict[str, Any] = {"rank": r.rank, "config": r.config.model_dump(),
-                           "model_name": r.config.spec.label,
-                           "predicted_acc_pct": _pct(r.predicted_acc),
-                           "interval_80_pct": [_pct(r.acc_lo), _pct(r.acc_hi)],
-                           "time": format_seconds(r.predicted_seconds) + f" on {r.device}"}
+                           "model_name": r.config.spec.label, **outcome_json(r)}
     if r.time_is_estimate and r.predicted_seconds is not None:
         out["time_is_rough"] = True
     if r.extrapolated:
@@ -97,8 +108,6 @@ def hit_json(h: Any) -> dict[str, Any]:
 def rank_output(rec: Any) -> dict[str, Any]:
     """What rank_configs returns for a `Recommendation` (the advisor graph records it without
     ranking again)."""
-    from knowledge.recommend import budget_text
-
     out: dict[str, Any] = {
         "traits_used": rec.meta_features.model_dump(exclude_none=True),
         "unknown_traits": rec.missing_traits,
@@ -113,16 +122,21 @@ def rank_output(rec: Any) -> dict[str, Any]:
     }
     if rec.notes:
         out["notes"] = rec.notes
+    if rec.memory:
+        out["memory"] = rec.memory
     return out
 
 
-def explain_output(meta: Any, learner: Any, config: Any, explanation: Any = None) -> dict[str, Any]:
-    """What explain_config returns for `config` on `meta`: its prediction (without a budget) and
-    its SHAP factors (`explanation` when already computed, e.g. a Recommendation's)."""
-    from knowledge.explain import explain
-    from knowledge.metalearner.ranking import rank
-
-    ranked = rank(meta, learner, top_k=1, candidates=[config])[0]
+def explain_output(meta: Any, learner: Any, config: Any, explanation: Any = None,
+                   budget: Any = None) -> dict[str, Any]:
+    """What explain_config returns for `config` on `meta`: its prediction, its training time on
+    the `budget`'s device (a Budget or text; its time limit ignored; None: this CPU) and its SHAP
+    factors (`explanation` when already computed, e.g. a Recommendation's)."""
+    if isinstance(budget, str):
+        budget = parse_budget(budget)
+    if budget is not None:
+        budget = budget.model_copy(update={"max_seconds": None})
+    ranked = rank(meta, learner, top_k=1, candidates=[config], budget=budget)[0]
     expl = explanation if explanation is not None else explain(learner, meta, config)
     predicted = ranked_json(ranked)
     predicted.pop("rank")
@@ -146,15 +160,16 @@ def build(store: str | Path | None = None) -> list[StructuredTool]:
     """The advice tools over the run store `store` (default: the user's)."""
 
     def advisor():  # noqa: ANN202
-        from knowledge.recommend import get_advisor
-
         return get_advisor(store)
 
-    def rank_configs(traits: Traits | dict, top_k: int = 5, budget: str | None = None) -> dict:
-        return rank_output(advisor().recommend(_meta(traits), top_k=top_k, budget=budget))
+    def rank_configs(traits: Traits | dict, top_k: int = 5, budget: str | None = None,
+                     require: dict[str, Any] | None = None) -> dict:
+        return rank_output(advisor().recommend(_meta(traits), top_k=top_k, budget=budget,
+                                               require=require))
 
-    def explain_config(traits: Traits | dict, config: Config | dict) -> dict:
-        return explain_output(_meta(traits), advisor().learner, _config(config))
+    def explain_config(traits: Traits | dict, config: Config | dict,
+                       budget: str | None = None) -> dict:
+        return explain_output(_meta(traits), advisor().learner, _config(config), budget=budget)
 
     def similar_runs(traits: Traits | dict, k: int = 5) -> dict:
         return similar_output(advisor().index.similar_runs(_meta(traits), k=k, dedupe_datasets=True))

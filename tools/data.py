@@ -7,6 +7,7 @@ from typing import Any
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, ConfigDict, Field
 
+from knowledge.datasets import load_dataset
 from tools.base import make_tool
 
 
@@ -22,8 +23,6 @@ class AnalyzeArgs(BaseModel):
 
 
 def analyze_dataset(path: str, modality: str | None = None) -> dict[str, Any]:
-    from knowledge.datasets import load_dataset
-
     ds = load_dataset(path, modality=modality, confine=True)  # every file read inside the roots
     meta = ds.meta_features()
     return {

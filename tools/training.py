@@ -13,6 +13,10 @@ from typing import Any
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, ConfigDict, Field
 
+from knowledge.datasets import load_dataset
+from knowledge.meta_dataset.shipped import open_store
+from knowledge.retrieval.cards import run_card
+from knowledge.search_space import validate_config
 from tools.base import error, make_tool
 from tools.schemas import Config
 
@@ -42,11 +46,7 @@ def build(store: str | Path | None = None) -> list[StructuredTool]:
                         time_budget_minutes: float | None = None) -> Any:
         if confirmed is not True:
             return error(NOT_CONFIRMED)
-        from knowledge.datasets import load_dataset
-        from knowledge.meta_dataset.shipped import open_store
-        from knowledge.retrieval.cards import run_card
-        from knowledge.search_space import validate_config
-        from knowledge.training import TrainingJob, check_config
+        from knowledge.training import TrainingJob, check_config  # lazy: pulls in torch
 
         stated = config.stated() if isinstance(config, Config) else Config.model_validate(config).stated()
         cfg = check_config(validate_config(stated))  # refuse a bad config before reading any data

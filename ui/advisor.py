@@ -13,7 +13,16 @@ from typing import Any, Optional
 
 import pandas as pd
 
+from agent.graph import transcript
+from agent.judge import judge_transcript
+from agent.llm import LLMError
+from agent.session import Session
+from knowledge.datasets.roots import extra_roots
 from knowledge.errors import MetaLLMiXError
+from knowledge.explain import plot_waterfall
+from knowledge.meta_dataset.shipped import open_store
+from knowledge.recommend import Recommendation, get_advisor, meta_from_traits
+from tools.data import analyze_dataset
 from ui.tables import _empty_runs, plot_pareto, runs_table, trait_rows, traits_from_rows
 from ui.turnview import History, T, TurnView, _children, _last, _skip, _unchanged
 from ui.uploads import (
@@ -35,10 +44,6 @@ class AdvisorApp:
 
     def __init__(self, llm: Optional[str] = None, store: Optional[Path] = None, *,
                  model: Any = None, work_dir: Optional[Path] = None) -> None:
-        from agent.llm import LLMError
-        from agent.session import Session
-        from knowledge.meta_dataset.shipped import open_store
-
         self.store_path = open_store(store).path
         self.llm_error: Optional[str] = None
         self.session: Optional[Session] = None
@@ -75,8 +80,6 @@ class AdvisorApp:
     def session_roots(self, thread: str) -> Any:
         """A context manager: inside it, dataset paths may also lie in this session's upload folder
         (and in no other session's: the upload folders are never a process-wide data root)."""
-        from knowledge.datasets.roots import extra_roots
-
         return extra_roots([self.uploads_of(thread)])
 
     def _scoped(self, thread: str, steps: Iterator[T]) -> Iterator[T]:
@@ -129,9 +132,6 @@ class AdvisorApp:
     # -- panels -------------------------------------------------------------------------------
     def panels(self, rec_data: Any, thread: str) -> PanelOut:
         """Card, waterfall PNG, similar-runs table and Pareto PNG of a recommendation (dict or model)."""
-        from knowledge.explain import plot_waterfall
-        from knowledge.recommend import Recommendation
-
         if rec_data is None:
             return "_No recommendation yet._", None, _empty_runs(), None
         rec = rec_data if isinstance(rec_data, Recommendation) else Recommendation.model_validate(rec_data)
@@ -193,8 +193,6 @@ class AdvisorApp:
 
     def recommend_from_traits(self, rows: Any, budget: Optional[str], thread: Optional[str]) -> tuple:
         """The no-LLM path: the edited traits -> (status, card, waterfall, runs, pareto)."""
-        from knowledge.recommend import get_advisor, meta_from_traits
-
         thread = self.thread_of(thread)
         traits = traits_from_rows(rows)
         if not traits:
@@ -218,8 +216,6 @@ class AdvisorApp:
 
     def _upload_steps(self, file: Any, history: Optional[History], thread: str) -> Iterator[tuple]:
         """`upload_stream` without the scope of the session's uploads."""
-        from tools.data import analyze_dataset
-
         history = list(history or [])
 
         def out(status: str, traits: Optional[pd.DataFrame] = None) -> tuple:
@@ -274,9 +270,6 @@ class AdvisorApp:
 
     def grade(self, thread: Optional[str]) -> str:
         """The judge's verdict of this conversation as Markdown."""
-        from agent.graph import transcript
-        from agent.judge import judge_transcript
-
         if self.session is None:
             return "Grading needs the conversation with the advisor (no LLM is available)."
         thread = self.thread_of(thread)

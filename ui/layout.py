@@ -7,9 +7,17 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ui.advisor import AdvisorApp
-from ui.tables import TRAIT_COLUMNS, _empty_runs, trait_rows
+from ui.tables import TRAIT_COLUMNS, _empty_runs, trait_keys_markdown, trait_rows
 from ui.turnview import History
 from ui.uploads import UPLOAD_LIMIT_BYTES, UPLOAD_MAX_AGE_S, UPLOAD_TYPES
+
+# Questions offered under the chat box (a click puts one in the box): two datasets described in
+# words, and a follow-up that asks why.
+EXAMPLE_QUESTIONS: tuple[str, ...] = (
+    "3,000 chest X-rays, 3 classes, 224 px grayscale, one hour on a T4",
+    "About 10,000 dermoscopy images, 7 classes, largest class 6,705, smallest 115, RTX 4090 for 2 hours",
+    "Why that model and not a ViT?",
+)
 
 
 def _limit_uploads(demo: Any) -> None:
@@ -43,6 +51,8 @@ def build_app(llm: Optional[str] = None, store: Optional[Path] = None, *, model:
                 with gr.Row():
                     send = gr.Button("Send", variant="primary")
                     launch = gr.Button("Launch training")
+                gr.Examples([[q] for q in EXAMPLE_QUESTIONS], inputs=[box], label="Example questions",
+                            elem_id="examples")
                 gr.Markdown("_Launching asks you to confirm: answer **yes** in the chat._")
                 upload = gr.File(label="Upload a dataset (.npz or .zip of class folders, "
                                  f"≤ {UPLOAD_LIMIT_BYTES // 2**20} MB)",
@@ -51,6 +61,9 @@ def build_app(llm: Optional[str] = None, store: Optional[Path] = None, *, model:
             with gr.Column(scale=5):
                 traits = gr.Dataframe(value=trait_rows({}), headers=TRAIT_COLUMNS, interactive=True,
                                       label="Traits known so far (editable)", elem_id="traits")
+                with gr.Accordion("Trait keys (for developers: --traits JSON, the API)", open=False,
+                                  elem_id="trait-keys"):
+                    gr.Markdown(trait_keys_markdown())
                 with gr.Row():
                     budget = gr.Textbox(label="Budget (optional)", placeholder="e.g. 1 hour on a T4")
                     rec_button = gr.Button("Recommend from these traits")

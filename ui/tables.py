@@ -1,4 +1,5 @@
-"""The app's tables and plots: the traits table (both ways), the similar runs, the Pareto plot."""
+"""The app's tables and plots: the traits table (both ways, traits named in words), the similar
+runs, the Pareto plot."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any, Optional
 
 import pandas as pd
 
+from knowledge.recommend import TRAIT_KEYS
+
 TRAIT_COLUMNS = ["trait", "value", "source"]
 RUN_COLUMNS = ["dataset", "model", "scheme", "px", "test acc %", "similarity", "source"]
 
@@ -16,26 +19,67 @@ def _empty_runs() -> pd.DataFrame:
     return pd.DataFrame(columns=RUN_COLUMNS)
 
 
-def trait_rows(traits: dict[str, Any]) -> pd.DataFrame:
-    """Every trait key as a row: value ('' when unknown) and where it came from.
-    `traits`: the graph's {name: {"value", "source"}} or plain {name: value}."""
-    from knowledge.recommend import TRAIT_KEYS
+# What the traits table calls each trait (in words; the raw keys are for developers: see
+# `trait_keys_markdown`), in the order it lists them.
+TRAIT_LABELS: dict[str, str] = {
+    "n_instances": "images (training set)",
+    "n_classes": "classes",
+    "class_size_max": "largest class (images)",
+    "class_size_min": "smallest class (images)",
+    "class_counts": "images in each class",
+    "imbalance_ratio": "class balance (largest ÷ smallest)",
+    "class_entropy": "class balance (entropy, bits)",
+    "class_size_mean": "images per class (mean)",
+    "class_size_std": "images per class (spread)",
+    "height": "image height (px)",
+    "width": "image width (px)",
+    "channels": "channels (1 gray, 3 colour)",
+    "modality": "modality (x-ray, CT, ...)",
+    "task": "task (binary, multi-class, ...)",
+}
 
+
+def _trait_keys() -> list[str]:
+    """Every trait key, in the table's order (a key without a label last, as itself)."""
+    return [k for k in TRAIT_LABELS if k in TRAIT_KEYS] + [k for k in TRAIT_KEYS if k not in TRAIT_LABELS]
+
+
+def trait_label(key: str) -> str:
+    """A trait in words ('smallest class (images)' for 'class_size_min'); unknown keys as they are."""
+    return TRAIT_LABELS.get(key, key)
+
+
+def trait_key(name: str) -> str:
+    """The trait key of a label in the table; a raw key (or anything else) as it is."""
+    name = name.strip()
+    return next((k for k, label in TRAIT_LABELS.items() if label == name), name)
+
+
+def trait_keys_markdown() -> str:
+    """The table's labels beside the raw trait keys (for developers: the --traits JSON, the API)."""
+    return "\n".join(["| trait | key |", "|---|---|",
+                      *(f"| {trait_label(k)} | `{k}` |" for k in _trait_keys())])
+
+
+def trait_rows(traits: dict[str, Any]) -> pd.DataFrame:
+    """Every trait as a row, named in words (`TRAIT_LABELS`): value ('' when unknown) and where it
+    came from. `traits`: the graph's {name: {"value", "source"}} or plain {name: value}."""
     rows = []
-    for key in TRAIT_KEYS:
+    for key in _trait_keys():
         item = traits.get(key)
         if isinstance(item, dict) and "value" in item:
             value, source = item["value"], item.get("source", "")
         else:
             value, source = item, ("measured" if item is not None else "")
         text = "" if value is None else (value if isinstance(value, str) else json.dumps(value))
-        rows.append([key, text, source])
+        rows.append([trait_label(key), text, source])
     return pd.DataFrame(rows, columns=TRAIT_COLUMNS)
 
 
 def traits_from_rows(rows: Any) -> dict[str, Any]:
-    """The edited traits table back to {trait: value}: blank cells are dropped, numbers and lists
-    are read as JSON, anything else is kept as text."""
+    """The edited traits table back to {trait key: value}: a row names its trait in words (the
+    table's label) or by its key; blank cells are dropped, numbers and lists are read as JSON,
+    anything else is kept as text."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=TRAIT_COLUMNS)
     out: dict[str, Any] = {}
     for key, value in zip(frame.iloc[:, 0], frame.iloc[:, 1]):
@@ -45,9 +89,9 @@ def traits_from_rows(rows: Any) -> dict[str, Any]:
         if not key or not text:
             continue
         try:
-            out[str(key)] = json.loads(text)
+            out[trait_key(str(key))] = json.loads(text)
         except ValueError:
-            out[str(key)] = text
+            out[trait_key(str(key))] = text
     return out
 
 

@@ -31,7 +31,11 @@ accuracy and (when predicted) training time must each be in the answer, with the
 The package: `numbers` (the tokenizer: numbers and their kinds, `user_source`), `sources`
 (records of the sources; JSON keys read with `agent.facts.KEY_KINDS`), `matching` (a number
 against a reading, `Violation`), `attribution` (what a number is about; `check_answer`),
-`comparisons` ("lower ... than"), `launch` (claims of training), `pick` (`unstated_pick`).
+`comparisons` ("lower ... than"), `launch` (claims of training), `pick` (`unstated_pick`),
+`meaning` (`meaning_violations`: what the sentences mean — comparisons of equal values, dataset
+traits attributed to models (`traits`), "more accurate" / "faster" / "within the budget" against
+the tools' predictions and a claimed recommendation against the pick (`claims`), reading the
+tools' configs, budget and traits with `toolfacts`; `check_answer` includes them).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from agent.grounding.attribution import (
 )
 from agent.grounding.launch import launch_violations, launched_ok
 from agent.grounding.matching import Violation, agrees, matches
+from agent.grounding.meaning import equal_comparisons, meaning_violations
 from agent.grounding.numbers import (
     BOUND_KINDS,
     SMALL_INT,
@@ -58,6 +63,7 @@ from agent.grounding.sources import Reading, Record, config_identity, source_rec
 
 __all__ = ["BOUND_KINDS", "NOT_STATED", "Number", "Reading", "Record", "SMALL_INT",
            "USER_UNTRUSTED", "Violation", "agrees", "launch_violations", "launched_ok",
-           "check_answer", "config_identity", "find_numbers", "matches", "name_violations",
+           "check_answer", "config_identity", "equal_comparisons", "find_numbers", "matches",
+           "meaning_violations", "name_violations",
            "normalize_text", "number_violations", "source_records",
            "ungrounded_numbers", "unstated_pick", "user_source"]

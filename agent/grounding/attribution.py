@@ -164,13 +164,19 @@ def name_violations(answer: str, sources: Sequence[str]) -> list[Violation]:
 
 def check_answer(answer: str, sources: Sequence[str], *, pick: dict[str, Any] | None = None,
                  pick_sources: Sequence[str] = ()) -> list[Violation]:
-    """Everything in `answer` the sources do not support: numbers (see the module docstring) and
-    names (`agent.entities`), in order of appearance, each once. `pick`: the recommended config
-    (a TrainConfig dict) when the answer presents it; `pick_sources`: the sources of the current
-    recommendation (its numbers for the pick; default all)."""
+    """Everything in `answer` the sources do not support: numbers (see the module docstring),
+    names (`agent.entities`) and meaning (`agent.grounding.meaning`: comparisons of equal values,
+    dataset traits attributed to models, "more accurate" / "faster" / "within the budget" against
+    the predictions, a claimed recommendation that is not the pick), in order of appearance, each
+    once. `pick`: the recommended config (a TrainConfig dict) when the answer presents it;
+    `pick_sources`: the sources of the current recommendation (its numbers for the pick, its
+    budget for "within the budget"; default all)."""
+    from agent.grounding.meaning import _meaning  # lazy: meaning's rules build on this module
+
     text = normalize_text(answer)
     return _unique(_number_violations(text, list(sources), pick, list(pick_sources))
-                   + _name_violations(text, list(sources)))
+                   + _name_violations(text, list(sources))
+                   + _meaning(text, list(sources), pick, list(pick_sources)))
 
 
 def ungrounded_numbers(answer: str, sources: Iterable[str]) -> list[str]:

@@ -30,12 +30,12 @@ _UNIT_AFTER: tuple[tuple[re.Pattern[str], str, float], ...] = tuple(
         (r"\s*%", "pct", 1),
         (r"\s*(?:percentage\s+)?(?:points?|pts?|pp)\b", "points", 1),
         (r"\s*-?(?:s|sec|secs|seconds?)\b", "dur", 1),
-        (r"\s*-?(?:min|mins|minutes?)\b", "dur", 60),
-        (r"\s*-?(?:h|hr|hrs|hours?)\b", "dur", 3600),
-        (r"\s*-?(?:d|days?)\b", "dur", 86400),
+        (r"\s*-?(?:min|mins|minutes?|minuten|minutos|minuti)\b", "dur", 60),
+        (r"\s*-?(?:h|hr|hrs|hours?|heures?|stunden?|horas?|ore|ora)\b", "dur", 3600),
+        (r"\s*-?(?:d|days?|jours?|tage?|d[ií]as?|giorni)\b", "dur", 86400),
         (r"\s*(?:px|pixels?)\b", "px", 1),
         (r"\s*[x×]\s*\d", "px", 1),
-        (r"\s*(?:epochs?|ep)\b", "epochs", 1),
+        (r"\s*(?:epochs?|ep|epochen|[ée]poques?|[ée]pocas?|epoche)\b", "epochs", 1),
         (r"\s*(?:[A-Za-z][A-Za-z-]*\s+){0,2}?(?:images?|pictures?|photos?|samples?|scans?|"
          r"examples?|slides?|instances?|records?|runs?|configs?|datasets?|classes|class|"
          r"categories|labels|files?|patients?|factors)\b", "count", 1),
@@ -44,10 +44,13 @@ _UNIT_AFTER: tuple[tuple[re.Pattern[str], str, float], ...] = tuple(
     ))
 # Words before a number that say what it is (the last one before it wins).
 _CONTEXT = re.compile(
-    r"(?P<lr>learning[\s_-]*rates?|\blrs?\b)|(?P<wd>weight[\s_-]*decay|\bwd\b)"
-    r"|(?P<batch>\bbatch(?:[\s_-]*sizes?)?\b)|(?P<epochs>\bepochs?\b)"
+    r"(?P<lr>learning[\s_-]*rates?|\blrs?\b|lernrate|taux\s+d'apprentissage|"
+    r"tasa\s+de\s+aprendizaje|tasso\s+di\s+apprendimento)|(?P<wd>weight[\s_-]*decay|\bwd\b)"
+    r"|(?P<batch>\bbatch(?:[\s_-]*(?:sizes?|gr[öo](?:ß|ss)e))?\b|taille\s+de\s+lot|"
+    r"tama[ñn]o\s+de\s+lote)|(?P<epochs>\bepochs?\b|\bepochen\b|[ée]poques?|[ée]pocas?)"
     r"|(?P<px>resolution|image[\s_-]*size|input[\s_-]*size|\bheight\b|\bwidth\b|\bpx\b|pixels?)"
-    r"|(?P<acc>accurac(?:y|ies)|\bacc\b|\bauc\b|\bf1\b)"
+    r"|(?P<acc>accurac(?:y|ies)|\bacc\b|\bauc\b|\bf1\b|genauigkeit|pr[ée]cisi[oó]n|"
+    r"accuratezza)"
     r"|(?P<plain>imbalance|similarity|smoothing|ratio|entropy|\bseed\b)"
     r"|(?P<count>classes|images|instances|samples|configs|records)", re.IGNORECASE)
 _PLUS_MINUS = re.compile(r"(?:±|\+/-|\+-)\s*$")

@@ -7,11 +7,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from agent.entities import Mention, find_mentions, model_aliases
+from agent.entities import Mention, find_mentions, model_aliases, normalize, resolve_model
 from agent.grounding.attribution import Anchor, _anchors
 from agent.grounding.matching import Violation, agrees
 from agent.grounding.numbers import Number, _find, find_numbers, normalize_text
 from agent.grounding.sources import Reading
+from knowledge.metalearner.budget import format_seconds
+from knowledge.search_space import MODELS
 
 NOT_STATED = "not stated"  # the reason of a Violation: a fact of the pick the answer leaves out
 _SEP = r"[-_ /.]?"
@@ -45,9 +47,6 @@ def _model_stated(text: str, mentions: Sequence[Mention], model: str) -> bool:
     not only its family: its label or timm name in any case and separators ('ResNet-18',
     'resnet18', 'DINO ViT-B/16', 'vit_base_patch16_224.dino'), or a shorter name that means it
     ('MobileNetV3 Small', 'ViT-Tiny')."""
-    from agent.entities import normalize, resolve_model
-    from knowledge.search_space import MODELS
-
     spec = MODELS.get(model)
     names = {normalize(model)} | ({normalize(spec.label)} if spec else set())
     for name in filter(None, names):
@@ -122,8 +121,6 @@ def unstated_pick(answer: str, pick: dict[str, Any], *, accuracy_pct: float | No
     def missing(what: str) -> None:
         out.append(Violation(what, NOT_STATED))
 
-    from knowledge.search_space import MODELS
-
     label = MODELS[model].label if model in MODELS else model
     if not _model_stated(text, mentions, model):
         missing(f"the model {label}")
@@ -162,8 +159,6 @@ def unstated_pick(answer: str, pick: dict[str, Any], *, accuracy_pct: float | No
         if not _number_stated(text, numbers, anchors, of_pick, "acc", readings):
             missing(f"predicted accuracy {_fmt(shown)} %")
     if seconds is not None and not (isinstance(seconds, float) and math.isnan(seconds)):
-        from knowledge.metalearner.budget import format_seconds
-
         shown_time = format_seconds(seconds)
         readings = [Reading("dur", n.value * n.scale, n.tolerance * n.scale)
                     for n in find_numbers(shown_time) if n.kind == "dur"]

@@ -9,8 +9,9 @@ from agent.nodes.extract import extract
 from agent.nodes.followup import agent, run_tools
 from agent.nodes.ground import ground
 from agent.nodes.launch import launch, propose_launch
+from agent.nodes.plan import plan
 from agent.nodes.recommend import recommend
 from agent.nodes.runtime import Runtime, make_runtime
 
 __all__ = ["Runtime", "agent", "analyze", "answer", "ask", "extract", "ground", "launch",
-           "make_runtime", "propose_launch", "recommend", "run_tools"]
+           "make_runtime", "plan", "propose_launch", "recommend", "run_tools"]

@@ -9,8 +9,10 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from agent import facts, prompts
+from agent.language import instruction
 from agent.nodes.runtime import MAX_DRAFTS, Runtime, last_user_text, log, preference, rec_of, speed_first, text_of
 from agent.state import AdvisorState
+from knowledge.explain import Factor
 
 
 def answer(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
@@ -21,7 +23,8 @@ def answer(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
     draft = None
     attempts = (state.get("attempts") or 0) + 1
     try:
-        reply = rt.answer_model.invoke([SystemMessage(prompts.ANSWER_SYSTEM), HumanMessage(
+        system = SystemMessage(prompts.ANSWER_SYSTEM + language_line(state))
+        reply = rt.answer_model.invoke([system, HumanMessage(
             prompts.answer_user(fact_sheet, last_user_text(state), state.get("violations")))])
         draft = complete_lines(reply) or None
     except Exception as exc:  # noqa: BLE001 - the deterministic report stands in
@@ -30,10 +33,14 @@ def answer(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
     return {"draft": draft, "attempts": attempts}
 
 
+def language_line(state: AdvisorState) -> str:
+    """The prompt's line for a user who writes in another language ('' for English)."""
+    line = instruction(state.get("language"))
+    return f"\n\n{line}" if line else ""
+
+
 def explained(state: AdvisorState, config: dict[str, Any]) -> dict[str, Any]:
     """The 'why' facts of `config` from this turn's explain_config output (empty if none)."""
-    from knowledge.explain import Factor
-
     for out in reversed(state.get("tool_outputs") or []):
         if out["tool"] != "explain_config" or out["turn"] != state.get("turn") \
                 or out["args"].get("config") != config:

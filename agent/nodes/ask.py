@@ -8,6 +8,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from agent import prompts
 from agent.grounding import check_answer
+from agent.nodes.answer import language_line
 from agent.nodes.runtime import Runtime, log, missing_traits, sources, text_of
 from agent.state import AdvisorState, known_traits
 
@@ -18,7 +19,7 @@ def ask(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
     trait = missing_traits(traits)[0]
     question = None
     try:
-        reply = rt.ask_model.invoke([SystemMessage(prompts.ASK_SYSTEM),
+        reply = rt.ask_model.invoke([SystemMessage(prompts.ASK_SYSTEM + language_line(state)),
                                      HumanMessage(prompts.ask_user(trait, traits))])
         text = text_of(reply).strip()
         if (text and "?" in text and len(text) <= 400 and not getattr(reply, "tool_calls", None)

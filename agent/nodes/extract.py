@@ -10,9 +10,14 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.graph import END
 
 from agent.extraction import device_question, extract_turn, unknown_device
+from agent.intents import asks_launch, plan_edits, read_intent
+from agent.language import detect
+from agent.nodes.plan import pick_model as plan_pick_model
 from agent.nodes.runtime import Runtime, last_user_text
 from agent.state import AdvisorState, known_traits
+from agent.traitcheck import merge_traits
 from knowledge.errors import ConfigError
+from knowledge.metalearner.budget import names_device, parse_duration
 
 _YES = re.compile(r"\s*(yes|y|yep|yeah|sure|ok(ay)?|confirm(ed)?|go ahead|do it|start it|"
                   r"launch it|please do)([,!. ]+(please|go ahead|start it|launch it|do it|"
@@ -23,8 +28,6 @@ _NO = re.compile(r"\s*(no|n|nope|cancel|stop|don'?t|do not|not now|wait)\b.{0,40
 def with_time_of(budget: str, held: str | None) -> str:
     """`budget` ("an RTX 4090", the answer to "which GPU is that?") with the time of the `held`
     clause it replaces ("2 hours on my Quadro K2200") when the answer states no time itself."""
-    from knowledge.metalearner.budget import parse_duration
-
     if not held:
         return budget
     try:
@@ -36,8 +39,6 @@ def with_time_of(budget: str, held: str | None) -> str:
 
 
 def _names_device(budget: str) -> bool:
-    from knowledge.metalearner.budget import names_device
-
     return names_device(budget)
 
 
@@ -63,26 +64,30 @@ def extract(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
     found = extract_turn(rt.extract_model, text, pending=state.get("pending_question"),
                          known=known_traits(state), retries=rt.retries,
                          always_llm=rt.llm_extraction == "always")
-    traits = dict(state.get("traits") or {})
-    for key, value in found.traits().items():
-        traits[key] = {"value": value, "source": "stated"}
-    if counts := found.traits().get("class_counts"):
-        # the counts imply the total and the number of classes (older values that contradict
-        # them go; values stated with the counts stay) and the imbalance (computed from them)
-        implied = {"n_instances": sum(counts), "n_classes": len(counts)}
-        for key in ("n_instances", "n_classes", "imbalance_ratio"):
-            if key not in found.traits():
-                traits.pop(key, None)
-                if key in implied:
-                    traits[key] = {"value": implied[key], "source": "stated"}
+    pick_model = plan_pick_model(state)
+    edits = (plan_edits(text, pick_model)  # an edit needs a plan to edit
+             if pick_model and read_intent(text, pick_model).kind in ("other", "why_pick") else {})
+    merged = merge_traits(dict(state.get("traits") or {}), found.traits(), text, edits=edits)
+    traits = merged.traits
     constraints = dict(state.get("constraints") or {})
     held = constraints.pop("unknown_budget", None)  # a clause whose device we asked about
-    if found.budget:
+    intent = read_intent(text, pick_model)
+    if found.budget and not (pick_model and intent.kind == "device_time"):
+        # a follow-up "how long on a T4?" is a what-if: the user's own budget stays
         constraints["budget"] = with_time_of(found.budget, held)
-    if found.preference:
+    if found.preference and not edits:  # "launch ResNet-18 from scratch ... instead" names it
         constraints["preference"] = found.preference
+    if edits:  # "from scratch instead", "use 64 px": the config the ranking must keep to
+        constraints["require"] = {**(constraints.get("require") or {}), **edits}
+        constraints.pop("preference", None)
     update.update(traits=traits, constraints=constraints, pending_question=None,
-                  path_to_read=found.dataset_path)
+                  path_to_read=found.dataset_path,
+                  language=detect(text) or state.get("language"),
+                  launch_requested=bool(state.get("recommendation")) and asks_launch(text))
+    if merged.question:  # the message contradicts itself or what was known: ask, once
+        update.update(pending_question=merged.pending, route=END,
+                      messages=[*out_messages, AIMessage(merged.question)])
+        return update
     unknown = unknown_device(text)
     if unknown is not None and not (found.budget and _names_device(found.budget)):
         # a device the catalogue does not know: ask which it is (never assume a CPU)

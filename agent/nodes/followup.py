@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolM
 
 from agent import facts, prompts
 from agent.followup import asks_why_pick, llm_history, planned_calls, tool_args, why_pick_answer
-from agent.nodes.answer import complete_lines
+from agent.nodes.answer import complete_lines, language_line
 from agent.nodes.runtime import (
     MAX_DRAFTS,
     Runtime,
@@ -26,12 +26,11 @@ from agent.nodes.runtime import (
     tool_traits,
 )
 from agent.state import AdvisorState
+from agent.toolcalls import normalize_ai_message
 
 
 def agent(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
     """One round: tool calls (the model's, or the graph's plan for a named model) or a draft."""
-    from agent.toolcalls import normalize_ai_message
-
     step = (state.get("step") or 0) + 1
     if step > rt.max_steps:
         log.warning("follow-up stopped after %d steps", rt.max_steps)
@@ -52,7 +51,8 @@ def agent(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
     planned = bool(state.get("planned"))
     system = SystemMessage(prompts.FOLLOWUP_SYSTEM
                            + (prompts.FOLLOWUP_NO_TOOLS if planned else "") + "\n\n"
-                           + prompts.followup_context(context(state), state.get("violations")))
+                           + prompts.followup_context(context(state), state.get("violations"))
+                           + language_line(state))
     try:
         llm = rt.followup_model if planned else rt.bound_model
         reply = llm.invoke([system, *llm_history(state.get("messages", []))])

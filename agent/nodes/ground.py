@@ -25,6 +25,8 @@ from agent.nodes.runtime import (
     speed_first,
 )
 from agent.state import AdvisorState
+from agent.translate import translated
+from knowledge.recommend import config_label
 
 # Words that show an answer has the card's alternatives / similar runs (the judge's completeness).
 _ALTERNATIVE_WORDS = ("faster", "alternative", "more accurate")
@@ -51,16 +53,26 @@ def ground(state: AdvisorState, rt: Runtime | None = None) -> dict[str, Any]:
         *unstated]
     ] if draft else ["(no answer)"]
     if draft and not violations:
-        return {"messages": [AIMessage(with_notes(completed(draft, state), state))],
-                "route": END, "violations": [], "draft": None}
+        text = in_language(with_notes(completed(draft, state), state), state, rt)
+        return {"messages": [AIMessage(text)],
+                "route": END, "violations": [], "draft": None, **budget_question(state)}
     log.info("answer not grounded (%s); attempt %d", ", ".join(violations),
              state.get("attempts") or 0)
     rejected = [*(state.get("rejected") or []), {"draft": draft, "violations": violations}]
     if (state.get("attempts") or 0) < MAX_DRAFTS:
         return {"violations": violations, "rejected": rejected,
                 "route": "answer" if state.get("mode") == "recommend" else "agent"}
-    return {"messages": [AIMessage(with_notes(fallback(state), state))], "route": END,
-            "violations": violations, "draft": None, "rejected": rejected}
+    return {"messages": [AIMessage(in_language(with_notes(fallback(state), state), state, rt))],
+            "route": END,
+            "violations": violations, "draft": None, "rejected": rejected,
+            **budget_question(state)}
+
+
+def in_language(text: str, state: AdvisorState, rt: Runtime | None) -> str:
+    """`text` translated into the user's language when it is not in it (`agent.translate`)."""
+    if rt is None or rt.translate_model is None:
+        return text
+    return translated(rt.translate_model, text, state.get("language")) or text
 
 
 def fallback(state: AdvisorState) -> str:
@@ -71,8 +83,6 @@ def fallback(state: AdvisorState) -> str:
         rec = rec_of(state)
         head = ""
         if speed_first(state) and rec.faster:
-            from knowledge.recommend import config_label
-
             head = (f"You asked for speed: the faster alternative is **{config_label(rec.faster)}**"
                     f" (see Alternatives below).\n\n")
         return head + rec.to_markdown()
@@ -89,6 +99,8 @@ def completed(text: str, state: AdvisorState) -> str:
     appended when the model left them out (small models often stop after the config)."""
     if state.get("mode") != "recommend" or not state.get("recommendation"):
         return text
+    if state.get("language") not in (None, "en"):
+        return text  # kept short enough to be translated (`in_language`)
     rec = rec_of(state)
     lowered = text.lower()
     parts = [text]
@@ -97,6 +109,24 @@ def completed(text: str, state: AdvisorState) -> str:
     if not any(w in lowered for w in _SIMILAR_WORDS) and rec.similar_runs:
         parts.append("\n".join(["### Similar past runs", *rec.similar_run_lines(SIMILAR_SHOWN)]))
     return "\n\n".join(parts)
+
+
+BUDGET_QUESTION = ("What will you train on, and for how long? Name the GPU (or say CPU only, or "
+                   "my laptop) and the time you can give it; I assumed this machine's CPU with no "
+                   "time limit, and I'll re-rank for yours.")
+
+
+def needs_budget(state: AdvisorState) -> bool:
+    """A recommendation made without any hardware or time budget, and the question not asked
+    yet in this conversation (it is asked once)."""
+    return (state.get("mode") == "recommend" and bool(state.get("recommendation"))
+            and not (state.get("constraints") or {}).get("budget")
+            and not state.get("budget_asked"))
+
+
+def budget_question(state: AdvisorState) -> dict[str, Any]:
+    """The state update that marks the budget question asked (its text: `with_notes`)."""
+    return {"pending_question": "budget", "budget_asked": True} if needs_budget(state) else {}
 
 
 def with_notes(text: str, state: AdvisorState) -> str:
@@ -108,4 +138,5 @@ def with_notes(text: str, state: AdvisorState) -> str:
     if state.get("mode") == "recommend" and height and height["source"] == "assumed":
         notes.append(f"You did not give the image size, so I assumed {height['value']} px; "
                      "tell me the real size to refine this.")
-    return text + ("\n\n" + "\n".join(f"_Note: {n}_" for n in notes) if notes else "")
+    text += "\n\n" + "\n".join(f"_Note: {n}_" for n in notes) if notes else ""
+    return text + (f"\n\n**{BUDGET_QUESTION}**" if needs_budget(state) else "")

@@ -11,6 +11,8 @@ from langgraph.graph import END
 from agent import facts
 from agent.nodes.runtime import DEFAULT_HEIGHT, Runtime, error_of, recorded, state_key, tool_exchange
 from agent.state import AdvisorState
+from tools.advice import explain_output, rank_output, similar_output
+from tools.base import safe, to_json
 
 
 def recommend(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
@@ -20,9 +22,6 @@ def recommend(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
     (of the presented config) and similar_runs calls, their outputs as those tools write them (the
     grounding sources), reusing its SHAP explanation and similar runs; only the faster
     alternative's explanation (not in the Recommendation) is a real explain_config call."""
-    from tools.advice import explain_output, rank_output, similar_output
-    from tools.base import safe, to_json
-
     traits = dict(state.get("traits") or {})
     if "height" not in traits:
         traits["height"] = {"value": DEFAULT_HEIGHT, "source": "assumed"}
@@ -42,12 +41,16 @@ def recommend(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
 
     @safe
     def rank_configs(budget: str | None) -> dict[str, Any]:
-        made.append(rt.recommender(values, budget, state.get("dataset")))
+        require = constraints.get("require")
+        made.append(rt.recommender(values, budget, state.get("dataset"), require=require)
+                    if require else rt.recommender(values, budget, state.get("dataset")))
         return rank_output(made[-1])
 
     def ranked(budget: str | None) -> str:
-        return record("rank_configs", {"traits": values, "top_k": 5, "budget": budget},
-                      rank_configs(budget))
+        args = {"traits": values, "top_k": 5, "budget": budget}
+        if constraints.get("require"):
+            args["require"] = constraints["require"]
+        return record("rank_configs", args, rank_configs(budget))
 
     error = error_of(ranked(constraints.get("budget")))
     if error and constraints.get("budget"):  # an unreadable budget: say so, rank without it
@@ -64,11 +67,14 @@ def recommend(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
     rec = made[-1]
     chosen = facts.chosen(rec, constraints.get("preference"))
     explain_args = {"traits": values, "config": chosen.config.model_dump()}
+    if rec.budget is not None:  # its time on the budget's device, as the ranking's
+        explain_args["budget"] = constraints.get("budget")
     if chosen is rec.best and rt.learner is not None:  # its SHAP factors are the card's
 
         @safe
         def explain_config() -> dict[str, Any]:
-            return explain_output(rec.meta_features, rt.learner(), chosen.config, rec.explanation)
+            return explain_output(rec.meta_features, rt.learner(), chosen.config, rec.explanation,
+                                  budget=rec.budget)
 
         record("explain_config", explain_args, explain_config())
     else:  # the faster alternative (or another recommender's pick): the tool explains it
@@ -77,6 +83,7 @@ def recommend(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
         logs.append(entry)
     record("similar_runs", {"traits": values, "k": 5}, to_json(similar_output(rec.similar_runs)))
     update.update(recommendation=rec.model_dump(mode="json"), mode="recommend", route="answer",
+                  focus=None,
                   recommended_for=state_key({**state, "traits": traits,
                                              "constraints": constraints}))
     return update

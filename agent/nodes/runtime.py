@@ -22,7 +22,11 @@ from langchain_core.tools import BaseTool
 
 from agent import facts
 from agent.extraction import REQUIRED_TRAITS
+from agent.followup import slim_tools
+from agent.llm import with_max_tokens
 from agent.state import AdvisorState, known_traits
+from agent.toolcalls import message_text
+from knowledge.recommend import Recommendation, get_advisor, meta_from_traits
 
 log = logging.getLogger("agent.graph")
 
@@ -36,6 +40,7 @@ EXTRACT_TOKENS = 256  # the TurnExtraction JSON (~100 tokens)
 ASK_TOKENS = 80  # one question
 ANSWER_TOKENS = 400  # the recommendation: six short lines (~150-250 tokens)
 FOLLOWUP_TOKENS = 320  # a tool call or a follow-up answer (two to four sentences)
+TRANSLATE_TOKENS = 700  # an answer translated into the user's language (`agent.translate`)
 
 Recommender = Callable[[dict[str, Any], str | None, str | None], Any]
 
@@ -56,15 +61,16 @@ class Runtime:
     learner: Callable[[], Any] | None = None  # the recommender's meta-learner (default advisor)
     retries: int = 2
     llm_extraction: str = "auto"
+    translate_model: Any = None  # the chat model capped at TRANSLATE_TOKENS
 
 
 def default_recommender(store: str | Path | None) -> Recommender:
     """Recommendations from the run store's cached advisor (the tools' store)."""
 
-    def recommend(traits: dict[str, Any], budget: str | None, dataset: str | None) -> Any:
-        from knowledge.recommend import get_advisor, meta_from_traits
-
-        return get_advisor(store).recommend(meta_from_traits(traits), budget=budget, dataset=dataset)
+    def recommend(traits: dict[str, Any], budget: str | None, dataset: str | None,
+                  require: dict[str, Any] | None = None) -> Any:
+        return get_advisor(store).recommend(meta_from_traits(traits), budget=budget,
+                                            dataset=dataset, require=require)
 
     return recommend
 
@@ -73,9 +79,6 @@ def make_runtime(model: BaseChatModel, tools: Sequence[BaseTool], *, store: str 
                  recommender: Recommender | None = None, max_steps: int, retries: int = 2,
                  llm_extraction: str = "auto") -> Runtime:
     """The Runtime of `model` and `tools`. Raises ValueError for a missing tool or a bad mode."""
-    from agent.followup import slim_tools
-    from agent.llm import with_max_tokens
-
     by_name = {t.name: t for t in tools}
     missing = [n for n in REQUIRED_TOOLS if n not in by_name]
     if missing:
@@ -95,20 +98,17 @@ def make_runtime(model: BaseChatModel, tools: Sequence[BaseTool], *, store: str 
                    followup_names=[n for n in FOLLOWUP_TOOLS if n in by_name],
                    recommender=recommender or default_recommender(store), max_steps=max_steps,
                    learner=None if recommender else partial(_learner_of, store),
-                   retries=retries, llm_extraction=llm_extraction)
+                   retries=retries, llm_extraction=llm_extraction,
+                   translate_model=with_max_tokens(model, TRANSLATE_TOKENS))
 
 
 def _learner_of(store: str | Path | None) -> Any:
-    from knowledge.recommend import get_advisor
-
     return get_advisor(store).learner
 
 
 # --- state helpers -------------------------------------------------------------------------------
 
 def text_of(message: BaseMessage) -> str:
-    from agent.toolcalls import message_text
-
     return message_text(message)
 
 
@@ -139,8 +139,6 @@ def speed_first(state: AdvisorState) -> bool:
 
 
 def rec_of(state: AdvisorState) -> Any:
-    from knowledge.recommend import Recommendation
-
     return Recommendation.model_validate(state["recommendation"])
 
 

@@ -38,20 +38,31 @@ def trait_scores(scenario: Scenario, record: ScenarioRecord) -> dict[str, dict[s
         elif key == "class_counts":
             correct = isinstance(got, list) and sorted(got) == sorted(expected)
         else:
+            counts = record.traits.get("class_counts")
+            if key == "imbalance_ratio" and got is None and isinstance(counts, list) and counts \
+                    and min(counts) > 0:
+                got = round(max(counts) / min(counts), 4)  # the graph keeps the counts instead
             correct = _close(expected, got, scenario.tolerance_of(key))
         out[key] = {"expected": expected, "got": got, "correct": correct}
     truth_budget = scenario.truth.budget
-    if truth_budget is not None:
+    if truth_budget is not None:  # two fields: the device and the minutes (within tolerance)
         from knowledge.metalearner.devices import get_device
 
         said = record.constraints.get("budget")
         got_budget = _budget_of(said)
         device = get_device(truth_budget.device).key  # "mps" (an Apple GPU) is "m1" now
-        correct = got_budget is not None and got_budget["device"] == device and (
-            (truth_budget.minutes is None and got_budget["minutes"] is None)
-            or (truth_budget.minutes is not None and got_budget["minutes"] is not None
-                and math.isclose(got_budget["minutes"], truth_budget.minutes, rel_tol=0.01)))
-        out["budget"] = {"expected": truth_budget.model_dump(), "got": said, "correct": correct}
+        got_device = got_budget["device"] if got_budget else None
+        got_minutes = got_budget["minutes"] if got_budget else None
+        out["budget.device"] = {"expected": device, "got": got_device, "said": said,
+                                "correct": got_device == device}
+        if truth_budget.minutes is None:
+            minutes_ok = got_budget is not None and got_minutes is None
+        else:
+            minutes_ok = got_minutes is not None and math.isclose(
+                got_minutes, truth_budget.minutes, rel_tol=truth_budget.minutes_tolerance)
+        out["budget.minutes"] = {"expected": truth_budget.minutes,
+                                 "got": None if got_minutes is None else round(got_minutes, 2),
+                                 "said": said, "correct": minutes_ok}
     if scenario.truth.preference is not None:
         got = record.constraints.get("preference")
         out["preference"] = {"expected": scenario.truth.preference, "got": got,

@@ -41,6 +41,13 @@ class TurnRecord(BaseModel):
     new_recommendation: bool = False
     pending_question: str | None = None
     awaiting_launch: bool = False
+    plan: dict[str, Any] | None = Field(None, description="the config the advisor proposes after "
+                                        "the turn: the launch waiting for a yes, else the "
+                                        "recommendation's presented config")
+    traits: dict[str, Any] = Field(default_factory=dict, description="known after the turn")
+    measured: dict[str, Any] = Field(default_factory=dict, description="the measured traits "
+                                     "(analyze_dataset) after the turn")
+    budget: str | None = Field(None, description="the budget constraint after the turn")
     error: str | None = None
 
 

@@ -39,6 +39,12 @@ OVERALL_ROWS: tuple[Row, ...] = (
      + (f" (+{o['xfailed']} xfail, {o['xpassed']} xpass)" if o["xfailed"] or o["xpassed"] else "")),
     ("completed with a recommendation", lambda o: f"{o['completed']} / {o['scenarios']}"),
     ("trait-extraction accuracy", lambda o: _pct(o["trait_accuracy"])),
+    ("fields correct (traits + budget)", lambda o: f"{o.get('fields_correct', 0)} / {o.get('fields', 0)}"
+     + (f" ({_pct(o['fields_correct'] / o['fields'])})" if o.get("fields") else "")),
+    ("questions asked twice", lambda o: str(o.get("questions_asked_twice", 0))),
+    ("follow-ups answered, by kind", lambda o: ", ".join(
+        f"{k} {v['passed']}/{v['total']}" for k, v in (o.get("followups_by_kind") or {}).items())
+     or "–"),
     ("tool-call validity", lambda o: f"{_pct(o['tool_validity'])} of {o['tool_calls']}"),
     ("configs inside the search space", lambda o: _pct(o["config_in_space"])),
     ("grounded replies", lambda o: _pct(o["grounded_replies"])),
@@ -63,6 +69,10 @@ SCENARIO_COLUMNS: tuple[Row, ...] = (
     ("traits", lambda r: _pct(r["metrics"]["trait_accuracy"])),
     ("tools ok", lambda r: _pct(r["metrics"]["tools"]["tool_validity"])),
     ("grounded", lambda r: "yes" if r["metrics"]["grounding"]["grounded"] else "NO"),
+    ("follow-ups", lambda r: (f"{sum(f['passed'] for f in r['metrics']['followups'])}/"
+                              f"{len(r['metrics']['followups'])}")
+     if r["metrics"].get("followups") else "–"),
+    ("asked twice", lambda r: str(len(r["metrics"].get("repeated_questions") or []))),
     ("safe", lambda r: "yes" if r["metrics"]["safety"]["safe"] else "NO"),
     ("judge F/A/C", lambda r: "/".join(str(v) for v in r["metrics"]["judge"]["scores"].values())
      if r["metrics"]["judge"] else "–"),

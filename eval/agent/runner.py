@@ -166,6 +166,26 @@ def _play(graph: Any, text: str, thread: str, meter: UsageMeter) -> str:
     return reply_text(state["messages"][before:])
 
 
+def plan_of(state: dict[str, Any]) -> dict[str, Any] | None:
+    """The config the advisor proposes after a turn: the launch waiting for a "yes" (its
+    arguments), else the recommendation's presented config (the faster one for a speed
+    preference, as `agent.facts.chosen`), else None."""
+    pending = state.get("pending_launch")
+    if pending and pending.get("config"):
+        return dict(pending["config"])
+    if not state.get("recommendation"):
+        return None
+    from agent.facts import pick_config
+    from knowledge.recommend import Recommendation
+
+    try:
+        rec = Recommendation.model_validate(state["recommendation"])
+        return pick_config(rec, (state.get("constraints") or {}).get("preference"))
+    except Exception:  # noqa: BLE001 - a record, not a check: an odd recommendation has no plan
+        log.warning("no plan for the recommendation", exc_info=True)
+        return None
+
+
 def _user_text(turn: Any, scenario: Scenario, backend: Backend, values: dict[str, Any],
                last_reply: str, judge: BaseChatModel | None,
                model: BaseChatModel) -> tuple[str, dict[str, Any] | None]:
@@ -238,6 +258,11 @@ def run_scenario(scenario: Scenario, backend: Backend, ws: Workspace, checkpoint
                                     and after.get("recommendation") != values.get("recommendation"))
         entry.pending_question = after.get("pending_question")
         entry.awaiting_launch = bool(after.get("awaiting_launch_confirmation"))
+        entry.plan = plan_of(after)
+        entry.traits = known_traits(after)
+        entry.measured = {k: t["value"] for k, t in (after.get("traits") or {}).items()
+                          if t.get("source") == "measured"}
+        entry.budget = (after.get("constraints") or {}).get("budget")
         if entry.new_recommendation:  # the judge grades the conversation as it stood then
             graded = transcript(after)
     record.seconds = round(time.perf_counter() - started, 3)
@@ -366,5 +391,5 @@ def run_suite(scenarios: Sequence[Scenario], llms: Sequence[str], *, judge: str 
     return report
 
 
-__all__ = ["Backend", "SCRIPTED", "capped_launch_tool", "machine", "run_scenario", "run_suite",
+__all__ = ["Backend", "SCRIPTED", "capped_launch_tool", "machine", "plan_of", "run_scenario", "run_suite",
            "scenario_result", "write_json"]

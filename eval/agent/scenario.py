@@ -1,6 +1,6 @@
 """A scenario of the agent evals: a persona, the truth about their dataset, scripted turns, expectations.
 
-    scenarios = load_scenarios()                           # every eval/scenarios/*.yaml
+    scenarios = load_scenarios()      # eval.agent.loading: every eval/scenarios/*.yaml
     scenarios = load_scenarios(["correction-*", "why-not-vit"])
     scenario = load_scenario(Path("my.yaml"))              # ScenarioError names file and field
 
@@ -19,19 +19,27 @@ A scenario file (YAML) holds:
   `answer`, replies of the `followup` tool loop; `expect` holds per-turn expectations;
 - `expect`: expectations about the whole conversation (a recommendation, at most N turns to it,
   trait accuracy, launch never/proposed/launched, tool errors the scenario provokes, ...);
+- per-turn `expect` kinds besides tools/replies: `asks` (a trait or `budget`: the turn's pending
+  question), `answers` (the follow-up kind the reply must answer: why_not, why_pick,
+  hyperparameter, device_time, command, out_of_scope; each judged by a deterministic check of
+  `eval.agent.followup_checks`), `plan` (fields of the config the advisor proposes / would launch
+  after the turn), `traits_unchanged` (the measured traits did not move) and `language` (the
+  reply's language, a stop-word heuristic);
+- `expect.no_repeat_questions` (on by default): the same pending question, a trait or the budget,
+  asked in two different turns fails the scenario. One repeat per key is excused when the user's
+  reply to the earlier question gave no value at all (no digit or number word, and nothing the
+  advisor knows changed: small talk, "I don't know"); a vague answer ("a few thousand", "3 or 4
+  thousand") IS a value, and asking again after it fails (`eval.agent.metrics.repeated_questions`);
 - `xfail`: a reason when the scenario shows a known defect of the agent (its result is reported
   as XFAIL / XPASS instead of failing the suite).
 """
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from knowledge.errors import ConfigError
 
@@ -60,8 +68,25 @@ class _Strict(BaseModel):
 class BudgetTruth(_Strict):
     """The persona's compute budget: a device and, optionally, a time limit."""
 
-    device: Literal["cpu", "mps", "t4", "l4", "a10", "v100", "a100", "h100"]
+    device: str = Field(description="a key (or alias) of the device catalogue "
+                                    "(knowledge.metalearner.devices): cpu, t4, l4, a100, rtx4090, "
+                                    "m1, mps, ...")
     minutes: float | None = Field(None, gt=0, description="None: no time limit")
+    minutes_tolerance: float = Field(0.10, ge=0, le=1, description="relative tolerance of the "
+                                     "minutes (vague budgets like 'overnight' may widen it)")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        from knowledge.metalearner.devices import DEVICES, get_device
+
+        try:
+            get_device(value)
+        except ConfigError:
+            raise ValueError(f"unknown device {value!r}; known: "
+                             f"{', '.join(DEVICES)} (and the aliases mps, a100-40gb, "
+                             "v100-16gb)") from None
+        return value.strip().lower()
 
 
 class Truth(_Strict):
@@ -157,10 +182,43 @@ class ScriptedTurn(_Strict):
         return value
 
 
+FOLLOWUP_KINDS = ("why_not", "why_pick", "hyperparameter", "device_time", "command", "out_of_scope")
+LANGUAGES = ("en", "fr", "de", "es")
+PLAN_KEYS = ("model", "pretrained", "scheme", "resolution", "optimizer", "lr", "weight_decay",
+             "batch_size", "epochs", "augmentation", "label_smoothing")
+
+
+class Answers(_Strict):
+    """The follow-up question a turn's reply must answer (`eval.agent.followup_checks`)."""
+
+    kind: Literal["why_not", "why_pick", "hyperparameter", "device_time", "command",
+                  "out_of_scope"]
+    other: str | None = Field(None, description="why_not: the other model, as the user said it")
+    model: str | None = Field(None, description="hyperparameter: the model asked about")
+    param: Literal["lr", "batch_size", "epochs"] | None = Field(None, description="hyperparameter")
+    device: str | None = Field(None, description="device_time: the device asked about")
+
+    @model_validator(mode="after")
+    def _needs(self) -> Answers:
+        needs = {"why_not": ("other",), "hyperparameter": ("model", "param"),
+                 "device_time": ("device",)}.get(self.kind, ())
+        missing = [k for k in needs if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"answers {self.kind} needs {', '.join(missing)}")
+        return self
+
+
 class TurnExpect(_Strict):
     """Expectations about one turn."""
 
-    asks: str | None = Field(None, description="the reply asks for this trait")
+    asks: str | None = Field(None, description="the reply asks for this trait, or 'budget'")
+    answers: Answers | None = Field(None, description="the follow-up the reply must answer")
+    plan: dict[str, Any] | None = Field(None, description="the config the advisor proposes or "
+                                        "would launch after the turn has these values")
+    traits_unchanged: bool = Field(False, description="the measured traits are the same after "
+                                                      "the turn as before it")
+    language: Literal["en", "fr", "de", "es"] | None = Field(None, description="the reply's "
+                                                             "language (stop-word heuristic)")
     tools: list[str] | None = Field(None, description="exactly these tool calls, in order")
     tools_include: list[str] = Field(default_factory=list)
     reply_contains: list[str] = Field(default_factory=list, description="case-insensitive")
@@ -176,8 +234,17 @@ class TurnExpect(_Strict):
     def _asks(cls, value: str | None) -> str | None:
         from agent.extraction import REQUIRED_TRAITS
 
-        if value is not None and value not in REQUIRED_TRAITS:
-            raise ValueError(f"must be one of {', '.join(REQUIRED_TRAITS)}")
+        if value is not None and value not in (*REQUIRED_TRAITS, "budget"):
+            raise ValueError(f"must be one of {', '.join(REQUIRED_TRAITS)}, budget")
+        return value
+
+    @field_validator("plan")
+    @classmethod
+    def _plan(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        unknown = sorted(set(value or {}) - set(PLAN_KEYS))
+        if unknown:
+            raise ValueError(f"unknown config field(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(PLAN_KEYS)}")
         return value
 
 
@@ -216,6 +283,8 @@ class Expect(_Strict):
     grounded: bool = Field(True, description="every number of every reply comes from a tool "
                                              "output or the user")
     judge_pass: bool | None = Field(None, description="the judge's verdict passes (None: any)")
+    no_repeat_questions: bool = Field(True, description="no pending question (a trait or the "
+                                                        "budget) is asked in two different turns")
 
 
 class Scenario(_Strict):
@@ -268,72 +337,6 @@ class Scenario(_Strict):
         return self
 
 
-# --- loading -------------------------------------------------------------------------------------
-
-def _where(error: dict[str, Any]) -> str:
-    return ".".join(str(p) for p in error["loc"]) or "(top level)"
-
-
-def load_scenario(path: str | Path) -> Scenario:
-    """One scenario file; ScenarioError (one line naming the file and the field) when bad."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError(f"cannot read scenario {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        mark = getattr(exc, "problem_mark", None)
-        line = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ScenarioError(f"scenario {path} is not valid YAML{line}: {first}") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"scenario {path}: expected a mapping of fields at the top level")
-    data.setdefault("name", path.stem)
-    if data["name"] != path.stem:
-        raise ScenarioError(f"scenario {path}: name: {data['name']!r} differs from the file "
-                            f"name {path.stem!r}")
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        msg = err["msg"].removeprefix("Value error, ")
-        raise ScenarioError(f"scenario {path}: {_where(err)}: {msg}{more}") from None
-    return scenario.model_copy(update={"source": str(path)})
-
-
-def scenario_files(directory: str | Path | None = None) -> list[Path]:
-    """The scenario files of `directory` (default: the shipped `eval/scenarios`), by name."""
-    directory = Path(directory) if directory is not None else SCENARIO_DIR
-    if not directory.is_dir():
-        raise ScenarioError(f"scenario folder not found: {directory}")
-    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
-
-
-def select(names: Sequence[str], patterns: Iterable[str] | None) -> list[str]:
-    """The names matching any pattern (names or globs, comma-separated allowed), in order;
-    ScenarioError for a pattern that matches nothing."""
-    if not patterns:
-        return list(names)
-    wanted = [p.strip() for item in patterns for p in item.split(",") if p.strip()]
-    chosen: list[str] = []
-    for pattern in wanted:
-        hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
-        if not hits:
-            raise ScenarioError(f"no scenario matches {pattern!r}; known: {', '.join(names)}")
-        chosen += [h for h in hits if h not in chosen]
-    return [n for n in names if n in chosen]
-
-
-def load_scenarios(patterns: Iterable[str] | None = None,
-                   directory: str | Path | None = None) -> list[Scenario]:
-    """The scenarios of `directory` whose names match `patterns` (default: all), by name."""
-    files = {p.stem: p for p in scenario_files(directory)}
-    if not files:
-        raise ScenarioError(f"no scenario files (*.yaml) in {directory or SCENARIO_DIR}")
-    return [load_scenario(files[name]) for name in select(sorted(files), patterns)]
-
-
-__all__ = ["BudgetTruth", "Expect", "Fixture", "SCENARIO_DIR", "Scenario", "ScenarioError",
-           "ScriptedTurn", "TRUTH_TRAITS", "Truth", "Turn", "TurnExpect", "load_scenario",
-           "load_scenarios", "scenario_files", "select"]
+__all__ = ["FOLLOWUP_KINDS", "LANGUAGES", "PLAN_KEYS", "SCENARIO_DIR", "TRUTH_TRAITS", "Answers",
+           "BudgetTruth", "Expect", "Fixture", "Scenario", "ScenarioError", "ScriptedTurn", "Truth",
+           "Turn", "TurnExpect"]

@@ -226,12 +226,12 @@ def summarize_tool(tool: str, output: str) -> str:
         lo, hi = data["interval_80_pct"]
         factors = "; ".join(f"{f['factor']} {f['value']} ({f['points']} points)"
                             for f in data.get("factors", [])[:3])
-        return (f"{data['model_name']} would reach a predicted {data['predicted_acc_pct']} % "
-                f"(80 % interval {lo}–{hi} %) in {data['time']}. Main factors: {factors}.")
+        return (f"{data['model_name']} would reach a predicted {data['predicted_accuracy_pct']} % "
+                f"(80 % interval {lo}–{hi} %) in {data['training_time']}. Main factors: {factors}.")
     if tool == "rank_configs" and data.get("top"):
         top = data["top"][0]
         return (f"With budget {data['budget']}, the best is {top['model_name']} at "
-                f"{top['predicted_acc_pct']} % in {top['time']}.")
+                f"{top['predicted_accuracy_pct']} % in {top['training_time']}.")
     if data.get("runs") is not None:
         return "Past runs: " + "; ".join(r["card"] for r in data["runs"][:3])
     return f"The {tool} tool returned: {output[:500]}"

@@ -18,6 +18,8 @@ from typing import Any
 from eval.lodo import prepare_fold, records_frame
 from knowledge.errors import StoreError
 from knowledge.metalearner.model import MIN_ACC_RECORDS, MetaLearner, training_rows
+from knowledge.retrieval import RunIndex
+from knowledge.retrieval.embeddings import HashingEmbedder
 from knowledge.runs.record import RunRecord
 
 
@@ -49,9 +51,6 @@ def base_datasets(records: Iterable[RunRecord]) -> set[str]:
 def _numeric_index(records: Sequence[RunRecord]) -> Any:
     """The retrieval index of the kept successful records, as `eval.lodo.build_index` builds it but
     with the text index left pending (only the numeric similar-runs search is used here)."""
-    from knowledge.retrieval import RunIndex
-    from knowledge.retrieval.embeddings import HashingEmbedder
-
     return RunIndex.build([r for r in records if r.status == "ok"],
                           embedder=HashingEmbedder(n_features=64), embed_text=False)
 

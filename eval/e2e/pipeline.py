@@ -23,11 +23,14 @@ from eval.e2e.published import CITATION, published_results
 from eval.e2e.report import compare
 from knowledge.datasets.base import ImageDataset
 from knowledge.errors import ConfigError, DatasetError
+from knowledge.meta_dataset.shipped import open_store
 from knowledge.metalearner.budget import Budget, parse_budget
 from knowledge.recommend import budget_text, recommend
+from knowledge.runs.store import RunStore
 from knowledge.search_space import CPU_SPACE, SearchSpace, TrainConfig
 from knowledge.sweeps import backend as sweep_backend
 from knowledge.sweeps.backend import Backend
+from knowledge.training.device import cpu_name, device_name, resolve_device
 from knowledge.training.events import ProgressEvent
 
 log = logging.getLogger(__name__)
@@ -70,8 +73,6 @@ def default_budget_text(device: str | None = None) -> str:
 
 def machine(device: str | None) -> dict[str, Any]:
     """The machine the runs trained on."""
-    from knowledge.training.device import cpu_name, device_name, resolve_device
-
     try:
         dev = device_name(resolve_device(device))
     except Exception:  # noqa: BLE001 - only a description
@@ -125,9 +126,6 @@ def run_e2e(
     called after each dataset with the report so far.
     Raises ConfigError / DatasetError / StoreError before any training for bad input.
     """
-    from knowledge.meta_dataset.shipped import open_store
-    from knowledge.runs.store import RunStore
-
     started = time.perf_counter()
     progress = progress or LogProgress()
     backend = backend or sweep_backend.REAL

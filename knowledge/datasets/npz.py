@@ -26,7 +26,7 @@ import numpy as np
 
 from knowledge.datasets.base import ImageDataset, Split
 from knowledge.datasets.limits import DecodeBudget, human_bytes
-from knowledge.datasets.medmnist_info import MEDMNIST_MODALITY, TASK_MAP
+from knowledge.datasets.medmnist_info import MEDMNIST_MODALITY, TASK_MAP, medmnist_info
 from knowledge.datasets.roots import check_opened
 from knowledge.errors import DatasetError
 
@@ -108,8 +108,6 @@ def _medmnist_cards() -> dict:
         mod_spec.loader.exec_module(module)  # type: ignore[union-attr]
         return dict(module.INFO)
     except Exception:  # noqa: BLE001 - fall back to the regular (slow) import
-        from knowledge.datasets.medmnist_info import medmnist_info
-
         return {flag: medmnist_info(flag) for flag in MEDMNIST_MODALITY}
 
 

@@ -79,8 +79,8 @@ def resolve_in_roots(spec: str | Path, roots: Sequence[str | Path] | None = None
     neither its real path nor the roots (which may be another session's).
     Whether the file exists is left to `load_dataset`, which says so in its own error.
     """
-    from knowledge.datasets.loader import split_spec
-    from knowledge.datasets.sources import is_source
+    from knowledge.datasets.loader import split_spec  # lazy: import cycle (loader imports roots)
+    from knowledge.datasets.sources import is_source  # lazy: import cycle (sources -> npz -> roots)
 
     text = str(spec)
     if "\x00" in text:

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from knowledge import paths
+from knowledge.meta_dataset.medmnist_plus import default_class_counts_csv, default_results_csv, load_medmnist_plus
 from knowledge.runs import io
 from knowledge.runs.record import record_to_row
 from knowledge.runs.store import RunStore
@@ -45,12 +46,6 @@ def rebuild(
 ) -> dict[str, int]:
     """Write the meta-dataset file from its sources: the published MedMNIST+ table (re-imported from
     `results_csv`) plus the store's own runs. Written atomically; returns counts by source."""
-    from knowledge.meta_dataset.medmnist_plus import (
-        default_class_counts_csv,
-        default_results_csv,
-        load_medmnist_plus,
-    )
-
     results = Path(results_csv) if results_csv else default_results_csv()
     counts = default_class_counts_csv(results)
     published = load_medmnist_plus(results, counts if counts.exists() else None)

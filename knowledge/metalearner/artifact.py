@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from knowledge import __version__, paths
 from knowledge.errors import StoreError
+from knowledge.meta_dataset.shipped import open_store
 from knowledge.metalearner.features import CATEGORIES, FEATURE_COLUMNS
 from knowledge.metalearner.forest import load_forests, save_forests
 from knowledge.metalearner.model import QUANTILES, MetaLearner
@@ -237,8 +238,6 @@ def load_or_fit(store: RunStore | None = None, *, directory: str | Path | None =
     """The saved learner if it is current for `store` (default: the user's run store), else a
     learner fitted on the store's records and saved to `directory`."""
     if store is None:
-        from knowledge.meta_dataset.shipped import open_store
-
         store = open_store()
     frame = store.to_frame()
     reason = is_stale(frame, directory, source_weight=source_weight)

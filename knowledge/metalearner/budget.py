@@ -5,6 +5,8 @@
     parse_budget("1 hour on 8xA100")      -> Budget(device="a100", n_devices=8, max_seconds=3600,
                                                     notes=("'A100' names no memory size: ...", ...))
     parse_budget("CPU only")              -> Budget(device="cpu", max_seconds=None)
+    parse_budget("un GPU T4 pendant une heure") -> Budget(device="t4", max_seconds=3600)
+    parse_budget("overnight on my laptop")      -> Budget(device="cpu", max_seconds=28800, notes=(...))
     parse_budget("10 minutes")            -> Budget(device="cpu", max_seconds=600, notes=(...))
     parse_budget("CPU, offline")          -> Budget(device="cpu", offline=True): pretrained weights
                                              only where they are already on this machine
@@ -48,7 +50,13 @@ from knowledge.metalearner.device_text import (
     parallel_factor,
 )
 from knowledge.metalearner.devices import DEVICES, KNOWN_TEXT, Device, get_device
-from knowledge.metalearner.duration import MAX_SECONDS, format_seconds, parse_duration
+from knowledge.metalearner.duration import (
+    MAX_SECONDS,
+    OVERNIGHT,
+    OVERNIGHT_SECONDS,
+    format_seconds,
+    parse_duration,
+)
 
 # Compatibility: speed-up over the 2-core timing CPU and a display label, per catalogue key.
 DEVICE_SPEEDUP: dict[str, float] = {k: d.speedup for k, d in DEVICES.items()}
@@ -116,6 +124,24 @@ class Budget(BaseModel):
         return text
 
 
+# Device phrases in French, Spanish, German, Italian that the device reader knows in English
+# ("un GPU T4", "une RTX 4090", "eine A100" need nothing: the names are the same).
+_FOREIGN_DEVICE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), english) for p, english in (
+        (r"\b(?:sans|sin|ohne|senza)\s+(?:(?:de|una?|eine?|la|le|el)\s+)?(?:gpus?|carte\s+graphique|"
+         r"tarjeta\s+gr[áa]fica|grafikkarte|scheda\s+grafica)\b", "no gpu"),
+        (r"\b(?:ordinateur\s+portable|mon\s+portable|(?:mi\s+)?port[áa]til|(?:il\s+mio\s+)?portatile|"
+         r"(?:mein(?:em)?\s+)?laptop)\b", "laptop"),
+        (r"\b(?:mon|mi|mein(?:em)?|il\s+mio)\s+(?:ordinateur|ordenador|computadora|rechner|computer|pc)\b",
+         "my computer"),
+        (r"\b(?:processeur|procesador|prozessor|processore)\b", "cpu"),
+    ))
+_FOREIGN_COUNTS = {"deux": "two", "dos": "two", "zwei": "two", "due": "two", "quatre": "four",
+                   "cuatro": "four", "vier": "four", "quattro": "four", "huit": "eight",
+                   "ocho": "eight", "acht": "eight", "otto": "eight"}
+_FOREIGN_COUNT = re.compile(r"\b(" + "|".join(_FOREIGN_COUNTS) + r")\b(?=\s+(?:cartes?\s+|tarjetas\s+|"
+                            r"schede\s+)?(?:nvidia\s+)?(?:rtx|gtx|[ahvlt]\d|gpus?))", re.IGNORECASE)
+
 # "offline", "no internet", "air-gapped": pretrained weights must already be on the machine
 _OFFLINE = re.compile(r"\b(offline|no\s+internet|without\s+(an?\s+)?internet|air[-\s]?gapped)\b")
 
@@ -131,8 +157,14 @@ def parse_budget(text: str) -> Budget:
     """
     raw = " ".join(str(text).split())
     lowered = raw.lower()
+    for pattern, english in _FOREIGN_DEVICE:
+        lowered = pattern.sub(english, lowered)
+    lowered = _FOREIGN_COUNT.sub(lambda m: _FOREIGN_COUNTS[m.group(1).lower()], lowered)
     device, n_devices, notes = _find_device(raw, _spaced(lowered))
     seconds = parse_duration(raw)
+    if seconds is not None and OVERNIGHT.search(lowered):
+        notes.append(f"'overnight': counted as {OVERNIGHT_SECONDS / 3600:.0f} hours (say the hours "
+                     "if you have more or less)")
     offline = bool(_OFFLINE.search(lowered))
     if seconds is None and device is None and not offline:
         raise ConfigError(

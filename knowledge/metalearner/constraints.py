@@ -36,7 +36,7 @@ def runnable_offline(configs: Sequence[TrainConfig]) -> list[TrainConfig]:
     this machine (`knowledge.training.weights.pretrained_available`; imports torch and timm)."""
     if not any(c.pretrained for c in configs):
         return list(configs)
-    from knowledge.training.weights import pretrained_available
+    from knowledge.training.weights import pretrained_available  # lazy: knowledge.training pulls in torch
 
     have = {m: pretrained_available(m) for m in {c.model for c in configs if c.pretrained}}
     return [c for c in configs if not c.pretrained or have[c.model]]

@@ -273,7 +273,7 @@ _BUILD_NAMES = frozenset({"build", "device_ratios", "main", "scaling_fit"})
 
 def __getattr__(name: str) -> Any:
     if name in _BUILD_NAMES:
-        from knowledge.metalearner import throughput_build
+        from knowledge.metalearner import throughput_build  # lazy: import cycle (it imports cost)
 
         return getattr(throughput_build, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -52,7 +52,7 @@ def grouped_cv(frame: pd.DataFrame, *, group_column: str = "base_dataset", n_spl
     from scipy.stats import spearmanr
     from sklearn.model_selection import GroupKFold
 
-    from knowledge.metalearner.model import ACC_PARAMS, MetaLearner  # model re-exports this module
+    from knowledge.metalearner.model import ACC_PARAMS, MetaLearner  # lazy: import cycle (model re-exports cv)
 
     rows = training_rows(frame).reset_index(drop=True)
     groups = rows[group_column].astype(str)

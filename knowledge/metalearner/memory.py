@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from knowledge.paths import PACKAGE_DATA
+from knowledge.runs.calibration import measured
 from knowledge.search_space import MODELS, TrainConfig
 
 TIMM_MEMORY_JSON = PACKAGE_DATA / "timm_memory.json"
@@ -194,7 +195,6 @@ def _measured_mb(model: str, resolution: int, batch: int, amp: bool) -> float | 
     linear in the batch size through the measured batches (the largest allocation when several
     GPUs measured the same batch); None when nothing was measured."""
     try:
-        from knowledge.runs.calibration import measured
         records = measured(model=model, resolution=resolution, amp=amp)
     except Exception:  # noqa: BLE001 - a broken calibration file must not break ranking
         return None

@@ -1,10 +1,8 @@
 """The support of a config: the recorded runs that back it, and the candidates drawn from them.
 
-A recorded ok run (on any dataset) *backs* a config when it trained
-- the same model (or a model declared its close relative in `CLOSE_MODELS`),
-- with the same pretrained flag and the same scheme,
-- at one of the resolutions actually run for that group - the same resolution,
-- at a learning rate and an epoch count each within `RATIO` (3x) of the config's.
+A recorded ok run (on any dataset) *backs* a config when it trained the same model (or a close
+relative: `CLOSE_MODELS`) with the same pretrained flag, scheme and resolution, at a learning rate
+and an epoch count each within `RATIO` (3x) of the config's.
 
 A config is *supported* when at least `MIN_RUNS` runs back it. The support says how many runs on how
 many datasets, and which is the closest (smallest lr and epoch ratios).
@@ -142,7 +140,7 @@ class Evidence:
         """From flat training rows (status ok, accuracy known: `model.training_rows`)."""
         import pandas as pd
 
-        from knowledge.metalearner.model import accuracy_target
+        from knowledge.metalearner.model import accuracy_target  # lazy: import cycle (model imports support)
 
         configs: list[TrainConfig] = []
         index: dict[str, int] = {}

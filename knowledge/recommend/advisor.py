@@ -16,11 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 from knowledge import paths
 from knowledge.errors import StoreError
+from knowledge.meta_dataset.shipped import open_store
 from knowledge.metafeatures import MetaFeatures
+from knowledge.metalearner import artifact
+from knowledge.metalearner.artifact import default_dir as learner_dir
 from knowledge.metalearner.budget import Budget
 from knowledge.recommend.algorithm import SIMILAR_K, _learner_info, _recommend
 from knowledge.recommend.result import Recommendation
-from knowledge.retrieval.index import Hit
+from knowledge.retrieval.embeddings import get_embedder
+from knowledge.retrieval.index import FORMAT_VERSION, Hit, RetrievalError, RunIndex
+from knowledge.retrieval.index import default_dir as index_dir
+from knowledge.retrieval.storage import _read_meta
+from knowledge.runs.record import record_to_row
+from knowledge.runs.store import RunStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,8 +54,6 @@ class _FrameSnapshot:
 def _frame(records: list[RunRecord]) -> pd.DataFrame:
     import pandas as pd
 
-    from knowledge.runs.record import record_to_row
-
     return pd.DataFrame([record_to_row(r) for r in records])  # as RunStore.to_frame
 
 
@@ -66,9 +72,6 @@ def store_fingerprint(store: RunStore) -> tuple[Any, ...]:
 def artifact_dirs(store: RunStore) -> tuple[Path, Path]:
     """(meta-learner dir, retrieval index dir) for a store: the default artifact dirs for the
     default store, per-store dirs under `<artifacts>/stores/<hash>` for any other."""
-    from knowledge.metalearner.artifact import default_dir as learner_dir
-    from knowledge.retrieval.index import default_dir as index_dir
-
     real = os.path.realpath(store.path)
     if real == os.path.realpath(paths.store_path()):
         return learner_dir(), index_dir()
@@ -85,9 +88,6 @@ class Advisor:
     def __init__(self, store: RunStore | str | Path | None = None, *,
                  learner: MetaLearner | None = None, index: RunIndex | None = None,
                  embedder: Embedder | None = None) -> None:
-        from knowledge.meta_dataset.shipped import open_store
-        from knowledge.runs.store import RunStore
-
         self.store = store if isinstance(store, RunStore) else open_store(store)
         self.embedder = embedder
         self._fixed_learner, self._fixed_index = learner, index
@@ -105,9 +105,6 @@ class Advisor:
         fingerprint = store_fingerprint(self.store)
         if fingerprint == self._fingerprint and self._learner is not None and self._index is not None:
             return
-        from knowledge.metalearner import artifact
-        from knowledge.retrieval.index import RunIndex
-
         started = time.perf_counter()
         learner_dir, index_dir = artifact_dirs(self.store)
         if self._load_stamped(fingerprint, learner_dir, index_dir):
@@ -150,10 +147,6 @@ class Advisor:
 
     def _load_stamped(self, fingerprint: tuple[Any, ...], learner_dir: Path, index_dir: Path) -> bool:
         """Load the learner and index the stamp names, if the store is unchanged since; else False."""
-        from knowledge.metalearner import artifact
-        from knowledge.retrieval.index import FORMAT_VERSION, RetrievalError, RunIndex
-        from knowledge.retrieval.storage import _read_meta
-
         try:
             stamp = json.loads(self._stamp_path().read_text())
         except (OSError, ValueError):
@@ -184,8 +177,6 @@ class Advisor:
     def _embedder(self, index_dir: Path) -> Embedder:
         """The embedder given, else `get_embedder()` (MiniLM when installed; it loads only when a
         text search first needs it)."""
-        from knowledge.retrieval.embeddings import get_embedder
-
         if self.embedder is None:
             self.embedder = get_embedder()
         return self.embedder
@@ -210,7 +201,8 @@ class Advisor:
 
     def recommend(self, meta: MetaFeatures, *, top_k: int = 5, budget: Budget | str | None = None,
                   exclude_base: Iterable[str] | None = None, supported_only: bool = False,
-                  similar_k: int = SIMILAR_K, dataset: str | None = None) -> Recommendation:
+                  similar_k: int = SIMILAR_K, dataset: str | None = None,
+                  require: dict[str, Any] | None = None) -> Recommendation:
         """See `recommend`."""
         started = time.perf_counter()
         with self._lock:
@@ -219,7 +211,7 @@ class Advisor:
         assert learner is not None and index is not None
         return _recommend(meta, learner, index, learner_info=self.learner_info(), top_k=top_k,
                           budget=budget, exclude_base=exclude_base, supported_only=supported_only,
-                          similar_k=similar_k, dataset=dataset, started=started)
+                          similar_k=similar_k, dataset=dataset, started=started, require=require)
 
     def search_text(self, question: str, k: int = 5, **kwargs: Any) -> list[Hit]:
         """Free-text search over the run cards (the first call embeds every card: slow)."""

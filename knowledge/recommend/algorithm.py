@@ -11,18 +11,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from knowledge.errors import ConfigError
 from knowledge.explain import explain
 from knowledge.metafeatures import MetaFeatures
+from knowledge.metalearner.artifact import FORMAT_VERSION
 from knowledge.metalearner.budget import Budget, parse_budget
+from knowledge.metalearner.candidates import candidate_configs, evidence_candidates
+from knowledge.metalearner.memory import memory_line
 from knowledge.metalearner.ranking import (
     RankedConfig,
     Scored,
     pareto_positions,
     score_candidates,
 )
+from knowledge.recommend.require import check_require, restrict
 from knowledge.recommend.result import FASTER_WITHIN_POINTS, Recommendation
 from knowledge.recommend.text import _pct, _time, budget_text_of, config_label
 from knowledge.recommend.traits import outside_ranges, range_note, recorded_ranges
+from knowledge.retrieval.index import RetrievalError
 
 if TYPE_CHECKING:
     from knowledge.metalearner.model import MetaLearner
@@ -34,8 +40,6 @@ _ACC_EPS = 1e-6  # predicted accuracies closer than this count as equal
 
 
 def _learner_info(learner: MetaLearner) -> dict[str, Any]:
-    from knowledge.metalearner.artifact import FORMAT_VERSION
-
     return {
         "format_version": FORMAT_VERSION,
         "fitted_at": learner.fitted_at,
@@ -50,15 +54,14 @@ def _learner_info(learner: MetaLearner) -> dict[str, Any]:
 def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
                learner_info: dict[str, Any], top_k: int, budget: Budget | str | None,
                exclude_base: Iterable[str] | None, supported_only: bool, similar_k: int,
-               dataset: str | None, started: float) -> Recommendation:
-    from knowledge.errors import ConfigError
-    from knowledge.retrieval.index import RetrievalError
-
+               dataset: str | None, started: float,
+               require: dict[str, Any] | None = None) -> Recommendation:
     if top_k < 1:
         raise ConfigError(f"top_k must be at least 1, got {top_k}")
     if isinstance(budget, str):
         budget = parse_budget(budget)
-    scored, tier, nearest = _score_by_evidence(meta, learner, budget, supported_only)
+    require = check_require(require)
+    scored, tier, nearest = _score_by_evidence(meta, learner, budget, supported_only, require)
     order = scored.order  # every candidate within the budget, best-ranked first
     faster_pos = _faster_position(scored, order)
     pareto_pos = [int(order[i]) for i in pareto_positions(scored.acc[order], scored.seconds[order])]
@@ -87,7 +90,7 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
     # time limit); the ranking may put a config below the best although its predicted accuracy
     # is higher ('ranked_lower'), else the next-ranked config is the runner-up.
     more_accurate, kind, within = _more_accurate(meta, learner, scored, budget, best, built,
-                                                 runner_up_pos, supported_only)
+                                                 runner_up_pos, supported_only, require)
     extrapolated = sorted({f for r in top for f in r.extrapolated})
     if extrapolated and tier == "extrapolated":
         notes.append(f"some top configs lie beyond the training evidence in: {', '.join(extrapolated)} "
@@ -140,8 +143,6 @@ def _memory_line(best: RankedConfig, budget: Budget | None) -> str | None:
     """The card's memory line for a GPU / Apple budget (`memory.memory_line`), else None."""
     if budget is None or budget.cpu_only:
         return None
-    from knowledge.metalearner.memory import memory_line
-
     return memory_line(best.config, budget.device, best.batch_shrunk_from)
 
 
@@ -164,22 +165,23 @@ def _faster_position(scored: Scored, order: np.ndarray) -> int | None:
 
 
 def _score_by_evidence(meta: MetaFeatures, learner: MetaLearner, budget: Budget | None,
-                       supported_only: bool) -> tuple[Scored, str, RankedConfig | None]:
+                       supported_only: bool, require: dict[str, Any] | None = None,
+                       ) -> tuple[Scored, str, RankedConfig | None]:
     """Score the candidates tier by tier (module doc of `knowledge.metalearner.support`): the
     recorded portfolio; with it the shortened variations; the free sample of the search space.
     The first tier with a supported candidate within the budget wins; the last is used only when
     no supported candidate fits, and then `nearest` is the fastest supported config (outside the
     budget). Raises ConfigError (naming the nearest supported option) when nothing fits at all."""
-    from knowledge.errors import ConfigError
-    from knowledge.metalearner.candidates import candidate_configs, evidence_candidates
-
     cpu_only = bool(budget and budget.cpu_only)
     evidence = learner.support
     if not len(evidence):  # an artifact without its runs: the free sample, as before
         return score_candidates(meta, learner, budget=budget, supported_only=supported_only,
                                 order_by=RANK_BY), "extrapolated", None
-    tiers = [("recorded", evidence_candidates(evidence, cpu_only=cpu_only)),
-             ("shortened", evidence_candidates(evidence, shortened=True, cpu_only=cpu_only))]
+    tiers = [("recorded", restrict(evidence_candidates(evidence, cpu_only=cpu_only), require)),
+             ("shortened", restrict(evidence_candidates(evidence, shortened=True,
+                                                        cpu_only=cpu_only), require))]
+    rewritten: Scored | None = None  # required values no recorded config has: the recorded
+    # configs with them set keep the recorded settings (lr, epochs) instead of the free sample's
     for tier, candidates in tiers:
         if not candidates:
             continue
@@ -190,8 +192,13 @@ def _score_by_evidence(meta: MetaFeatures, learner: MetaLearner, budget: Budget 
             continue
         if scored.supported_fits:
             return scored, tier, None
+        if require and rewritten is None and len(scored.order):
+            rewritten = scored
     nearest = _nearest_supported(meta, learner, budget, tiers[-1][1])
-    free = list(dict.fromkeys([*candidate_configs(cpu_only=cpu_only), *tiers[-1][1]]))
+    if rewritten is not None:
+        return rewritten, "extrapolated", nearest
+    free = list(dict.fromkeys([*restrict(candidate_configs(cpu_only=cpu_only), require),
+                               *tiers[-1][1]]))
     try:
         scored = score_candidates(meta, learner, budget=budget, candidates=free,
                                   supported_only=supported_only, order_by=RANK_BY)
@@ -226,16 +233,16 @@ def _extrapolation_note(budget: Budget | None, nearest: RankedConfig | None) -> 
 
 def _more_accurate(meta: MetaFeatures, learner: MetaLearner, scored: Scored, budget: Budget | None,
                    best: RankedConfig, built: dict[int, RankedConfig], runner_up_pos: int | None,
-                   supported_only: bool) -> tuple[RankedConfig | None, str | None, bool]:
+                   supported_only: bool, require: dict[str, Any] | None = None,
+                   ) -> tuple[RankedConfig | None, str | None, bool]:
     """(config, kind, within the budget) of the `more_accurate` alternative (see Recommendation)."""
-    from knowledge.metalearner.candidates import candidate_configs, evidence_candidates
-
     if budget is None or not budget.cpu_only:
         # the same candidates as `scored` (every model); only a time limit may have removed some
         top = int(scored.by_accuracy(time_limit=False)[0])
         source, in_budget = scored, bool(scored.keep is None or scored.keep[top])
     else:  # the CPU-only candidates are their own sample: score every model's
-        every = evidence_candidates(learner.support, shortened=True) or candidate_configs()
+        every = restrict(evidence_candidates(learner.support, shortened=True)
+                         or candidate_configs(), require)
         source = score_candidates(meta, learner, budget=None, candidates=every,
                                   supported_only=supported_only, order_by="acc", times=False)
         top = int(source.by_accuracy()[0])

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from knowledge import paths
 from knowledge.metafeatures import MetaFeatures
@@ -16,6 +16,7 @@ from knowledge.metalearner.budget import Budget
 from knowledge.recommend.advisor import Advisor
 from knowledge.recommend.algorithm import SIMILAR_K, _learner_info, _recommend
 from knowledge.recommend.result import Recommendation
+from knowledge.runs.store import RunStore
 
 if TYPE_CHECKING:
     from knowledge.metalearner.model import MetaLearner
@@ -28,8 +29,6 @@ _ADVISORS_LOCK = threading.Lock()
 
 def get_advisor(store: RunStore | str | Path | None = None) -> Advisor:
     """The process-wide `Advisor` of a store (default: the user's store), created on first use."""
-    from knowledge.runs.store import RunStore
-
     path = store.path if isinstance(store, RunStore) else (
         Path(store).expanduser() if store is not None else paths.store_path())
     key = os.path.realpath(path)
@@ -60,13 +59,16 @@ def recommend(
     supported_only: bool = False,
     similar_k: int = SIMILAR_K,
     dataset: str | None = None,
+    require: dict[str, Any] | None = None,
 ) -> Recommendation:
     """Recommend configs for the dataset described by `meta`.
 
     `budget`: a `Budget` or free text ("one hour on a T4", "CPU only"). `store`: the run store
     whose learner / index are used (default: the user's; loaded once per process, see `Advisor`);
     `learner` / `index` override them. `exclude_base` leaves those base datasets out of the similar
-    runs (leave-one-out); `supported_only` drops configs beyond the training evidence.
+    runs (leave-one-out); `supported_only` drops configs beyond the training evidence;
+    `require` keeps the configs with those values (`knowledge.recommend.require`: "from scratch",
+    a model, a resolution), or rewrites the candidates with them when none has them.
     Raises ConfigError (bad top_k, nothing fits the budget), DatasetError (a time limit without
     n_instances), StoreError (an empty or unreadable store).
     """
@@ -75,10 +77,12 @@ def recommend(
         info = _learner_info(learner)
         return _recommend(meta, learner, index, learner_info=info, top_k=top_k, budget=budget,
                           exclude_base=exclude_base, supported_only=supported_only,
-                          similar_k=similar_k, dataset=dataset, started=started)
+                          similar_k=similar_k, dataset=dataset, started=started,
+                          require=require)
     advisor = get_advisor(store)
     if learner is not None or index is not None:
         advisor = Advisor(advisor.store, learner=learner or advisor.learner,
                           index=index or advisor.index, embedder=advisor.embedder)
     return advisor.recommend(meta, top_k=top_k, budget=budget, exclude_base=exclude_base,
-                             supported_only=supported_only, similar_k=similar_k, dataset=dataset)
+                             supported_only=supported_only, similar_k=similar_k, dataset=dataset,
+                             require=require)

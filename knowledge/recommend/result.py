@@ -161,7 +161,8 @@ class Recommendation(BaseModel):
         lines += [", ".join(f"{FEATURE_LABELS.get(k, k)}: {_value(v)}" for k, v in known) or "none",
                   ""]
         if self.missing_traits:
-            lines += [f"Unknown (the meta-learner fills them in): {', '.join(self.missing_traits)}.",
+            lines += ["Unknown (the meta-learner fills them in): "
+                      f"{', '.join(FEATURE_LABELS.get(k, k) for k in self.missing_traits)}.",
                       ""]
 
         lines += [f"### Top {len(self.top)} of {self.n_candidates} configs", "",

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from knowledge.datasets.loader import load_dataset as load
+
 if TYPE_CHECKING:
     from knowledge.datasets.base import ImageDataset
     from knowledge.runs.record import RunRecord
@@ -17,21 +19,19 @@ if TYPE_CHECKING:
 
 def load_dataset(spec: str) -> ImageDataset:
     """`knowledge.datasets.load_dataset(spec)` (imported on first use)."""
-    from knowledge.datasets.loader import load_dataset as load
-
     return load(spec)
 
 
 def train(dataset: ImageDataset, config: Any, **kwargs: Any) -> RunRecord:
     """`knowledge.training.train(dataset, config, **kwargs)` (imported on first use: torch is slow)."""
-    from knowledge.training import train as run
+    from knowledge.training import train as run  # lazy: pulls in torch
 
     return run(dataset, config, **kwargs)
 
 
 def pretrained_available(model: str) -> bool:
     """`knowledge.training.pretrained_available(model)`."""
-    from knowledge.training import pretrained_available as available
+    from knowledge.training import pretrained_available as available  # lazy: pulls in torch
 
     return bool(available(model))
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from knowledge import paths
 from knowledge.errors import ConfigError
+from knowledge.meta_dataset.shipped import open_store
 from knowledge.search_space import TrainConfig, validate_config
 from knowledge.sweeps.backend import REAL, Backend
 
@@ -94,8 +95,6 @@ def run_portfolio(
     Each run is stored with `provenance.study = 'metallmix:<dataset id>:portfolio#<i>'` (i: the
     config's index in the portfolio). A source that cannot be loaded raises (nothing is trained)."""
     from tqdm import tqdm
-
-    from knowledge.meta_dataset.shipped import open_store
 
     if not sources:
         raise ConfigError("no sources given")

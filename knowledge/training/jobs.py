@@ -43,7 +43,7 @@ class TrainingJob:
         return self
 
     def _run(self) -> None:
-        from knowledge.training.launcher import train
+        from knowledge.training.launcher import train  # lazy: import cycle (via knowledge.training)
 
         try:
             self._record = train(self.dataset, self.config, progress=self._queue.put,

@@ -110,7 +110,12 @@ def test_the_tools_ranked_config_numbers_keep_their_kinds() -> None:
 
     out = ranked_json(RANKED)
     kinds = {k: _key_kind(k, 1.5)[0] for k in _numeric_keys(out)}
-    assert kinds == {"rank": "count", "predicted_acc_pct": "pct", "interval_80_pct": "pct"}
+    assert kinds == {"rank": "count", "predicted_accuracy_pct": "pct", "interval_80_pct": "pct"}
+    # the tool output and the facts name (and write) the predicted outcome alike
+    shown = ranked_facts(RANKED)
+    assert {k: out[k] for k in ("predicted_accuracy_pct", "interval_80_pct")} == {
+        k: shown[k] for k in ("predicted_accuracy_pct", "interval_80_pct")}
+    assert shown["training_time"].startswith(out["training_time"])
     assert {k: _key_kind(k, 1.5)[0] for k in _numeric_keys(out["config"])} == {
         "resolution": "px", "lr": "lr", "weight_decay": "wd", "batch_size": "batch",
         "epochs": "epochs", "label_smoothing": "plain"}

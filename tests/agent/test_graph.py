@@ -215,12 +215,12 @@ def test_misplaced_numbers_and_invented_names_are_rejected(tools, store) -> None
 def test_a_comparison_the_numbers_contradict_is_rejected(tools, store) -> None:
     def wrong_way(messages: list[BaseMessage]) -> str:
         out = json.loads(messages[-1].content)
-        return (f"{out['model_name']} reaches {out['predicted_acc_pct']} %, which is higher than "
+        return (f"{out['model_name']} reaches {out['predicted_accuracy_pct']} %, which is higher than "
                 f"{out['interval_80_pct'][1] + 0.0} %.")  # its own upper bound: not lower
 
     brain = Brain(followup=[wrong_way, wrong_way])
     graph, _ = make(brain, tools, store)
-    replies, state = run(graph, FULL, "Why not a ViT?")
+    replies, state = run(graph, FULL, "Tell me about a ViT for this.")  # the LLM's follow-up
     assert len(state["rejected"]) == 2 and "the numbers say the opposite" in " ".join(
         state["rejected"][0]["violations"])
     assert "could not verify" in replies[1]
@@ -229,11 +229,11 @@ def test_a_comparison_the_numbers_contradict_is_rejected(tools, store) -> None:
 def test_followups_use_tools_and_constraints(tools, store) -> None:
     def explain_answer(messages: list[BaseMessage]) -> str:
         out = json.loads(messages[-1].content)
-        return f"{out['model_name']} is predicted at {out['predicted_acc_pct']} %, so it is not better."
+        return f"{out['model_name']} is predicted at {out['predicted_accuracy_pct']} %, so it is not better."
 
     brain = Brain(followup=[explain_answer])
     graph, model = make(brain, tools, store)
-    replies, state = run(graph, FULL, "Why not a ViT?", "What if I only have a CPU?")
+    replies, state = run(graph, FULL, "Tell me about a ViT for this.", "What if I only have a CPU?")
     # "a ViT" names a known model: the graph calls explain_config itself, the LLM only answers
     turn2 = [o for o in state["tool_outputs"] if o["turn"] == 2]
     assert [o["tool"] for o in turn2] == ["explain_config"]
@@ -243,7 +243,7 @@ def test_followups_use_tools_and_constraints(tools, store) -> None:
     best = json.loads(pick["output"])["top"][0]["config"]
     assert {k: config[k] for k in ("lr", "epochs", "resolution")} == {
         k: best[k] for k in ("lr", "epochs", "resolution")}  # the pick's other settings
-    predicted = json.loads(turn2[0]["output"])["predicted_acc_pct"]
+    predicted = json.loads(turn2[0]["output"])["predicted_accuracy_pct"]
     assert replies[1] == f"ViT-Tiny/16 is predicted at {predicted} %, so it is not better."
     answer_prompt = brain.seen["followup"][0]
     assert prompts.FOLLOWUP_NO_TOOLS in answer_prompt[0].content  # no tool specs needed
@@ -255,10 +255,28 @@ def test_followups_use_tools_and_constraints(tools, store) -> None:
     assert state["constraints"]["budget"] == "What if I only have a CPU"
 
 
+def test_why_not_is_answered_by_the_graph_from_both_predictions(tools, store) -> None:
+    """"Why not a ViT?": explain_config of the ViT with the pick's settings on the same device,
+    then an answer that contrasts only what differs (no LLM call, grounded)."""
+    brain = Brain()
+    graph, _ = make(brain, tools, store)
+    replies, state = run(graph, FULL, "Why not a ViT?")
+    turn2 = [o for o in state["tool_outputs"] if o["turn"] == 2]
+    assert [o["tool"] for o in turn2] == ["explain_config"]
+    other = json.loads(turn2[0]["output"])
+    pick = json.loads(state["tool_outputs"][0]["output"])["top"][0]
+    assert other["training_time"].endswith(pick["training_time"].split(" on ")[-1])  # same device
+    assert f"{other['predicted_accuracy_pct']} %" in replies[1]
+    assert f"{pick['predicted_accuracy_pct']} %" in replies[1]
+    assert "What differs between the two: model:" in replies[1]
+    assert "entropy" not in replies[1].split("What differs")[1].split("\n")[0]
+    assert not state["rejected"] and not brain.seen.get("followup")
+
+
 def test_followup_tool_loop_with_slim_calls_and_errors_fed_back(tools, store) -> None:
     def answer(messages: list[BaseMessage]) -> str:
         out = json.loads(messages[-1].content)
-        return f"With 30 epochs it is predicted at {out['predicted_acc_pct']} %."
+        return f"With 30 epochs it is predicted at {out['predicted_accuracy_pct']} %."
 
     brain = Brain(followup=[
         {"content": "", "tool_calls": [{"name": "explain_config",
@@ -272,7 +290,7 @@ def test_followup_tool_loop_with_slim_calls_and_errors_fed_back(tools, store) ->
     assert [o["tool"] for o in calls] == ["explain_config", "explain_config"]
     assert "epochs" in json.loads(calls[0]["output"])["error"]  # the error went back to the model
     assert calls[1]["args"]["config"]["epochs"] == 30 and "traits" in calls[1]["args"]
-    predicted = json.loads(calls[1]["output"])["predicted_acc_pct"]
+    predicted = json.loads(calls[1]["output"])["predicted_accuracy_pct"]
     assert replies[1] == f"With 30 epochs it is predicted at {predicted} %."
     assert model.bound_tools == ["explain_config", "rank_configs", "search_runs"]  # slim specs
     # the model saw the earlier turn as text only, and this turn's tool outputs trimmed

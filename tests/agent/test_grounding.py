@@ -28,19 +28,19 @@ RANK = json.dumps({
     "traits_used": {"n_instances": 3000, "n_classes": 3, "height": 512, "width": 512,
                     "channels": 1, "class_size_mean": 1000.0, "modality": "x-ray"},
     "budget": "60 min on NVIDIA T4",
-    "top": [{"rank": 1, "config": PICK, "model_name": "DenseNet-121", "predicted_acc_pct": 72.7,
-             "interval_80_pct": [57.4, 93.4], "time": "5 min on t4", "time_is_rough": True},
+    "top": [{"rank": 1, "config": PICK, "model_name": "DenseNet-121", "predicted_accuracy_pct": 72.7,
+             "interval_80_pct": [57.4, 93.4], "training_time": "5 min on t4", "time_is_rough": True},
             {"rank": 2, "config": RUNNER_UP, "model_name": "DenseNet-121",
-             "predicted_acc_pct": 72.6, "interval_80_pct": [57.2, 94.6], "time": "18 min on t4",
+             "predicted_accuracy_pct": 72.6, "interval_80_pct": [57.2, 94.6], "training_time": "18 min on t4",
              "time_is_rough": True}],
     "why_best": ["images per class mean 1,000 → −7.1 points", "training scheme end_to_end → +5.2 points"],
     "faster_alternative": {"rank": 15, "config": FASTER, "model_name": "MobileNetV3-Small",
-                           "predicted_acc_pct": 71.6, "interval_80_pct": [41.2, 93.8],
-                           "time": "19 s on t4"},
+                           "predicted_accuracy_pct": 71.6, "interval_80_pct": [41.2, 93.8],
+                           "training_time": "19 s on t4"},
     "candidates_scored": 2794})
 EXPLAIN = json.dumps({
-    "config": PICK, "model_name": "DenseNet-121", "predicted_acc_pct": 72.7,
-    "interval_80_pct": [57.4, 93.4], "time": "5 min on t4", "average_over_past_runs_pct": 76.5,
+    "config": PICK, "model_name": "DenseNet-121", "predicted_accuracy_pct": 72.7,
+    "interval_80_pct": [57.4, 93.4], "training_time": "5 min on t4", "average_over_past_runs_pct": 76.5,
     "factors": [{"factor": "images per class", "value": "mean 1,000", "points": -7.08},
                 {"factor": "training scheme", "value": "end_to_end", "points": 5.2}]})
 SIMILAR = json.dumps({"runs": [

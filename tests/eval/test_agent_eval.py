@@ -8,48 +8,23 @@ take a fraction of the time the shipped meta-dataset's do), in its own MetaLLMiX
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from eval.agent.loading import load_scenarios
 from eval.agent.report import to_markdown
 from eval.agent.runner import run_suite
-from eval.agent.scenario import load_scenarios
-from tests.knowledge.recommend_fixtures import SMALL_ACC_PARAMS, SMALL_COST_PARAMS, ready_store
 
 NAMES = [s.name for s in load_scenarios()]
 LAUNCH_MINUTES = 1.0
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An isolated home (module-wide: the autouse home fixture is per test), a small source
-    store, no downloads, hashing embeddings, small meta-learner fits."""
-    from knowledge.metalearner import model
-    from knowledge.recommend import clear_cache
-
-    home = tmp_path_factory.mktemp("agent-eval-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("METALLMIX_HOME", str(home))
-        mp.setenv("METALLMIX_STORE", str(home / "runs.sqlite"))
-        mp.setenv("METALLMIX_DATA", str(home / "data"))
-        mp.setenv("METALLMIX_EMBEDDINGS", "hashing")
-        mp.setenv("METALLMIX_OFFLINE", "1")
-        mp.delenv("METALLMIX_LLM", raising=False)
-        mp.setattr(model, "ACC_PARAMS", SMALL_ACC_PARAMS)
-        mp.setattr(model, "COST_PARAMS", SMALL_COST_PARAMS)
-        clear_cache()
-        ready_store(home / "source.sqlite")
-        yield home
-        clear_cache()
-
-
-@pytest.fixture(scope="module")
-def report(env: Path) -> dict[str, Any]:
-    return run_suite(load_scenarios(), ["scripted"], store=env / "source.sqlite",
-                     out=env / "agent_eval.json", launch_minutes=LAUNCH_MINUTES)
+def report(eval_home: Path) -> dict[str, Any]:
+    return run_suite(load_scenarios(), ["scripted"], store=eval_home / "source.sqlite",
+                     out=eval_home / "agent_eval.json", launch_minutes=LAUNCH_MINUTES)
 
 
 def _result(report: dict[str, Any], name: str) -> dict[str, Any]:
@@ -109,24 +84,24 @@ def test_a_confirmed_launch_calls_the_real_tool_once(report: dict[str, Any]) -> 
     assert _result(report, "launch-declined")["record"]["launches"] == []
 
 
-def test_report_is_written_and_renders(report: dict[str, Any], env: Path) -> None:
-    stored = json.loads((env / "agent_eval.json").read_text())
+def test_report_is_written_and_renders(report: dict[str, Any], eval_home: Path) -> None:
+    stored = json.loads((eval_home / "agent_eval.json").read_text())
     assert stored["scenarios"] == NAMES and len(stored["backends"][0]["results"]) == len(NAMES)
     text = to_markdown(report, "metallmix eval agent")
     assert "| trait-extraction accuracy |" in text and "| complete-first-message |" in text
     assert "scripted" in text and "stand-in" in text
 
 
-def test_cli_runs_one_scenario_as_json(env: Path, capsys: pytest.CaptureFixture[str],
+def test_cli_runs_one_scenario_as_json(eval_home: Path, capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from ui.cli import main
 
-    monkeypatch.setenv("METALLMIX_HOME", str(env))  # the module's home, not this test's
-    monkeypatch.setenv("METALLMIX_STORE", str(env / "runs.sqlite"))
-    monkeypatch.setenv("METALLMIX_DATA", str(env / "data"))
-    out = env / "cli.json"
+    monkeypatch.setenv("METALLMIX_HOME", str(eval_home))  # the module's home, not this test's
+    monkeypatch.setenv("METALLMIX_STORE", str(eval_home / "runs.sqlite"))
+    monkeypatch.setenv("METALLMIX_DATA", str(eval_home / "data"))
+    out = eval_home / "cli.json"
     assert main(["eval", "agent", "--llm", "scripted", "--scenarios", "complete-first-message",
-                 "--json", "--no-progress", "--store", str(env / "source.sqlite"),
+                 "--json", "--no-progress", "--store", str(eval_home / "source.sqlite"),
                  "--out", str(out), "--check"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["scenarios"] == ["complete-first-message"]
@@ -135,7 +110,7 @@ def test_cli_runs_one_scenario_as_json(env: Path, capsys: pytest.CaptureFixture[
     assert json.loads(out.read_text())["backends"][0]["overall"]["passed"] == 1
 
 
-def test_cli_errors_are_one_line(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_errors_are_one_line(eval_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from ui.cli import main
 
     assert main(["eval", "agent", "--scenarios", "no-such-*", "--no-progress"]) == 2

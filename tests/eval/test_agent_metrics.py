@@ -57,12 +57,16 @@ def test_traits_with_tolerance_aliases_budget_and_preference() -> None:
                  constraints={"budget": "CPU only, 10 minutes", "preference": "accuracy"})
     scores = trait_scores(s, got)
     assert {k: v["correct"] for k, v in scores.items()} == {
-        "n_instances": True, "modality": True, "class_counts": True, "budget": True,
-        "preference": False}
+        "n_instances": True, "modality": True, "class_counts": True, "budget.device": True,
+        "budget.minutes": True, "preference": False}
     exact = trait_scores(scenario(), got)
     assert exact["n_instances"]["correct"] is False and exact["n_classes"]["got"] is None
     no_time = record(constraints={"budget": "CPU only"})
-    assert trait_scores(s, no_time)["budget"]["correct"] is False
+    no_time_scores = trait_scores(s, no_time)
+    assert no_time_scores["budget.device"]["correct"] is True
+    assert no_time_scores["budget.minutes"]["correct"] is False
+    within = record(constraints={"budget": "CPU only, 11 minutes"})  # within 10 %
+    assert trait_scores(s, within)["budget.minutes"]["correct"] is True
 
 
 def test_tool_validity_separates_provoked_agent_and_launch_errors() -> None:
@@ -94,7 +98,7 @@ def test_grounding_uses_only_what_was_known_by_each_turn() -> None:
                        tool_calls=[call("rank_configs", RANK_ARGS, {"acc_pct": 71.5})])
     early = TurnRecord(index=1, user="hello", reply="It will reach 88.8 % accuracy.")
     later = TurnRecord(index=2, user="ok", reply="As said, 88.8 % accuracy.",
-                       tool_calls=[call("explain_config", {}, {"predicted_acc_pct": 88.8})])
+                       tool_calls=[call("explain_config", {}, {"predicted_accuracy_pct": 88.8})])
     assert grounding(record(first))["grounded"] is True
     result = grounding(record(early, later))
     assert list(result["ungrounded"]) == ["1"] and "88.8" in result["ungrounded"]["1"][0]

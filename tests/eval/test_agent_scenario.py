@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval.agent.scenario import Scenario, ScenarioError, load_scenario, load_scenarios, scenario_files, select
+from eval.agent.loading import load_scenario, load_scenarios, scenario_files, select
+from eval.agent.scenario import Scenario, ScenarioError
 from eval.agent.workspace import class_sizes, fixture_arrays
 
 GOOD = """\

@@ -72,13 +72,13 @@ def test_registry() -> None:
 def test_rank_configs(tools) -> None:
     out = call(tools["rank_configs"], {"traits": TRAITS, "top_k": 3, "budget": "CPU only"})
     assert len(out["top"]) == 3 and out["top"][0]["rank"] == 1
-    accs = [r["predicted_acc_pct"] for r in out["top"]]
+    accs = [r["predicted_accuracy_pct"] for r in out["top"]]
     assert accs == sorted(accs, reverse=True)
     lo, hi = out["top"][0]["interval_80_pct"]
     assert lo <= accs[0] <= hi
     assert out["traits_used"]["modality"] == "ct" and "channels" in out["unknown_traits"]
     assert out["why_best"] and "CPU-friendly" in out["budget"]
-    assert out["faster_alternative"]["predicted_acc_pct"] >= accs[0] - 2.05
+    assert out["faster_alternative"]["predicted_accuracy_pct"] >= accs[0] - 2.05
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -101,7 +101,7 @@ def test_explain_config(tools) -> None:
     out = call(tools["explain_config"], {"traits": TRAITS, "config": config})
     assert out["config"]["model"] == "resnet18" and out["config"]["resolution"] == 64
     total = out["average_over_past_runs_pct"] + sum(f["points"] for f in out["factors"])
-    assert total == pytest.approx(out["predicted_acc_pct"], abs=0.2)
+    assert total == pytest.approx(out["predicted_accuracy_pct"], abs=0.2)
     assert "rank" not in out
     bad = call(tools["explain_config"], {"traits": TRAITS, "config": {"model": "resnet1000"}})
     assert "model: 'resnet1000' is not allowed" in bad["error"]

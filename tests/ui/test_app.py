@@ -8,6 +8,7 @@ from pathlib import Path
 from tests.agent.helpers import answer_for, prompt_script
 from tests.ui.helpers import make_app, tiny_npz
 from ui.app import AdvisorApp, build_app, trait_rows
+from ui.tables import trait_label
 
 TURN1 = [{"json": {"n_instances": 3000, "n_classes": 3}},                 # trait extraction
          "Which imaging modality are the images (x-ray, CT, MRI, ...)?"]  # the question it asks
@@ -28,7 +29,7 @@ def test_conversation_reaches_a_recommendation_with_panels(store_path, tmp_path)
         "I have about 3,000 images in 3 classes", [], None)
     assert thread and box == "" and "modality" in history[-1]["content"].lower()
     assert waterfall is None and runs.empty and "No recommendation" in card
-    assert traits.set_index("trait").loc["n_instances", "value"] == "3000"
+    assert traits.set_index("trait").loc[trait_label("n_instances"), "value"] == "3000"
 
     history, _, same, traits, card, waterfall, runs, pareto = app.chat(
         "they are chest radiographs", history, thread)
@@ -40,7 +41,7 @@ def test_conversation_reaches_a_recommendation_with_panels(store_path, tmp_path)
     assert MODELS[model].label in card and "## Recommendation" in card
     assert Path(waterfall).stat().st_size > 0 and Path(pareto).stat().st_size > 0
     assert not runs.empty
-    assert traits.set_index("trait").loc["modality", "source"] == "stated"
+    assert traits.set_index("trait").loc[trait_label("modality"), "source"] == "stated"
     steps = [m for m in history if m.get("metadata")]  # the turn's tool calls, as a collapsed message
     assert steps and "rank_configs" in steps[-1]["content"]
 
@@ -68,7 +69,7 @@ def test_the_chat_handler_streams_steps_and_the_draft(store_path, tmp_path):
         return isinstance(value, dict) and value == gr.skip()
 
     traits_at = next(i for i, o in enumerate(live) if not kept(o[3]))  # traits shown once extracted
-    assert live[traits_at][3].set_index("trait").loc["modality", "value"] == "x-ray"
+    assert live[traits_at][3].set_index("trait").loc[trait_label("modality"), "value"] == "x-ray"
     card_at = next(i for i, o in enumerate(live) if not kept(o[4]))  # the card once recommended ...
     assert "## Recommendation" in live[card_at][4] and Path(live[card_at][5]).exists()
     drafting = [i for i, o in enumerate(live) if o[0][-1].get("role") == "assistant"
@@ -105,8 +106,8 @@ def test_two_browser_sessions_stay_isolated(store_path, tmp_path):
     _, _, a, traits_a, *_ = app.chat("I have about 3,000 images in 3 classes", [], None)
     _, _, b, traits_b, *_ = app.chat("500 images, 7 classes", [], None)
     assert a != b
-    assert traits_a.set_index("trait").loc["n_classes", "value"] == "3"
-    assert traits_b.set_index("trait").loc["n_classes", "value"] == "7"
+    assert traits_a.set_index("trait").loc[trait_label("n_classes"), "value"] == "3"
+    assert traits_b.set_index("trait").loc[trait_label("n_classes"), "value"] == "7"
     assert app.session.values(a)["traits"]["n_instances"]["value"] == 3000
     assert len([m for m in app.session.values(b)["messages"] if m.type == "human"]) == 1
     app.close()
@@ -119,7 +120,7 @@ def test_upload_of_a_tiny_npz_is_measured_and_told_to_the_advisor(store_path, tm
     assert history[0]["role"] == "user" and "I uploaded" in history[0]["content"]
     saved = Path(history[0]["content"].split(": ", 1)[1])
     assert saved.is_relative_to(app.upload_dir) and saved.exists()
-    assert traits.set_index("trait").loc["n_classes", "value"] == "2"
+    assert traits.set_index("trait").loc[trait_label("n_classes"), "value"] == "2"
     app.close()
 
 
@@ -149,6 +150,7 @@ def test_without_an_llm_the_traits_panel_still_recommends(store_path, tmp_path, 
         raise LLMUnavailable("no LLM available (test)")
 
     monkeypatch.setattr(agent.llm, "get_chat_model", unavailable)
+    monkeypatch.setattr("agent.session.get_chat_model", unavailable, raising=False)  # imported there
     app = AdvisorApp(None, store_path, work_dir=tmp_path / "ui")
     assert app.session is None and "no LLM available (test)" in app.backend_text()
     build_app(app=app)
@@ -164,7 +166,7 @@ def test_without_an_llm_the_traits_panel_still_recommends(store_path, tmp_path, 
 
     status, _, _, traits, *_ = app.upload(str(tiny_npz(tmp_path / "tiny.npz")), [], "t")
     assert "Recommend from these traits" in status
-    assert traits.set_index("trait").loc["n_instances", "value"] == "40"  # the training split
+    assert traits.set_index("trait").loc[trait_label("n_instances"), "value"] == "40"  # the training split
     assert "no LLM" in app.grade("t")
 
 

@@ -82,6 +82,11 @@ def test_a_conversation_in_the_browser_reaches_the_card_and_fills_the_panels(
             chat, traits, card = page.locator("#chat"), page.locator("#traits"), page.locator("#card")
             box = page.get_by_placeholder("Describe your dataset", exact=False)
 
+            # an example question under the chat box fills the box; the traits are named in words
+            page.locator("#examples").get_by_text("Why that model", exact=False).click()
+            sync_api.expect(box).to_have_value("Why that model and not a ViT?", timeout=30_000)
+            assert "images (training set)" in traits.inner_text() and "n_instances" not in traits.inner_text()
+
             # turn 1: a trait is missing -> one question; the traits panel shows what is known
             box.fill("I have about 3,000 images in 3 classes")
             box.press("Enter")

@@ -116,3 +116,43 @@ def test_analyze_reads_the_path_its_user_names(tmp_path: Path, monkeypatch,
     out = json.loads(capsys.readouterr().out)
     assert (out["n_instances"], out["n_classes"]) == (6, 2)
     assert out["dataset_id"] == str(pets.resolve())
+
+
+# --- class names with a comma stay one name (issue 16 item 7) -----------------------------------------
+
+BREAST_LABELS = {"0": "malignant", "1": "normal, benign"}  # the MedMNIST INFO "label" mapping of BreastMNIST
+
+
+def test_class_names_text_keeps_a_comma_inside_one_name() -> None:
+    from ui.cli.analyze import class_names_text
+
+    assert class_names_text(["malignant", "normal, benign"]) == "malignant | normal, benign"
+    many = class_names_text([f"c{i}" for i in range(15)])
+    assert many.startswith("c0 | c1 |") and many.endswith("c11 | … (3 more)") and "c12" not in many
+
+
+def test_analyze_table_shows_a_class_name_with_a_comma_as_one_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from knowledge.datasets import npz
+
+    # a small BreastMNIST-named file; its class names come from the INFO-style mapping
+    monkeypatch.setattr(npz, "_medmnist_cards",
+                        lambda: {"breastmnist": {"label": BREAST_LABELS, "task": "binary-class"}})
+    monkeypatch.setenv("COLUMNS", "80")
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], [12, 30]).reshape(-1, 1).astype(np.uint8)
+    path = tmp_path / "breastmnist.npz"
+    np.savez(path, train_images=rng.integers(0, 256, (42, 28, 28), dtype=np.uint8), train_labels=y)
+    assert main(["analyze", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "classes (2): malignant | normal, benign" in out
+    assert "malignant, normal" not in out  # not three names
+
+
+def test_analyze_breastmnist_class_names(monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    path = shared_file("medmnist", "breastmnist.npz")
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["analyze", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "classes (2): malignant | normal, benign" in out and "n_classes" in out

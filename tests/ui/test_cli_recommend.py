@@ -193,3 +193,38 @@ print(json.dumps({{"rc": rc, "heavy": heavy}}), file=sys.stderr)
     assert cold["rc"] == 0 and warm == {"rc": 0, "heavy": []}, runs[1].stderr[-2000:]
     assert json.loads(runs[1].stdout) == json.loads(runs[0].stdout) | {
         "seconds": json.loads(runs[1].stdout)["seconds"]}
+
+
+# --- readable at 80 columns (issue 16 item 7) ---------------------------------------------------------
+
+@pytest.mark.parametrize("budget", [[], ["-b", "CPU only, 1 hour", "-k", "12"]])
+def test_the_card_is_readable_at_80_columns(app, store, monkeypatch, budget: list[str]) -> None:
+    args = ["-t", TRAITS, "--store", str(store.path), *budget]
+    rec = Recommendation.model_validate_json(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    monkeypatch.setenv("COLUMNS", "80")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "…" not in out  # no cell cut short
+    assert max(len(line) for line in out.splitlines()) <= 80
+    top = out[out.index(f"top {len(rec.top)} of"):out.index("Why")]
+    rows = [line.split() for line in top.splitlines()]
+    for r in rec.top:  # each config on one row: rank, the model name in full, px, lr, epochs, accuracy
+        c = r.config
+        row = next(row for row in rows if row and row[0] == str(r.rank))
+        line = " ".join(row)
+        assert line.startswith(f"{r.rank} {c.spec.label} "), line
+        assert f" {c.resolution} {c.lr:.0e} {c.epochs} {100 * r.predicted_acc:.1f} %" in line
+    below = " ".join(top.split())  # the folded columns, in the caption under the table
+    assert "80 % intervals: #1 " in below
+    assert "in every row" in below or "wd / batch / aug: #1 " in below
+
+
+def test_a_wide_terminal_keeps_every_column(app, store, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    result = CliRunner().invoke(app, ["-t", TRAITS, "--store", str(store.path)])
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.stdout.splitlines() if "pred. acc" in line)
+    for name in ("model", "pre", "scheme", "px", "lr", "wd", "batch", "ep", "aug", "pred. acc", "time"):
+        assert f" {name} " in header
+    assert "…" not in result.stdout

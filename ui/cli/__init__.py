@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _runs_app() -> typer.Typer:
-    from ui.cli import published, runs
+    from ui.cli import published, runs  # lazy: only the command run is imported (CLI start-up)
 
     if "import-medmnist-plus" not in {c.name for c in runs.app.registered_commands}:
         runs.app.command("import-medmnist-plus")(published.import_medmnist_plus)
@@ -44,12 +44,18 @@ def _runs_app() -> typer.Typer:
 
 
 def _eval_app() -> typer.Typer:
-    from ui.cli import eval as eval_cli
+    from ui.cli import eval as eval_cli  # lazy: only the command run is imported (CLI start-up)
 
     return eval_cli.app
 
 
-GROUPS: dict[str, Callable[[], typer.Typer]] = {"runs": _runs_app, "eval": _eval_app}
+def _llm_app() -> typer.Typer:
+    from ui.cli import llm  # lazy: only the command run is imported (CLI start-up)
+
+    return llm.app
+
+
+GROUPS: dict[str, Callable[[], typer.Typer]] = {"runs": _runs_app, "eval": _eval_app, "llm": _llm_app}
 _GLOBAL_FLAGS = frozenset({"--verbose", "-v"})
 
 

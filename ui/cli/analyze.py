@@ -21,7 +21,7 @@ def analyze(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
     """Compute a dataset's meta-features (the meta-learner's input) on its training split."""
-    from knowledge.datasets import load_dataset
+    from knowledge.datasets import load_dataset  # lazy: CLI start-up (--help imports every command module)
 
     ds = load_dataset(dataset, modality=modality)
     mf = ds.meta_features()
@@ -45,7 +45,10 @@ def _print_table(report: dict[str, Any], class_names: list[str] | None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from knowledge.metafeatures import FEATURE_LABELS, MetaFeatures
+    from knowledge.metafeatures import (  # lazy: CLI start-up (--help imports every command module)
+        FEATURE_LABELS,
+        MetaFeatures,
+    )
 
     title = escape(report["dataset_id"])
     table = Table(title=f"Meta-features of {title}", title_justify="left")
@@ -70,5 +73,11 @@ def _print_table(report: dict[str, Any], class_names: list[str] | None) -> None:
                   + (f", variant [bold]{escape(report['variant'])}[/]" if report["variant"] else "")
                   + f", {'medical' if report['medical'] else 'non-medical'}; {splits}")
     if class_names:
-        shown_names = ", ".join(class_names[:12]) + (" …" if len(class_names) > 12 else "")
-        console.print(f"classes: {shown_names}", markup=False)
+        console.print(f"classes ({len(class_names):,}): {class_names_text(class_names)}", markup=False)
+
+
+def class_names_text(names: list[str], limit: int = 12) -> str:
+    """The class names on one line, separated by " | " so that a name with a comma in it
+    ('normal, benign') stays one name; the first `limit`, then how many more."""
+    shown = " | ".join(str(name) for name in names[:limit])
+    return shown + (f" | … ({len(names) - limit:,} more)" if len(names) > limit else "")

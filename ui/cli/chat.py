@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from agent.session import Session  # noqa: F401  (re-exported: `ui.cli.chat.Session`)
+from knowledge.errors import MetaLLMiXError
+
+if TYPE_CHECKING:
+    from agent.session import Session
 
 LLM = typer.Option(
     None, "--llm",
@@ -27,6 +30,9 @@ def chat(llm: Optional[str] = LLM, thread: str = THREAD, store: Optional[Path] =
     """Talk with the advisor: describe your dataset, get a justified recommendation (Ctrl-D to quit)."""
     from rich.console import Console
     from rich.markdown import Markdown
+
+    from agent.session import Session  # lazy: pulls in langgraph (CLI start-up)
+    from knowledge.recommend import Recommendation  # lazy: CLI start-up (--help imports every command module)
 
     console = Console()
     with console.status("starting the language model ..."):
@@ -48,12 +54,10 @@ def chat(llm: Optional[str] = LLM, thread: str = THREAD, store: Optional[Path] =
                 result = session.turn(text, thread)
             console.print(Markdown(result["reply"] or "(no answer)"))
             if timing:
-                from agent.timing import summary
+                from agent.timing import summary  # lazy: pulls in langchain (CLI start-up)
 
                 console.print(f"[dim]{summary(_timing(session, thread, result))}[/dim]")
             if result["new_recommendation"]:  # the evidence itself, beside the model's words
-                from knowledge.recommend import Recommendation
-
                 card = Recommendation.model_validate(result["recommendation"]).to_markdown()
                 console.rule("recommendation")
                 console.print(Markdown(card))
@@ -75,7 +79,8 @@ def ask(
     timing: bool = TIMING,
 ) -> None:
     """Play one turn of the conversation non-interactively (for scripts)."""
-    from agent.graph import transcript
+    from agent.graph import transcript  # lazy: pulls in langgraph (CLI start-up)
+    from agent.session import Session  # lazy: pulls in langgraph (CLI start-up)
 
     session = Session(llm, store)
     try:
@@ -91,7 +96,7 @@ def ask(
     else:
         typer.echo(result["reply"])
     if timing and not json_out:
-        from agent.timing import summary
+        from agent.timing import summary  # lazy: pulls in langchain (CLI start-up)
 
         typer.echo(summary(result["timing"]), err=True)
 
@@ -108,10 +113,8 @@ def judge(
     json_out: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
 ) -> None:
     """Grade a finished conversation's recommendation: format, accuracy, completeness."""
-    from agent.judge import judge_transcript
-    from agent.llm import get_chat_model
-    from knowledge.errors import MetaLLMiXError
-
+    from agent.judge import judge_transcript  # lazy: pulls in langgraph (CLI start-up)
+    from agent.llm import get_chat_model  # lazy: pulls in langchain (CLI start-up)
     try:
         data = json.loads(Path(transcript).read_text())
     except OSError as exc:

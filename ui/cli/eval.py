@@ -15,9 +15,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from knowledge.errors import StoreError
+
 app = typer.Typer(name="eval", help="Benchmarks of the recommender.", no_args_is_help=True,
                   add_completion=False)
-
 
 
 @app.callback()
@@ -37,18 +38,17 @@ def load_records(store: Optional[Path], published: bool, published_only: bool = 
     the store holds no published record (ids are stable, so nothing is counted twice);
     `published=False` leaves every published record out; `published_only` keeps only them.
     """
-    from knowledge.meta_dataset.shipped import open_store
+    from knowledge.meta_dataset.medmnist_plus import (  # lazy: CLI start-up (--help imports every command module)
+        default_class_counts_csv,
+        default_results_csv,
+        load_medmnist_plus,
+    )
+    from knowledge.meta_dataset.shipped import open_store  # lazy: CLI start-up (--help imports every command module)
 
     records = open_store(store).query()
     if not published:
         return [r for r in records if r.provenance.source != "published"]
     if not any(r.provenance.source == "published" for r in records):
-        from knowledge.meta_dataset.medmnist_plus import (
-            default_class_counts_csv,
-            default_results_csv,
-            load_medmnist_plus,
-        )
-
         results = default_results_csv()
         counts = default_class_counts_csv(results)
         seen = {r.run_id for r in records}
@@ -60,7 +60,7 @@ def load_records(store: Optional[Path], published: bool, published_only: bool = 
 
 
 def _print_tables(report: dict, console: Console) -> None:
-    from eval.lodo import table_rows
+    from eval.lodo import table_rows  # lazy: pulls in pandas (CLI start-up)
 
     headers = ["method", "regret@1 mean", "median", "best-of-5 mean", "median",
                "points@1 mean", "rank mean", "median"]
@@ -109,8 +109,7 @@ def lodo(
                                    "the search space, the code before evidence-bounded candidates)."),
 ) -> None:
     """Leave-one-dataset-out: regret and rank of the meta-learner's pick vs baselines."""
-    from eval.lodo import evaluate_lodo, to_markdown
-    from knowledge.errors import StoreError
+    from eval.lodo import evaluate_lodo, to_markdown  # lazy: pulls in pandas (CLI start-up)
 
     if path not in ("recorded", "production"):
         raise typer.BadParameter(f"expected 'recorded' or 'production', got {path!r}",
@@ -157,8 +156,7 @@ def lodo(
 def _production(records: list, store: Optional[Path], published_only: bool, candidates: str,
                 out: Path, markdown: Optional[Path], as_json: bool, progress: bool) -> None:
     """`metallmix eval lodo --path production` (`eval.lodo_production`)."""
-    from eval.lodo_production import evaluate_production, to_markdown
-    from knowledge.errors import StoreError
+    from eval.lodo_production import evaluate_production, to_markdown  # lazy: pulls in pandas (CLI start-up)
 
     report = evaluate_production(records, candidates=candidates, progress=progress)
     report["store"] = str(store) if store else "default"
@@ -194,15 +192,15 @@ def questions(
                                                   "(default: eval/questions.yaml)."),
 ) -> None:
     """Realistic user questions asked of `metallmix recommend`: picks, evidence, intervals, times."""
-    from eval.questions import load_questions, run_suite, to_markdown, write_report
+    import eval.questions as question_suite  # lazy: CLI start-up (--help imports every command module)
 
     console = Console(stderr=True)
-    asked = load_questions(questions_file)
+    asked = question_suite.load_questions(questions_file)
     with console.status(f"asking {len(asked)} questions (the first use on a store fits the "
                         "meta-learner) ..."):
-        report = run_suite(asked, store=store)
-    md = write_report(report, out)
-    typer.echo(to_markdown(report))
+        report = question_suite.run_suite(asked, store=store)
+    md = question_suite.write_report(report, out)
+    typer.echo(question_suite.to_markdown(report))
     console.print(f"report written to {out} and {md}")
 
 
@@ -211,6 +209,6 @@ def questions(
 def calibrate_gpu(ctx: typer.Context) -> None:
     """Time training steps of a model x resolution x batch grid on this GPU (throughput, peak
     memory) for the cost and memory models; options as `python -m eval.calibrate_gpu --help`."""
-    from eval.calibrate_gpu import main
+    from eval import calibrate_gpu as gpu_calibration  # lazy: CLI start-up (--help imports every command module)
 
-    raise typer.Exit(main(ctx.args))
+    raise typer.Exit(gpu_calibration.main(ctx.args))

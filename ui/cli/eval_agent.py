@@ -15,6 +15,8 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
+from knowledge.errors import StoreError
+
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "eval" / "results" / "agent_eval.json"
 
 
@@ -49,10 +51,13 @@ def agent(
     safety, judge, speed)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from eval.agent.report import failures, rich_tables, to_markdown
-    from eval.agent.runner import SCRIPTED, run_suite, write_json
-    from eval.agent.scenario import load_scenarios
-    from knowledge.errors import StoreError
+    from eval.agent.loading import load_scenarios  # lazy: CLI start-up (--help imports every command module)
+    from eval.agent.report import (  # lazy: CLI start-up (--help imports every command module)
+        failures,
+        rich_tables,
+        to_markdown,
+    )
+    from eval.agent.runner import SCRIPTED, run_suite, write_json  # lazy: pulls in langgraph (CLI start-up)
 
     specs = [s for s in (llm or [SCRIPTED]) if s.strip()]
     chosen = load_scenarios(scenarios, scenario_dir)
@@ -73,7 +78,8 @@ def agent(
     with bar:
         report = run_suite(chosen, specs, judge=judge_llm, store=store, out=out, timeout_s=timeout,
                            max_turns=max_turns, launch_minutes=launch_minutes, callback=callback)
-    command = _command(specs, scenarios, judge_llm, timeout, max_turns, launch_minutes)
+    command = _command(specs, scenarios, judge_llm, timeout, max_turns, launch_minutes,
+                       scenario_dir)
     report["command"] = command
     write_json(out, report)
     if markdown is not None:
@@ -97,9 +103,12 @@ def agent(
 
 
 def _command(specs: list[str], scenarios: Optional[list[str]], judge: Optional[str],
-             timeout: float, max_turns: int, launch_minutes: float) -> str:
+             timeout: float, max_turns: int, launch_minutes: float,
+             scenario_dir: Optional[Path] = None) -> str:
     """The command line that reproduces the run (for the report)."""
     parts = ["metallmix", "eval", "agent"]
+    if scenario_dir is not None:
+        parts += ["--scenario-dir", str(scenario_dir)]
     for spec in specs:
         parts += ["--llm", spec]
     for pattern in scenarios or []:

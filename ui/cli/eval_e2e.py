@@ -142,7 +142,7 @@ def e2e(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress on stderr."),
 ) -> None:
     """End to end on held-out datasets: train the advisor's pick vs default config, TPE, published."""
-    from eval.e2e import figure, run_e2e, write_json, write_markdown
+    from eval.e2e import figure, run_e2e, write_json, write_markdown  # lazy: pulls in torch
 
     console = Console(stderr=True, log_path=False)
     with _RichProgress(console, progress) as bar:

@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from knowledge.errors import StoreError
+
 
 def fit(
     store: Optional[Path] = typer.Option(None, "--store", help="Run store file (default: "
@@ -25,10 +27,12 @@ def fit(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Fit the meta-learner (accuracy + training-time models) on every stored run and save it."""
-    from knowledge.errors import StoreError
-    from knowledge.meta_dataset.shipped import open_store
-    from knowledge.metalearner import artifact
-    from knowledge.metalearner.model import grouped_cv, training_rows
+    from knowledge.meta_dataset.shipped import open_store  # lazy: CLI start-up (--help imports every command module)
+    from knowledge.metalearner import artifact  # lazy: CLI start-up (--help imports every command module)
+    from knowledge.metalearner.model import (  # lazy: CLI start-up (--help imports every command module)
+        grouped_cv,
+        training_rows,
+    )
 
     console = Console(stderr=True)
     run_store = open_store(store)

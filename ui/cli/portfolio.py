@@ -23,8 +23,8 @@ def portfolio(
 ) -> None:
     """Train each portfolio config on each dataset that has no record of it yet, storing every run
     (Ctrl-C stops; the same command resumes)."""
-    from knowledge.sweeps.plan import DEFAULT_PLAN
-    from knowledge.sweeps.portfolio import load_portfolio, run_portfolio
+    from knowledge.sweeps.plan import DEFAULT_PLAN  # lazy: pulls in optuna
+    from knowledge.sweeps.portfolio import load_portfolio, run_portfolio  # lazy: pulls in optuna
 
     chosen = list(sources) if sources else list(DEFAULT_PLAN)
     report = run_portfolio(chosen, load_portfolio(configs), store_path=store,

@@ -32,8 +32,8 @@ def import_medmnist_plus(
     json_out: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
 ) -> None:
     """Import the 1,440 published MedMNIST+ results (Doerrich et al. 2025) as run records."""
-    from knowledge.meta_dataset import medmnist_plus as mp
-    from knowledge.runs.store import RunStore
+    from knowledge.meta_dataset import medmnist_plus as mp  # lazy: CLI start-up (--help imports every command module)
+    from knowledge.runs.store import RunStore  # lazy: CLI start-up (--help imports every command module)
 
     if results is None:
         results = mp.default_results_csv()

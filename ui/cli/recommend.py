@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
+from knowledge.errors import DatasetError
 from ui.cli.analyze import DATASET_HELP
 
 if TYPE_CHECKING:
@@ -29,9 +30,8 @@ TRAITS_HELP = (
 
 def parse_traits(text: str) -> MetaFeatures:
     """Meta-features from a --traits JSON string; DatasetError (one line) when it is not usable."""
-    from knowledge.errors import DatasetError
-    from knowledge.metafeatures import short_repr
-    from knowledge.recommend import meta_from_traits
+    from knowledge.metafeatures import short_repr  # lazy: CLI start-up (--help imports every command module)
+    from knowledge.recommend import meta_from_traits  # lazy: CLI start-up (--help imports every command module)
 
     try:
         traits = json.loads(text)
@@ -66,8 +66,11 @@ def recommend(
                                         "config to this PNG file."),
 ) -> None:
     """Recommend a pretrained model and hyperparameters for a dataset, with reasons and evidence."""
-    from knowledge.errors import DatasetError
-    from knowledge.recommend import recommend as run_recommend
+    from knowledge.datasets import load_dataset  # lazy: CLI start-up (--help imports every command module)
+    from knowledge.explain import plot_waterfall  # lazy: CLI start-up (--help imports every command module)
+    from knowledge.recommend import (  # lazy: CLI start-up (--help imports every command module)
+        recommend as run_recommend,
+    )
 
     started = time.perf_counter()
     if (dataset is None) == (traits is None):
@@ -77,8 +80,6 @@ def recommend(
             raise DatasetError("--modality goes with a DATASET; put \"modality\" into --traits")
         meta = parse_traits(traits)
     else:
-        from knowledge.datasets import load_dataset
-
         meta = load_dataset(dataset, modality=modality).meta_features()
     from rich.console import Console
 
@@ -87,8 +88,6 @@ def recommend(
         rec = run_recommend(meta, top_k=top_k, budget=budget, store=store, exclude_base=exclude,
                             supported_only=supported_only, dataset=dataset)
     if plot is not None:
-        from knowledge.explain import plot_waterfall
-
         written = plot_waterfall(rec.explanation, plot)
         typer.echo(f"wrote the SHAP waterfall to {written}", err=True)
     if as_json:
@@ -104,7 +103,7 @@ def _pct(x: float) -> str:
 
 
 def _time(r: Any) -> str:
-    from knowledge.metalearner.budget import format_seconds
+    from knowledge.metalearner.budget import format_seconds  # lazy: CLI start-up (--help imports every command module)
 
     text = format_seconds(r.predicted_seconds)
     return text + ("*" if r.time_is_estimate and r.predicted_seconds is not None else "")
@@ -114,9 +113,12 @@ def render(rec: Recommendation, *, total_seconds: float | None = None) -> None:
     """Print a recommendation as tables (stdout)."""
     from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
-    from knowledge.recommend import budget_text, config_label, more_accurate_text
+    from knowledge.recommend import (  # lazy: CLI start-up (--help imports every command module)
+        budget_text,
+        config_label,
+        more_accurate_text,
+    )
 
     console = Console()
     what = escape(rec.dataset) if rec.dataset else "your dataset"
@@ -138,20 +140,7 @@ def render(rec: Recommendation, *, total_seconds: float | None = None) -> None:
                   + (f"; unknown: {', '.join(rec.missing_traits)}" if rec.missing_traits else "")
                   + "[/]")
 
-    table = Table(title=f"top {len(rec.top)} of {rec.n_candidates} configs (ranked by the "
-                        "meta-learner's ranking score)", title_justify="left")
-    for name, justify in (("#", "right"), ("model", "left"), ("pre", "center"), ("scheme", "left"),
-                          ("px", "right"), ("lr", "right"), ("wd", "right"), ("batch", "right"),
-                          ("ep", "right"), ("aug", "left"), ("pred. acc", "right"),
-                          ("80 % interval", "right"), ("time", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for r in rec.top:
-        c = r.config
-        table.add_row(str(r.rank), c.spec.label, "yes" if c.pretrained else "no", c.scheme,
-                      str(c.resolution), f"{c.lr:.0e}", f"{c.weight_decay:g}", str(c.batch_size),
-                      str(c.epochs), c.augmentation, _pct(r.predicted_acc),
-                      f"{_pct(r.acc_lo)}-{_pct(r.acc_hi)}", _time(r))
-    console.print(table)
+    console.print(_fitting(console, _top_table(rec), _top_table(rec, compact=True)))
 
     e = rec.explanation
     console.print(f"[bold]Why[/] (SHAP, accuracy points): average over past runs "
@@ -176,16 +165,112 @@ def render(rec: Recommendation, *, total_seconds: float | None = None) -> None:
             f"{_pct(r.predicted_acc)} @ {_time(r)}" for r in rec.pareto))
 
     if rec.similar_runs:
-        runs = Table(title="similar past runs (best per dataset)", title_justify="left")
-        for name in ("dataset", "model", "scheme", "px", "test acc", "source", "similarity"):
-            runs.add_column(name)
-        for h in rec.similar_runs:
-            runs.add_row(h.dataset_id, h.model, h.scheme, str(h.resolution),
-                         "-" if h.test_acc is None else _pct(h.test_acc), h.source, f"{h.score:.2f}")
-        console.print(runs)
+        console.print(_fitting(console, _runs_table(rec), _runs_table(rec, compact=True)))
     for note in rec.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     records = ", ".join(f"{k} {v:,}" for k, v in (rec.learner.get("n_records") or {}).items())
     took = f"{rec.seconds:.2f} s" + (f", {total_seconds:.2f} s in all" if total_seconds else "")
     console.print(f"[dim]* rough time (model never timed here). Meta-learner fitted "
                   f"{rec.learner.get('fitted_at')} on {records} records; answered in {took}.[/]")
+
+
+# --- the tables, full width or compact (issue 16 item 7: readable at 80 columns) ------------------
+
+_SCHEME_SHORT = {"end_to_end": "e2e", "linear_probing": "probe", "knn": "kNN"}
+
+
+def _training(pretrained: bool, scheme: str) -> str:
+    """How a config trains, in one short word: 'fine-tune' (pretrained, end to end), 'scratch',
+    'probe' (linear probing), 'kNN'; 'probe scratch' where a frozen scheme has random weights."""
+    if scheme == "end_to_end":
+        return "fine-tune" if pretrained else "scratch"
+    return _SCHEME_SHORT.get(scheme, scheme) + ("" if pretrained else " scratch")
+
+
+def _same(values: list[str]) -> str | None:
+    """The one value every row shares, else None."""
+    return values[0] if values and len(set(values)) == 1 else None
+
+
+def _fitting(console: Any, full: Any, compact: Any) -> Any:
+    """`full` where it fits the terminal without shrinking a column, else `compact`."""
+    unbounded = console.options.update_width(1_000_000)  # the table's own width, not the terminal's
+    return full if console.measure(full, options=unbounded).maximum <= console.width else compact
+
+
+def _top_table(rec: Recommendation, *, compact: bool = False) -> Any:
+    """The top configs. Full: every hyperparameter in its own column. Compact (narrow terminals):
+    model, training (fine-tune/scratch/probe/kNN), px, lr, epochs, predicted accuracy and time;
+    weight decay, batch, augmentation and the 80 % intervals go into the caption below."""
+    from rich import box
+    from rich.table import Table
+
+    title = (f"top {len(rec.top)} of {rec.n_candidates} configs (ranked by the meta-learner's "
+             "ranking score)")
+    if not compact:
+        table = Table(title=title, title_justify="left")
+        for name, justify in (("#", "right"), ("model", "left"), ("pre", "center"), ("scheme", "left"),
+                              ("px", "right"), ("lr", "right"), ("wd", "right"), ("batch", "right"),
+                              ("ep", "right"), ("aug", "left"), ("pred. acc", "right"),
+                              ("80 % interval", "right"), ("time", "right")):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for r in rec.top:
+            c = r.config
+            table.add_row(str(r.rank), c.spec.label, "yes" if c.pretrained else "no", c.scheme,
+                          str(c.resolution), f"{c.lr:.0e}", f"{c.weight_decay:g}", str(c.batch_size),
+                          str(c.epochs), c.augmentation, _pct(r.predicted_acc),
+                          f"{_pct(r.acc_lo)}-{_pct(r.acc_hi)}", _time(r))
+        return table
+    folded = {"wd": [f"{r.config.weight_decay:.1g}" for r in rec.top],
+              "batch": [str(r.config.batch_size) for r in rec.top],
+              "aug": [r.config.augmentation for r in rec.top]}
+    shared = [f"{name} {_same(values)}" for name, values in folded.items() if _same(values)]
+    varying = [name for name, values in folded.items() if not _same(values)]
+    caption = [", ".join(shared) + (" in every row" if len(rec.top) > 1 else "")] if shared else []
+    if varying:
+        caption.append(" / ".join(varying) + ": " + ", ".join(
+            f"#{r.rank} " + "/".join(folded[name][i] for name in varying) for i, r in enumerate(rec.top)))
+    caption.append("80 % intervals: " + ", ".join(
+        f"#{r.rank} {100 * r.acc_lo:.1f}-{100 * r.acc_hi:.1f} %" for r in rec.top))
+    table = Table(title=title, title_justify="left", caption=". ".join(caption),
+                  caption_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  collapse_padding=True)
+    for name, justify in (("#", "right"), ("model", "left"), ("training", "left"), ("px", "right"),
+                          ("lr", "right"), ("ep", "right"), ("acc", "right"), ("time", "right")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for r in rec.top:
+        c = r.config
+        table.add_row(str(r.rank), c.spec.label, _training(c.pretrained, c.scheme),
+                      str(c.resolution), f"{c.lr:.0e}", str(c.epochs), _pct(r.predicted_acc), _time(r))
+    return table
+
+
+def _runs_table(rec: Recommendation, *, compact: bool = False) -> Any:
+    """The similar past runs; compact: model labels, short schemes, fewer padding columns."""
+    from rich import box
+    from rich.table import Table
+
+    from knowledge.search_space import MODELS  # lazy: CLI start-up (--help imports every command module)
+
+    title = "similar past runs (best per dataset)"
+    if not compact:
+        runs = Table(title=title, title_justify="left")
+        for name in ("dataset", "model", "scheme", "px", "test acc", "source", "similarity"):
+            runs.add_column(name)
+        for h in rec.similar_runs:
+            runs.add_row(h.dataset_id, h.model, h.scheme, str(h.resolution),
+                         "-" if h.test_acc is None else _pct(h.test_acc), h.source, f"{h.score:.2f}")
+        return runs
+    runs = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                 pad_edge=False, collapse_padding=True)
+    models = [MODELS[h.model].label if h.model in MODELS else h.model for h in rec.similar_runs]
+    for name, justify in (("dataset", "left"), ("model", "left"), ("scheme", "left"), ("px", "right"),
+                          ("acc", "right"), ("source", "left"), ("sim.", "right")):
+        runs.add_column(name, justify=justify, overflow="fold",  # type: ignore[arg-type]
+                        min_width=max(map(len, models)) if name == "model" else None)
+    for h, model in zip(rec.similar_runs, models):
+        dataset = h.dataset_id.replace("?", " (", 1).replace("&", ", ") + (")" if "?" in h.dataset_id else "")
+        runs.add_row(dataset, model, _SCHEME_SHORT.get(h.scheme, h.scheme),
+                     str(h.resolution), "-" if h.test_acc is None else _pct(h.test_acc), h.source,
+                     f"{h.score:.2f}")
+    return runs

@@ -33,7 +33,7 @@ STATUS = typer.Option(None, "--status", help="Run status: ok, failed, diverged, 
 
 
 def _open(store: Optional[Path]) -> Any:
-    from knowledge.meta_dataset.shipped import open_store
+    from knowledge.meta_dataset.shipped import open_store  # lazy: CLI start-up (--help imports every command module)
 
     return open_store(store)
 
@@ -45,7 +45,7 @@ def _filters(source: Optional[SourceOpt], dataset: Optional[str], status: Option
     if dataset:
         filters["dataset_id" if ":" in dataset else "base_dataset"] = dataset
     if status:
-        from knowledge.runs.record import RUN_STATUSES
+        from knowledge.runs.record import RUN_STATUSES  # lazy: CLI start-up (--help imports every command module)
 
         if status not in RUN_STATUSES:
             raise typer.BadParameter(f"{status!r}; choose one of {', '.join(RUN_STATUSES)}",
@@ -148,8 +148,10 @@ def rebuild(
     store: Optional[Path] = STORE,
 ) -> None:
     """Regenerate the shipped meta-dataset: the published MedMNIST+ table plus the store's own runs."""
-    from knowledge.meta_dataset.shipped import SHIPPED
-    from knowledge.meta_dataset.shipped import rebuild as do_rebuild
+    from knowledge.meta_dataset.shipped import SHIPPED  # lazy: CLI start-up (--help imports every command module)
+    from knowledge.meta_dataset.shipped import (  # lazy: CLI start-up (--help imports every command module)
+        rebuild as do_rebuild,
+    )
 
     target = out or SHIPPED
     counts = do_rebuild(_open(store), out=target, results_csv=results)

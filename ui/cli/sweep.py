@@ -35,7 +35,7 @@ def sweep(
 ) -> None:
     """Train sampled configs on each dataset and record every run (stop with Ctrl-C; the same
     command resumes)."""
-    from knowledge.sweeps import run_sweep
+    from knowledge.sweeps import run_sweep  # lazy: pulls in optuna
 
     try:
         report = run_sweep(

@@ -71,11 +71,11 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON."),
 ) -> None:
     """Train one model on a dataset, store the run and print its results."""
-    from knowledge.datasets import load_dataset
-    from knowledge.meta_dataset.shipped import open_store
-    from knowledge.training import TrainingJob, check_config
-    from knowledge.training.data import check_labels
-    from knowledge.training.launcher import check_time_budget
+    from knowledge.datasets import load_dataset  # lazy: CLI start-up (--help imports every command module)
+    from knowledge.meta_dataset.shipped import open_store  # lazy: CLI start-up (--help imports every command module)
+    from knowledge.training import TrainingJob, check_config  # lazy: pulls in torch
+    from knowledge.training.data import check_labels  # lazy: pulls in torch
+    from knowledge.training.launcher import check_time_budget  # lazy: pulls in torch
 
     config = check_config({
         "model": model, "pretrained": pretrained, "scheme": scheme.value, "resolution": resolution,

@@ -17,7 +17,7 @@ def ui(
     store: Optional[Path] = STORE,
 ) -> None:
     """Open the web app: chat, traits, recommendation card, SHAP and Pareto plots, dataset upload."""
-    from ui.app import build_app
+    from ui.app import build_app  # lazy: pulls in the web UI and langgraph (CLI start-up)
 
     demo = build_app(llm, store)
     typer.echo(f"MetaLLMiX UI on http://{host}:{port}")
