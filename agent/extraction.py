@@ -30,9 +30,11 @@ from agent.traitparse import (
     CLASSES,
     INSTANCES,
     NUM,
+    SCALED_RANGE,
     SIZE_1D,
     SIZE_2D,
     read_counts,
+    scaled_range,
 )
 from agent.traitsupport import supported
 from agent.traitwords import (
@@ -222,6 +224,7 @@ def bare_answer(text: str, pending: str) -> int | None:
     if bare := _BARE.fullmatch(text):
         return to_int(bare.group(1))
     if pending == "n_instances":
+        text = SCALED_RANGE.sub(scaled_range, text)  # "3 or 4 thousand" -> "3000-4000"
         if (m := VAGUE.search(text)) is not None:
             return amount_at(m.group(0)).value  # type: ignore[union-attr]
         ranges = [a for m in re.finditer(r"(?<![\w.,])" + NUM + r"\s*(?:-|–|to|à|a|bis)\s*" + NUM,
@@ -352,6 +355,8 @@ def merge(llm: TurnExtraction | None, regex: TurnExtraction, text: str) -> TurnE
                 continue
         if key == "dataset_path" and value not in text:
             continue  # a path must be written in the message
+        if key == "n_instances" and regex.n_instances is not None and VAGUE.search(text):
+            continue  # "a few thousand" reads as ~3,000 (its range kept), not the LLM's guess
         if key in ("height", "width") and regex.height is not None:
             continue  # "600x450" is width x height: the regex read the order the user wrote
         if key == "preference" and regex.preference is None and not _PREFERENCE_WORDS.search(text):

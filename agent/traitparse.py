@@ -182,8 +182,19 @@ _ROLE_BEFORE = re.compile(r"(?:(?P<config>batch(?:\s+size)?|lr|learning\s+rate|s
 NUMBER = re.compile(r"(?<![\w.,-])(" + NUM + r")(?![\w])|(?<=[x×])(\d{2,5})\b", re.IGNORECASE)
 
 
+SCALED_RANGE = re.compile(r"\b(\d{1,3})\s*(?:or|to|-|–)\s*(\d{1,3})\s*(thousand|hundred|k)\b",
+                           re.IGNORECASE)
+
+
+def scaled_range(m: re.Match[str]) -> str:
+    """"3 or 4 thousand" -> "3000-4000" (the same length is not kept: spans are re-read)."""
+    scale = 100 if m.group(3).lower() == "hundred" else 1000
+    return f"{int(m.group(1)) * scale}-{int(m.group(2)) * scale}"
+
+
 def read_counts(text: str, pending: str | None = None) -> Counts:
     """What `text` says about the dataset's size and classes (see the module docstring)."""
+    text = SCALED_RANGE.sub(scaled_range, text)
     out = Counts()
     roles: list[tuple[int, int, str, float]] = []
 

@@ -44,7 +44,8 @@ Result = tuple[bool, str]
 _PCT = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?)\s*%")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?(?:e-?\d+)?")
 _DURATION = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?\s*(?:s|sec|secs|seconds?|min|mins|minutes?|h|hr|hrs|"
-                       r"hours?|days?)\b", re.IGNORECASE)
+                       r"hours?|days?|minuten|minutos|minuti|heures?|stunden?|horas?|ore|jours?|"
+                       r"tage?|d[ií]as?|giorni)\b", re.IGNORECASE)  # also in the user's language
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 TRAIT_WORDS = re.compile(r"\b(entropy|imbalance|imbalanced|class(?:es)?|images?|instances?|"
                          r"samples?|resolution|image size|modality)\b", re.IGNORECASE)

@@ -217,3 +217,11 @@ def test_the_llm_cannot_swap_a_written_size_or_invent_a_preference() -> None:
     assert merge(TurnExtraction(preference="accuracy"), regex_extract(text), text).preference is None
     text = "I care most about accuracy."
     assert merge(TurnExtraction(preference="accuracy"), regex_extract(text), text).preference == "accuracy"
+
+
+def test_vague_amounts_keep_the_parsers_reading() -> None:
+    from agent.extraction import TurnExtraction, merge, regex_extract
+
+    text = "I have a few thousand photos of moles, two classes"
+    assert merge(TurnExtraction(n_instances=2000), regex_extract(text), text).n_instances == 3000
+    assert regex_extract("Hmm, 3 or 4 thousand, I never counted.", "n_instances").n_instances == 3500
