@@ -353,14 +353,15 @@ def merge(llm: TurnExtraction | None, regex: TurnExtraction, text: str) -> TurnE
             if not supported(key, value, text, counts):
                 log.info("dropping extracted %s=%r: not stated in the message", key, value)
                 continue
-        if key == "dataset_path" and value not in text:
-            continue  # a path must be written in the message
+        if key == "dataset_path" and (value not in text or re.search(r"\s", str(value).strip())):
+            continue  # a path or a named source ("digits") written in the message, not a sentence
         if key == "n_instances" and regex.n_instances is not None and VAGUE.search(text):
             continue  # "a few thousand" reads as ~3,000 (its range kept), not the LLM's guess
         if key in ("height", "width") and regex.height is not None:
             continue  # "600x450" is width x height: the regex read the order the user wrote
-        if key == "preference" and regex.preference is None and not _PREFERENCE_WORDS.search(text):
-            continue  # a preference the message does not state would re-rank a follow-up
+        if key == "preference" and (regex.preference is not None
+                                    or not _PREFERENCE_WORDS.search(text)):
+            continue  # the parser's reading wins; one the message does not state would re-rank
         if key == "budget":
             # the user's own words win; an LLM budget is kept only when every word of it is in the
             # message (a 1.5B model copied the prompt's example "one hour on a T4" into a turn that

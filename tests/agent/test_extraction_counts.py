@@ -225,3 +225,22 @@ def test_vague_amounts_keep_the_parsers_reading() -> None:
     text = "I have a few thousand photos of moles, two classes"
     assert merge(TurnExtraction(n_instances=2000), regex_extract(text), text).n_instances == 3000
     assert regex_extract("Hmm, 3 or 4 thousand, I never counted.", "n_instances").n_instances == 3500
+
+
+def test_the_llm_cannot_make_the_message_a_dataset_path() -> None:
+    """Seen with the 1.5B model: dataset_path = the whole message, then analyze_dataset of it."""
+    from agent.extraction import TurnExtraction, merge, regex_extract
+
+    text = "5,200 pediatric chest x-rays, binary (pneumonia or not), 128 px grayscale."
+    assert merge(TurnExtraction(dataset_path=text), regex_extract(text), text).dataset_path is None
+    text = "my data is at /data/scans.npz"
+    assert merge(TurnExtraction(dataset_path="/data/scans.npz"), regex_extract(text),
+                 text).dataset_path == "/data/scans.npz"
+
+
+def test_the_parsers_preference_wins() -> None:
+    from agent.extraction import TurnExtraction, merge, regex_extract
+
+    text = "Can you make it faster? Accuracy can drop a bit."
+    found = merge(TurnExtraction(preference="balanced"), regex_extract(text), text)
+    assert found.preference == regex_extract(text).preference
