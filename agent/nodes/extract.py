@@ -65,13 +65,13 @@ def extract(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
                          known=known_traits(state), retries=rt.retries,
                          always_llm=rt.llm_extraction == "always")
     pick_model = plan_pick_model(state)
+    intent = read_intent(text, pick_model)  # what the message asks (read once)
     edits = (plan_edits(text, pick_model)  # an edit needs a plan to edit
-             if pick_model and read_intent(text, pick_model).kind in ("other", "why_pick") else {})
+             if pick_model and intent.kind in ("other", "why_pick") else {})
     merged = merge_traits(dict(state.get("traits") or {}), found.traits(), text, edits=edits)
     traits = merged.traits
     constraints = dict(state.get("constraints") or {})
     held = constraints.pop("unknown_budget", None)  # a clause whose device we asked about
-    intent = read_intent(text, pick_model)
     if found.budget and not (pick_model and intent.kind == "device_time"):
         # a follow-up "how long on a T4?" is a what-if: the user's own budget stays
         constraints["budget"] = with_time_of(found.budget, held)
