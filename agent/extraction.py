@@ -35,8 +35,9 @@ from agent.traitparse import (
     SIZE_2D,
     read_counts,
     scaled_range,
+    vague_count,
 )
-from agent.traitsupport import supported
+from agent.traitsupport import modality_reading, supported
 from agent.traitwords import (
     COLOUR as _COLOUR,
 )
@@ -286,17 +287,15 @@ _NUMBER_WORD = re.compile(r"\b(?:" + "|".join(_WORD_INTS) + r"|hundred|thousand|
                           r"half|one|a few|several)\b", re.IGNORECASE)
 _IMBALANCE = re.compile(r"imbalanc|balanced|skew|largest|smallest|majority|minority|rare|"
                         r"times (?:more|fewer|as)|ratio|per class", re.IGNORECASE)
-_CORRECTION = re.compile(r"\b(?:not|no|n't|instead|rather|actually|wrong|correction|except)\b|n't",
-                         re.IGNORECASE)
+_CORRECTION = re.compile(r"\b(?:not|no|instead|rather|actually|wrong|correction|except)\b|n't", re.I)
 
 
 def regex_covers(text: str, found: TurnExtraction, known: dict[str, Any] | None = None,
                  pending: str | None = None) -> bool:
     """Whether an LLM extraction could add nothing to the regexes' `found`: every number of the
     message is inside something the regexes read (a count, classes, a size, a budget clause, a
-    path), the question just asked was answered, the modality is known, and no modality is being
-    corrected ("not X-ray but CT"). Saves one LLM call on most turns ("What if I only have a
-    CPU?", "Why not a ViT?", a message stating everything plainly)."""
+    path), the question asked was answered, the modality is known and not being corrected ("not
+    X-ray but CT"). Saves an LLM call on most turns ("Why not a ViT?", a plain message)."""
     rest = text
     for pattern in (_PATH, _INSTANCES, _CLASSES, _SIZE_2D, _SIZE_1D):
         rest = pattern.sub(" ", rest)
@@ -319,10 +318,9 @@ def regex_covers(text: str, found: TurnExtraction, known: dict[str, Any] | None 
 
 def _safe_modality(word: str) -> bool:
     try:
-        normalize_modality(word)
+        return bool(normalize_modality(word))
     except ValueError:
         return False
-    return True
 
 
 # --- combining -----------------------------------------------------------------------------------
@@ -359,13 +357,14 @@ def merge(llm: TurnExtraction | None, regex: TurnExtraction, text: str) -> TurnE
             continue  # "a few thousand" reads as ~3,000 (its range kept), not the LLM's guess
         if key in ("height", "width") and regex.height is not None:
             continue  # "600x450" is width x height: the regex read the order the user wrote
+        if key == "modality" and (value := modality_reading(value, regex.modality, text)) is None:
+            continue
         if key == "preference" and (regex.preference is not None
                                     or not _PREFERENCE_WORDS.search(text)):
             continue  # the parser's reading wins; one the message does not state would re-rank
         if key == "budget":
-            # the user's own words win; an LLM budget is kept only when every word of it is in the
-            # message (a 1.5B model copied the prompt's example "one hour on a T4" into a turn that
-            # named no budget) and it is readable
+            # the user's words win; an LLM budget is kept only when readable and every word of it
+            # is in the message (a 1.5B model copied the prompt's "one hour on a T4")
             words = re.findall(r"[a-z0-9]+", str(value).lower())
             if regex.budget is not None or not all(w in text.lower() for w in words):
                 continue
@@ -382,6 +381,8 @@ def extract_turn(model: BaseChatModel | None, text: str, *, pending: str | None 
     With `always_llm=False` the LLM is asked only when the regexes may have missed something
     (`regex_covers`)."""
     regex = regex_extract(text, pending)
+    if regex.n_instances is None and "n_instances" not in (known or {}) and (n := vague_count(text)):
+        regex = regex.model_copy(update={"n_instances": n})  # "3 or 4 thousand", whatever was asked
     if model is None or (not always_llm and regex_covers(text, regex, known, pending)):
         return regex
     messages = [SystemMessage(prompts.EXTRACT_SYSTEM),

@@ -32,12 +32,17 @@ Param = Literal["lr", "batch_size", "epochs", "optimizer", "resolution", "weight
 # Tasks that are not image classification. "Pneumonia detection" is classification in common
 # speech, so detection counts only with boxes, localisation or object detection.
 _SCOPE: tuple[tuple[str, str], ...] = (
-    ("segmentation", r"\bsegment(?:ation|ing|s)?\b|\bsegmentaci[oó]n\b|\bsegmentierung\b|\b(?:pixel|voxel)[- ]wise\b|\bmasks?\b|"
+    ("segmentation", r"\bsegment(?:ation|ing|s)?\b|\bsegmentaci[oó]n\b|\bsegmentierung\b|\bsegmentazione\b|\b(?:pixel|voxel)[- ]wise\b|\bmasks?\b|"
                      r"\bdelineat\w*|\bcontour(?:ing|s)?\b"),
     ("object detection", r"\bobject detection\b|\bbounding[- ]box\w*|\blocali[sz](?:e|ation|ing)\b|"
                          r"\bdetect(?:ion|ing)?\b[^.?!]{0,40}\b(?:boxes|locations?|where)\b|"
                          r"\b(?:yolo|faster r-?cnn|retinanet)\b|\bcount(?:ing)?\s+(?:the\s+)?"
-                         r"(?:cells|nuclei|objects|lesions)\b"),
+                         r"(?:cells|nuclei|objects|lesions)\b|"
+                         # French, Spanish, German, Italian: boxes, detectors, localisation
+                         r"\bbo[iî]tes?\s+englobantes?\b|\bcadres?\s+de\s+d[ée]limitation\b|"
+                         r"\bcajas?\s+delimitadoras?\b|\bbegrenzungsrahmen\b|\bobjekterkennung\b|"
+                         r"\briquadri\s+di\s+delimitazione\b|"
+                         r"\blocali[sz]a(?:tion|ci[oó]n|zione)\b"),
     ("3-D volumes", r"\b3-?d\b(?![- ]?(?:print|render))|\bvolumetric\b|\bvoxels?\b|"
                     r"\b(?:ct|mri?|pet)\s+volumes\b|\bvolumes?\s+of\s+(?:ct|mri?)\b|\bnifti\b|\.nii\b"),
     ("text", r"\btext classification\b|\b(?:radiology|clinical|pathology|discharge)\s+"

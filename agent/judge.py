@@ -39,6 +39,7 @@ from agent.grounding import (
     name_violations,
     number_violations,
 )
+from agent.language import NAMES, detect
 from agent.llm import with_max_tokens
 from knowledge.errors import ConfigError
 from knowledge.meta_dataset.shipped import open_store
@@ -119,21 +120,39 @@ class Verdict(BaseModel):
 
 # --- deterministic checks ------------------------------------------------------------------------
 
+# The words that show a field in an answer, in the languages the advisor answers in (en, fr, de,
+# es, it, pt): a French answer says "taux d'apprentissage", not "learning rate".
 _FIELD_WORDS: dict[str, tuple[str, ...]] = {
-    "pretrained": ("pretrain", "pre-train", "from scratch", "imagenet"),
+    "pretrained": ("pretrain", "pre-train", "from scratch", "imagenet", "préentra", "pré-entra",
+                   "depuis zéro", "vortrain", "ohne vortraining", "preentren", "pre-entren",
+                   "desde cero", "pre-addestr", "preaddestr", "da zero", "pré-trein", "do zero"),
     "scheme": ("end-to-end", "end_to_end", "end to end", "fine-tun", "linear prob", "linear_prob",
-               "knn", "k-nn"),
-    "optimizer": ("adamw", "adam", "sgd", "optimizer"),
-    "lr": ("learning rate", "lr"),
-    "weight_decay": ("weight decay", "wd", "weight_decay"),
-    "batch_size": ("batch",),
-    "epochs": ("epoch",),
+               "knn", "k-nn", "bout en bout", "ajustement fin", "sonde linéaire", "feinabstimm",
+               "lineare probe", "extremo a extremo", "ajuste fino", "sonda lineal",
+               "sonda lineare", "ponta a ponta"),
+    "optimizer": ("adamw", "adam", "sgd", "optimizer", "optimiseur", "optimierer", "optimizador",
+                  "ottimizzatore", "otimizador"),
+    "lr": ("learning rate", "lr", "taux d'apprentissage", "lernrate", "tasa de aprendizaje",
+           "tasso di apprendimento", "taxa de aprendizagem"),
+    "weight_decay": ("weight decay", "wd", "weight_decay", "décroissance des poids",
+                     "gewichtsabnahme", "gewichtszerfall", "decaimiento de pesos",
+                     "decadimento dei pesi", "decaimento de pesos"),
+    "batch_size": ("batch", "taille de lot", "tamaño de lote", "tamanho do lote"),
+    "epochs": ("epoch", "époque", "epoche", "época", "epoca", "ep"),
     "augmentation": ("aug",),
-    "predicted accuracy": ("accuracy", "acc"),
-    "training time": ("time", "min", "hour", "second"),
-    "reasons": ("because", "why", "factor", "points", "shap"),
-    "similar runs": ("similar", "past run", "previous run", "reached"),
-    "alternatives": ("faster", "alternative", "more accurate"),
+    "predicted accuracy": ("accuracy", "acc", "précision", "genauigkeit", "precisión",
+                           "accuratezza", "precisão"),
+    "training time": ("time", "min", "hour", "second", "temps", "heure", "zeit", "stunde",
+                      "trainingszeit", "dauer",
+                      "tiempo", "hora", "tempo", "ora"),
+    "reasons": ("because", "why", "factor", "points", "shap", "pourquoi", "parce", "facteur",
+                "warum", "weil", "faktor", "punkte", "por qué", "porque", "puntos", "perché",
+                "fattor", "punti", "porquê", "pontos"),
+    "similar runs": ("similar", "past run", "previous run", "reached", "similaire", "précédent",
+                     "ähnlich", "früher", "anterior", "simili", "passat", "semelhante"),
+    "alternatives": ("faster", "alternative", "more accurate", "plus rapide", "plus précis",
+                     "alternativ", "schneller", "genauer", "más rápid", "más precis",
+                     "alternativa", "più veloce", "più accurat", "mais rápid", "mais precis"),
 }
 
 
@@ -235,6 +254,27 @@ def deterministic_score(checks: list[Check], criterion: str) -> int:
     return 5 if failed == 0 else 3 if failed == 1 else 1
 
 
+def language_rule(answer: str) -> str:
+    """The rubric's line for an answer in another language than English: a 1.5B judge scored a
+    complete French card 1/1/1 ("the accuracy is not provided") next to "précision 85.6 %"."""
+    lang = detect(answer)
+    if lang in (None, "en") or lang not in NAMES:
+        return ""
+    return (f"\nThe answer is in {NAMES[lang]}, the user's language: judge what it says, not the "
+            f"language. Numbers, model names and config values read the same in {NAMES[lang]} "
+            f"(e.g. {_GLOSSES.get(lang, '')}).")
+
+
+_GLOSSES = {
+    "fr": "'précision' = accuracy, 'époques' = epochs, 'préentraîné' = pretrained, 'Pourquoi' = why",
+    "de": "'Genauigkeit' = accuracy, 'Epochen' = epochs, 'vortrainiert' = pretrained, 'Warum' = why",
+    "es": "'precisión' = accuracy, 'épocas' = epochs, 'preentrenado' = pretrained, 'Por qué' = why",
+    "it": "'accuratezza' = accuracy, 'epoche' = epochs, 'pre-addestrato' = pretrained, "
+          "'Perché' = why",
+    "pt": "'precisão' = accuracy, 'épocas' = epochs, 'pré-treinado' = pretrained, 'Porquê' = why",
+}
+
+
 # --- the graph -----------------------------------------------------------------------------------
 
 class JudgeState(TypedDict, total=False):
@@ -262,8 +302,9 @@ def build_judge(model: BaseChatModel | None, *, store: Any = None, retries: int 
                 Recommendation.model_validate(t.get("recommendation")), compact=True)
         except ValidationError:
             shown = {"tool_outputs": [o.get("output", "")[:2000] for o in t.get("tool_outputs") or []]}
-        messages = [SystemMessage(prompts.JUDGE_SYSTEM + RUBRIC_RULES),
-                    HumanMessage(prompts.judge_user(str(t.get("answer") or ""), shown, state["checks"]))]
+        answer = str(t.get("answer") or "")
+        messages = [SystemMessage(prompts.JUDGE_SYSTEM + RUBRIC_RULES + language_rule(answer)),
+                    HumanMessage(prompts.judge_user(answer, shown, state["checks"]))]
         try:
             result = invoke_structured(with_max_tokens(model, RUBRIC_TOKENS), Rubric, messages,
                                        retries=retries)

@@ -158,8 +158,18 @@ JUDGE_SYSTEM = (
 
 
 def judge_user(answer: str, facts: dict[str, Any], checks: list[dict[str, Any]]) -> str:
-    return (f"TOOL FACTS (JSON):\n{_json(facts)}\n\n"
-            f"AUTOMATIC CHECKS (JSON):\n{_json(checks)}\n\n"
+    """The judge's message: the facts, the automatic checks in plain sentences (a small model
+    read past a failed check buried in a JSON list of passed ones), the answer."""
+    failed = [c for c in checks if not c.get("passed")]
+    if failed:
+        lines = "\n".join(f"- {c['criterion']}: {c['name']} FAILED: {c.get('detail') or 'no detail'}"
+                           for c in failed)
+        verdicts = (f"AUTOMATIC CHECKS: {len(checks) - len(failed)} of {len(checks)} passed; "
+                    f"these failed:\n{lines}")
+    else:
+        verdicts = (f"AUTOMATIC CHECKS: all {len(checks)} passed (numbers, names, meaning, "
+                    "config and fields); they do not judge clarity or how well it reads.")
+    return (f"TOOL FACTS (JSON):\n{_json(facts)}\n\n{verdicts}\n\n"
             f"THE ANSWER (data) is between the markers:\n<<<\n{answer}\n>>>")
 
 

@@ -57,6 +57,7 @@ class AdvisorState(TypedDict, total=False):
     launched_run: dict[str, Any] | None  # what launch_training returned
     language: str | None  # the user's language (`agent.language.detect`), None: English
     budget_asked: bool  # the hardware / time question was asked (it is asked once)
+    time_assumed: bool  # the recommendation ranked a CPU budget without a time for at most an hour
     focus: dict[str, Any] | None  # the other model the last what-if was about ({"model", ...})
     turn: int  # user turns so far
     step: int  # model/tool rounds within this turn (bounded)

@@ -23,6 +23,7 @@ from typing import Any
 from agent.traitwords import (
     APPROX,
     CLASS_WORDS,
+    ENGLISH_WORD_INTS,
     IMAGE_WORDS,
     LETTER,
     NUM,
@@ -46,17 +47,29 @@ INSTANCES = re.compile(APPROX + r"?\s*(?<![x×\d,.])" + AMOUNT + r"\s+(?:" + LET
 PER_CLASS = re.compile(r"(?<![x×\d,.])(" + NUM + r")\s+(?:(?:" + IMAGE_WORDS
                        + r")\s+)?(?:per|each|in each|for each|par|por|pro)\s*(?:class|classe|"
                        r"clase|klasse)?\b", re.IGNORECASE)
-CLASSES = re.compile(r"\b(\d+|" + "|".join(WORD_INTS) + r")\s+(?:" + LETTER + r"[\w-]*\s+)?(?:"
+CLASSES = re.compile(r"\b(\d+|" + "|".join(WORD_INTS) + r")\s+(?:(?!(?:per|each|in|for|par|por|"
+                     r"pro)\b)" + LETTER + r"[\w-]*\s+)?(?:"
                      + CLASS_WORDS + r")\b", re.IGNORECASE)
+# "graded 0-4", "Kellgren-Lawrence scale 0-4", "stages 1 to 5": that many ordered classes
+GRADES = re.compile(r"\b(?:grade[sd]?|graded|scale|levels?|stages?|scores?|severity|gradi|"
+                    r"grados?|stad(?:es|ien))\b[^.;:\d]{0,40}?(?<![\d.,])(\d{1,2})\s*(?:-|–|to|"
+                    r"through|à|a|bis)\s*(\d{1,2})(?![\d.,])(?!\s*(?:%|px|h\b|hours?|min|k\b|"
+                    r"years?|days?|ans|años|jahre))", re.IGNORECASE)
 SIZE_2D = re.compile(r"\b(\d{2,5})\s*(?:[x×]|by)\s*(\d{2,5})\b", re.IGNORECASE)
 SIZE_1D = re.compile(r"\b(\d{2,5})\s*(?:px|pixels?|p[ií]xe?l(?:es|s)?|pixel)\b", re.IGNORECASE)
 
 _LARGEST = (r"(?:largest|biggest|majority|most\s+(?:common|frequent|populated)|dominant|"
-            r"max(?:imum)?\s+class|most)")
+            r"max(?:imum)?\s+class|most|gr[öo](?:ß|ss)te|plus\s+grande?|m[aá]s\s+grande|"
+            r"pi[uù]\s+grande|mayor|maggiore)")
 _SMALLEST = (r"(?:smallest|minority|rarest|least\s+(?:common|frequent|populated)|"
-             r"min(?:imum)?\s+class|fewest)")
-_LINK = (r"(?:\s+(?:class|category|one))?(?:\s+(?:has|have|had|with|of|is|at|contains|holds|"
-         r"gets|=|:)|\s*[=:])*\s*(?:about|around|~|roughly|only|just|approximately)?\s*")
+             r"min(?:imum)?\s+class|fewest|kleinste|plus\s+petite?|m[aá]s\s+peque[nñ]a|"
+             r"pi[uù]\s+piccola|menor|minore)")
+# "class" / "grade" ... in five languages, then a verb: "the largest grade has", "die größte Klasse hat"
+_LINK = (r"(?:\s+(?:class|category|one|grade|group|stage|type|klasse|gruppe|classe|clase|"
+         r"catégorie|categor[ií]a))?(?:\s+(?:has|have|had|with|of|is|at|contains|holds|gets|hat|"
+         r"mit|enthält|umfasst|a|compte|contient|avec|tiene|con|cuenta|ha|=|:)|\s*[=:])*\s*"
+         r"(?:about|around|~|roughly|only|just|approximately|nur|etwa|ca\.|seulement|environ|"
+         r"solo|s[oó]lo|unos|unas)?\s*")
 _NOT_SIZE = r"(?!\d|[.,]\d|\s*k\b|\s*(?:times|x\b|×|-?fold|%|px|pixels))"
 LARGEST = re.compile(r"\b" + _LARGEST + _LINK + r"(" + NUM + r")" + _NOT_SIZE, re.IGNORECASE)
 SMALLEST = re.compile(r"\b" + _SMALLEST + _LINK + r"(" + NUM + r")" + _NOT_SIZE, re.IGNORECASE)
@@ -67,12 +80,21 @@ SMALLEST_AFTER = re.compile(r"(" + NUM + r")\s+(?:(?:" + IMAGE_WORDS + r")\s+)?i
 
 _RATIO_NUM = r"(\d+(?:[.,]\d+)?)"
 RATIO_COLON = re.compile(r"(?<![\d:.,])" + _RATIO_NUM + r"\s*:\s*" + _RATIO_NUM + r"(?![\d:])")
-RATIO_TIMES = re.compile(r"(?<![\w.,])" + _RATIO_NUM + r"\s*(?:times|x|×|-?fold)\s+(?:more|larger|"
+RATIO_TIMES = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)?|" + "|".join(ENGLISH_WORD_INTS) + r")\s*(?:times|x|×|-?fold)\s+(?:more|larger|"
                          r"bigger|as\s+(?:many|large|big)|the\s+(?:smallest|minority|rarest)|"
                          r"imbalance|fewer|less|smaller)", re.IGNORECASE)
 RATIO_WORD = re.compile(r"\b(?:imbalance(?:\s+ratio)?|class\s+ratio|ratio)\s*(?:of|is|=|:|~|≈|"
                         r"about|around|roughly|approximately|\s)*\s*(?:1\s*:\s*)?" + _RATIO_NUM
                         + r"(?!\s*(?:%|px|images))", re.IGNORECASE)
+# the classes are balanced (a description of the data, not "a balanced trade-off" or accuracy)
+BALANCED = re.compile(r"\b(?:(?:perfectly|fully|roughly|well|evenly|nicely|quite|pretty|"
+                      r"class(?:es)?(?:\s+are)?)\s+)?balanced\b(?!\s+(?:accuracy|trade|between|"
+                      r"approach|choice|option|config|one|model|mix))|\bequal(?:ly)?[- ]sized\s+"
+                      r"class|\bsame\s+number\s+(?:of\s+images\s+)?(?:in|per)\s+(?:each\s+)?class|"
+                      r"\b[ée]quilibr[ée]e?s?\b|\bbalanceadas?\b|\bausgewogen\w*|\bbilanciat[ei]\b",
+                      re.IGNORECASE)
+UNBALANCED = re.compile(r"imbalanc|unbalanc|not\s+balanced|n't\s+balanced|d[ée]s[ée]quilibr|"
+                        r"desbalance|desequilibr|unausgewogen|sbilanciat", re.IGNORECASE)
 _RATIO_CONTEXT = re.compile(r"imbalanc|ratio|skew|unbalanc|proportion", re.IGNORECASE)
 
 # A labelled class size: "3,000 normal", "200 malignant images"
@@ -109,6 +131,7 @@ class Counts:
     largest: int | None = None
     smallest: int | None = None
     ratio: float | None = None  # written as a ratio ("1:20", "20 times more", "ratio 20")
+    balanced: bool = False  # "perfectly balanced", "balanced classes": an imbalance of 1
     counts: list[int] | None = None  # per-class sizes listed
     roles: list[tuple[int, int, str, float]] = field(default_factory=list)  # start, end, role, value
 
@@ -124,6 +147,8 @@ class Counts:
             found["imbalance_ratio"] = round_ratio(self.ratio)
         elif self.extremes_ratio is not None:
             found["imbalance_ratio"] = self.extremes_ratio
+        elif self.balanced and self.counts is None:
+            found["imbalance_ratio"] = 1.0
         if self.counts is not None:
             found["class_counts"] = self.counts
         elif self.per_class and self.n_classes and "n_instances" not in found:
@@ -192,6 +217,23 @@ def scaled_range(m: re.Match[str]) -> str:
     return f"{int(m.group(1)) * scale}-{int(m.group(2)) * scale}"
 
 
+def vague_count(text: str) -> int | None:
+    """The number of images a message gives as a vague or scaled amount without an image word
+    ("Hmm, 3 or 4 thousand, I never counted", "a few thousand"): its usual reading, or None. Read
+    whatever question it answers, as long as the count is still unknown."""
+    if (m := VAGUE_AMOUNT.search(text)) is not None:
+        return amount_at(m.group(0)).value  # type: ignore[union-attr]
+    if (m := SCALED_RANGE.search(text)) is not None:  # "3 or 4 thousand": the middle, 3,500
+        scale = 100 if m.group(3).lower() == "hundred" else 1000
+        low, high = int(m.group(1)) * scale, int(m.group(2)) * scale
+        return (low + high) // 2 if 0 < low < high else None
+    return None
+
+
+VAGUE_AMOUNT = re.compile(r"(?<!\w)(?:" + VAGUE_TEXT + r")(?!\w)(?!\s+(?:of\s+)?(?:hours?|minutes?|"
+                          r"epochs?|dollars?|euros?|px|pixels?|years?))", re.IGNORECASE)
+
+
 def read_counts(text: str, pending: str | None = None) -> Counts:
     """What `text` says about the dataset's size and classes (see the module docstring)."""
     text = SCALED_RANGE.sub(scaled_range, text)
@@ -210,6 +252,10 @@ def read_counts(text: str, pending: str | None = None) -> Counts:
     if (m := CLASSES.search(text)) is not None:
         out.n_classes = to_int(m.group(1))
         role(m.span(1), "classes", out.n_classes or 0)
+    elif (m := GRADES.search(text)) is not None and 0 <= int(m.group(1)) < int(m.group(2)) <= 10:
+        out.n_classes = int(m.group(2)) - int(m.group(1)) + 1
+        role(m.span(1), "grade", int(m.group(1)))
+        role(m.span(2), "grade", int(m.group(2)))
     elif re.search(r"\bbinary\b|\bbinaire\b|\bbinari[oa]\b|\bbinär\b|\byes\s*(?:/|or)\s*no\b|"
                    r"\bpresent\s*(?:/|or)\s*absent\b", text, re.IGNORECASE):
         out.n_classes = 2
@@ -222,7 +268,7 @@ def read_counts(text: str, pending: str | None = None) -> Counts:
         out.largest = out.smallest = None  # "most ... 30" is not a class size after all
     for pattern in (RATIO_WORD, RATIO_TIMES):
         if out.ratio is None and (m := pattern.search(text)) is not None:
-            value = to_float(m.group(1))
+            value = ENGLISH_WORD_INTS.get(m.group(1).lower()) or to_float(m.group(1))
             if value is not None and value >= 1:
                 out.ratio = value
                 role(m.span(1), "ratio", value)
@@ -236,6 +282,8 @@ def read_counts(text: str, pending: str | None = None) -> Counts:
                 role(m.span(1), "ratio", a)
                 role(m.span(2), "ratio", b)
                 break
+    out.balanced = bool(BALANCED.search(text)) and not UNBALANCED.search(text) and bool(
+        out.n_classes or INSTANCES.search(text) or re.search(CLASS_WORDS, text, re.IGNORECASE))
     if (m := COUNT_LIST.search(text) or COUNT_LIST_BEFORE.search(text)) is not None:
         group = 2 if m.re is COUNT_LIST_BEFORE and m.group(1) is None else 1
         found = [(n, to_int(n.group(0))) for n in re.finditer(NUM, m.group(group))]
@@ -284,5 +332,5 @@ def read_counts(text: str, pending: str | None = None) -> Counts:
     return out
 
 
-__all__ = ["AMOUNT", "CLASSES", "INSTANCES", "NUM", "SIZE_1D", "SIZE_2D", "Amount", "Counts",
+__all__ = ["AMOUNT", "CLASSES", "vague_count", "INSTANCES", "NUM", "SIZE_1D", "SIZE_2D", "Amount", "Counts",
            "amount_at", "class_names", "read_counts", "round_ratio", "to_int"]

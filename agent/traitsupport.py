@@ -25,7 +25,7 @@ from typing import Any
 from agent.grounding import find_numbers
 from agent.traitparse import Counts, read_counts
 from agent.traitwords import COLOUR as _COLOUR
-from agent.traitwords import ENGLISH_WORD_INTS, VAGUE, vague_amount
+from agent.traitwords import ENGLISH_WORD_INTS, VAGUE, modality_hints, vague_amount
 from agent.traitwords import GRAY as _GRAY
 
 _SCALED = re.compile(r"\b(" + "|".join(ENGLISH_WORD_INTS) + r"|a|one|\d+(?:\.\d+)?)\s+"
@@ -130,4 +130,17 @@ def supported(key: str, value: Any, text: str, counts: Counts | None = None) -> 
     return bool(roles) or value in words or value in scaled_words(text)
 
 
-__all__ = ["counts_supported", "roles_of", "scaled_words", "supported"]
+def modality_reading(llm: str, parsed: str | None, text: str) -> str | None:
+    """The modality to keep of an LLM's `llm` for `text`: the one the parser read wins (the word
+    the user wrote); else the LLM's, unless the message's words point elsewhere
+    (`agent.traitwords.MODALITY_HINTS`: "blood-cell crops" are microscopy, not the x-ray a 1.5B
+    model said) - then the one they point to, or None when they point to several."""
+    if parsed is not None:
+        return None  # the parser's own reading stands
+    hints = modality_hints(text)
+    if not hints or llm in hints:
+        return llm
+    return next(iter(hints)) if len(hints) == 1 else None
+
+
+__all__ = ["counts_supported", "modality_reading", "roles_of", "scaled_words", "supported"]

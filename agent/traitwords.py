@@ -29,7 +29,7 @@ IMAGE_WORDS = (r"images?|pictures?|photos?|photographs?|scans?|slides?|slices?|s
                r"radiographies|clich[ée]s|im[aá]genes|radiograf[ií]as|fotos|fotograf[ií]as|"
                r"ecograf[ií]as|[ée]chographies|bilder|aufnahmen|r[öo]ntgenbilder|immagini|"
                r"radiografie|foto|ecografie|coupes|cortes|schnitte|resonancias|irm|"
-               r"[\w]+-(?:patches|bilder|images|scans|tiles|crops)")
+               r"[\w]+-(?:patches|bilder|images|scans|tiles|crops|aufnahmen|photos|fotos|slices|schnitte)")
 CLASS_WORDS = (r"classes|categories|labels|class|diagnoses|conditions|types|kinds|clases|"
                r"categor[ií]as|tipos|\w*klassen|kategorien|typen|classi|categorie|tipi|"
                r"cat[ée]gories")
@@ -102,6 +102,26 @@ def foreign_modality(text: str) -> str | None:
         return None
     index = int(next(k for k, v in m.groupdict().items() if v is not None)[1:])
     return list(FOREIGN_MODALITIES.values())[index]
+
+
+# Words that point to a modality without naming it ("blood-cell crops", "moles"): an LLM's
+# modality that none of them allows is not taken (a 1.5B model called blood-cell crops x-ray).
+MODALITY_HINTS: dict[str, str] = {
+    r"blood[- ]?cells?|cells?|smears?|nucle(?:i|us)|cytolog\w*|bacteri\w*|parasites?|malaria|"
+    r"zellen|cellules|c[ée]lulas|cellule": "microscopy",
+    r"h\s*&\s*e|tissue|biops(?:y|ies)|whole[- ]slide|wsi|pathology|gewebe|tissu|tejido": "histopathology",
+    r"moles?|melanomas?|nev(?:us|i)|skin|dermat\w*|lesions?\s+of\s+the\s+skin": "dermoscopy",
+    r"chest\s+films?|radiograph\w*|mammogra\w*|x-?rays?|cxr": "x-ray",
+    r"retina\w*|diabetic\s+retinopathy|eye": "fundus",
+    r"sonograph\w*|echograph\w*|ultrasound": "ultrasound",
+}
+_HINT = [(re.compile(r"(?<!\w)(?:" + p + r")(?!\w)", re.IGNORECASE), m) for p, m in MODALITY_HINTS.items()]
+
+
+def modality_hints(text: str) -> set[str]:
+    """The modalities `text`'s words point to (`MODALITY_HINTS`; OCT counts with fundus)."""
+    found = {m for pattern, m in _HINT if pattern.search(text)}
+    return found | ({"oct"} if "fundus" in found else set())
 
 
 @dataclass(frozen=True)
@@ -199,6 +219,13 @@ _NAME_LEAD = re.compile(r"^\s*(?:(?:the\s+)?(?:classes|categories|labels)\s*(?:a
 _CLASS_MARKER = re.compile(r"(?:classes|categories|labels|labell?ed(?:\s+as)?|classified\s+as|"
                            r"clases|klassen|classi)\s*(?:are|:|as|sont|son|sind|sono)?\s*:?\s*$",
                            re.IGNORECASE)
+_TWO_NAMES = re.compile(r"[a-zà-ÿ][\w-]*\s+(?:or|ou|o|oder)\s+(?:not\s+|no\s+)?[a-zà-ÿ][\w-]*",
+                        re.IGNORECASE)
+# "CPU or GPU", "one or two", "today or tomorrow": two words with "or" that are not class names
+_NOT_CLASS_NAMES = re.compile(r"\b(?:cpu|gpu|laptop|colab|hours?|minutes?|days?|weeks?|today|"
+                              r"tomorrow|more|less|fewer|better|worse|faster|slower|so|that|this|"
+                              r"one|two|three|either|whatever|something|anything|yes|no)\b",
+                              re.IGNORECASE)
 _VS = re.compile(r"\b(?:vs\.?|versus)\s", re.IGNORECASE)
 
 
@@ -231,6 +258,11 @@ def listed_names(text: str) -> list[str] | None:
         if (m := _CLASS_MARKER.search(clause.split(":")[0])) is None and _VS.search(clause):
             candidates.append(tail if sep else clause.split(",")[-1] if "," in clause
                               and _VS.search(clause.split(",")[-1]) else clause)
+            # "3,500 photos, melanoma vs nevus, and ...": the comma part that holds the "vs"
+            candidates += [part for part in clause.split(",") if _VS.search(part)]
+        # "..., benign or malignant, about 300x300": a comma part that is two names and "or"
+        candidates += [part for part in clause.split(",") if _TWO_NAMES.fullmatch(part.strip())
+                       and not _NOT_CLASS_NAMES.search(part)]
         for marker in re.finditer(r"(?:labell?ed(?:\s+as)?|classified\s+as|classes\s+are)\s+",
                                   clause, re.IGNORECASE):
             candidates.append(clause[marker.end():])
@@ -244,4 +276,4 @@ def listed_names(text: str) -> list[str] | None:
 
 __all__ = ["APPROX", "CLASS_WORDS", "COLOUR", "GRAY", "ENGLISH_WORD_INTS", "FOREIGN_MODALITIES", "IMAGE_WORDS", "LETTER",
            "NUM", "RANGE_TEXT", "SCALED_WORDS", "VAGUE", "VAGUE_TEXT", "WORD_INTS", "Amount", "amount_at",
-           "class_names", "foreign_modality", "listed_names", "to_float", "to_int", "vague_amount"]
+           "class_names", "foreign_modality", "listed_names", "modality_hints", "to_float", "to_int", "vague_amount"]

@@ -26,6 +26,10 @@ tool's (or the user's) number, so `check_answer`'s number check passes them. The
    wrong value is the user's own ("1024 px") or a dataset trait, which the number check accepts
    (`recommendation_violations`, in `agent.grounding.claims`).
 
+5. a setting is called by its own name: a percentage after "learning rate" / "taux
+   d'apprentissage" / "Lernrate" is an accuracy given the wrong name, and "pretrained or from
+   scratch" / "préentraîné ou non" leaves the weights unsaid (`mislabelled`).
+
 A config named in a sentence is every ranked config of that model the tools gave, narrowed by the
 numbers written next to it (its px, lr, epochs, accuracy, time); a claim fails only when no such
 config makes it true, so an ambiguous name never fails a good answer.
@@ -138,6 +142,26 @@ def equal_comparisons(text: str, numbers: Sequence[Number]) -> list[tuple[int, V
     return out
 
 
+_LR_BEFORE = re.compile(r"(?:learning[\s_-]*rate|\blr\b|lernrate|taux\s+d'apprentissage|"
+                        r"tasa\s+de\s+aprendizaje|tasso\s+di\s+apprendimento|taxa\s+de\s+"
+                        r"aprendizagem)\s*(?:of|de|von|di|:|=)?\s*$", re.IGNORECASE)
+_EITHER_WEIGHTS = re.compile(
+    r"\bpr[ée]-?\w{0,4}train\w*\s+(?:or|ou|o|oder)\s+(?:not|non|no|nicht|from\s+scratch|depuis\s+"
+    r"z[ée]ro|desde\s+cero|da\s+zero|ohne\s+vortraining)\b|\bfrom\s+scratch\s+or\s+pre-?trained\b|"
+    r"\bpre-?trained\s+or\s+not\b", re.IGNORECASE)
+
+
+def mislabelled(text: str, numbers: Sequence[Number]) -> list[tuple[int, Violation]]:
+    """Rule 5: an accuracy called a learning rate, the weights left as either."""
+    out = [(n.start, Violation(f"{m.group(0).strip()} {n.label}", "an accuracy called a learning rate",
+                               n.text))
+           for n in numbers
+           if n.kind == "pct" and (m := _LR_BEFORE.search(text[max(0, n.start - 40):n.start]))]
+    out += [(m.start(), Violation(m.group(0), "pretrained or not: say which"))
+            for m in _EITHER_WEIGHTS.finditer(text)]
+    return out
+
+
 def _meaning(text: str, sources: Sequence[str], pick: dict[str, Any] | None,
              pick_sources: Sequence[str]) -> list[tuple[int, Violation]]:
     numbers = _find(text)
@@ -146,7 +170,8 @@ def _meaning(text: str, sources: Sequence[str], pick: dict[str, Any] | None,
     return [*equal_comparisons(text, numbers),
             *trait_violations(text, numbers, mentions, facts),
             *claim_violations(text, numbers, mentions, facts, pick),
-            *recommendation_violations(text, numbers, mentions, pick)]
+            *recommendation_violations(text, numbers, mentions, pick),
+            *mislabelled(text, numbers)]
 
 
 def meaning_violations(answer: str, sources: Sequence[str], *,
@@ -159,4 +184,4 @@ def meaning_violations(answer: str, sources: Sequence[str], *,
     return _unique(_meaning(normalize_text(answer), list(sources), pick, list(pick_sources)))
 
 
-__all__ = ["equal_comparisons", "meaning_violations"]
+__all__ = ["equal_comparisons", "meaning_violations", "mislabelled"]

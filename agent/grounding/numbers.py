@@ -28,7 +28,7 @@ _BARE_POWER = re.compile(r"(?<![\d.])10\s*\^\s*([-+]?\d+)")
 _UNIT_AFTER: tuple[tuple[re.Pattern[str], str, float], ...] = tuple(
     (re.compile(p, re.IGNORECASE), kind, scale) for p, kind, scale in (
         (r"\s*%", "pct", 1),
-        (r"\s*(?:percentage\s+)?(?:points?|pts?|pp)\b", "points", 1),
+        (r"\s*(?:percentage\s+)?(?:points?|pts?|pp|punkte?|puntos?|punti|pontos?)\b", "points", 1),
         (r"\s*-?(?:s|sec|secs|seconds?)\b", "dur", 1),
         (r"\s*-?(?:min|mins|minutes?|minuten|minutos|minuti)\b", "dur", 60),
         (r"\s*-?(?:h|hr|hrs|hours?|heures?|stunden?|horas?|ore|ora)\b", "dur", 3600),
@@ -41,6 +41,8 @@ _UNIT_AFTER: tuple[tuple[re.Pattern[str], str, float], ...] = tuple(
          r"categories|labels|files?|patients?|factors)\b", "count", 1),
         (r"\s*(?:x|×|times)\b(?!\s*\d)", "ratio", 1),
         (r"\s*(?:x\s*)?of\s+(?:the\s+)?native\b", "ratio", 1),  # "224 px (3.5 of native)"
+        (r"\s*(?:x\s*)?(?:der|von|vom|de\s+la|du|de|della|del|do|da)\s+(?:\w+\s+)?nati(?:v|f)\w*",
+         "ratio", 1),  # "(0.44 der nativen)", "(0.44 de la taille native)"
     ))
 # Words before a number that say what it is (the last one before it wins).
 _CONTEXT = re.compile(
@@ -161,14 +163,19 @@ def _classify(text: str, start: int, num_end: int, prev_end: int,
     return kind or "plain", 1.0, num_end
 
 
+_LIST_MARKER = re.compile(r"(?m)^[ \t>]*(?:[*-][ \t]+)?(\d{1,2})[.)](?=[ \t])")
+
+
 def _find(text: str) -> list[Number]:
     """The numbers of an already normalized text (see `find_numbers`)."""
     spans = [(m.start, m.end) for m in find_mentions(text) if m.kind in ("model", "run")]
+    markers = {m.start(1) for m in _LIST_MARKER.finditer(text)}  # "1. ..." numbers a list item
     headers = _table_headers(text)
     found: list[Number] = []
     prev_end = 0
     for m in _NUMBER.finditer(text):
-        if _is_name_part(text, m.start()) or any(s <= m.start() < e for s, e in spans):
+        if _is_name_part(text, m.start()) or m.start() in markers \
+                or any(s <= m.start() < e for s, e in spans):
             continue
         mantissa, exponent, unit = m.group(1), m.group(2), m.group(3)
         digits = mantissa.replace(",", "")

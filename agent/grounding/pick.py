@@ -19,19 +19,24 @@ NOT_STATED = "not stated"  # the reason of a Violation: a fact of the pick the a
 _SEP = r"[-_ /.]?"
 _SCHEME_STATED = {  # beyond `agent.entities`' scheme names: what else says "trained end to end"
     "end_to_end": re.compile(r"(?:all|whole|entire)\s+(?:the\s+)?(?:network|model|layers|weights)"
-                             r"|from[-\s]+scratch", re.IGNORECASE),
+                             r"|from[-\s]+scratch|de\s+bout\s+en\s+bout|durchg[äa]ngig|"
+                             r"de\s+extremo\s+a\s+extremo|ponta\s+a\s+ponta", re.IGNORECASE),
 }
 _SCHEME_LABELS = {"end_to_end": "end-to-end training", "linear_probing": "linear probing",
                   "knn": "kNN on frozen features"}
 _NEGATED = re.compile(r"(?:\bnot|\bno|\bwithout|\bnon)[-\s]+(?:\w+[-\s]+)?$", re.IGNORECASE)
 _SCRATCH = re.compile(
-    r"from[-\s]+scratch|\bscratch\b|random(?:ly)?[-\s]+init\w*|(?:\bnot|\bno|\bwithout|\bnon)[-\s]+"
+    r"from[-\s]+scratch|\bscratch\b|random(?:ly)?[-\s]+init\w*|"
+    # French, German, Spanish, Italian, Portuguese
+    r"depuis\s+z[ée]ro|[àa]\s+partir\s+de\s+z[ée]ro|ohne\s+vortraining|von\s+grund\s+auf|"
+    r"desde\s+cero|da\s+zero|do\s+zero|(?:\bnot|\bno|\bwithout|\bnon)[-\s]+"
     r"(?:\w+[-\s]+)?pre-?trained|pre-?trained(?:\s+weights)?\s*(?:\*\*)?\s*[:=]?\s*(?:\*\*)?\s*"
     r"(?:no|false)\b", re.IGNORECASE)
 # Pretrained weights, said outright or implied (fine-tuning, a linear probe or kNN on frozen
 # features start from pretrained weights).
 _PRETRAINED = re.compile(r"pre-?trained|imagenet|fine[-_ ]?tun\w*|linear[-_ ]prob\w*|frozen|"
-                         r"k[-_ ]?nn\b", re.IGNORECASE)
+                         r"k[-_ ]?nn\b|pr[ée]-?entra[iî]n\w*|vortrainiert\w*|pre-?entrenad\w*|"
+                         r"pre-?addestrat\w*|pr[ée]-?treinad\w*", re.IGNORECASE)
 # Words near a number without a unit that say which fact it is ("1e-4 learning rate", "224-pixel").
 _FACT_WORDS = {
     "px": re.compile(r"resolution|pixel|\bpx\b|image[\s_-]*size|input", re.IGNORECASE),

@@ -17,7 +17,7 @@ from agent.nodes.runtime import Runtime, last_user_text
 from agent.state import AdvisorState, known_traits
 from agent.traitcheck import merge_traits
 from knowledge.errors import ConfigError
-from knowledge.metalearner.budget import names_device, parse_duration
+from knowledge.metalearner.budget import names_device, parse_budget, parse_duration
 
 _YES = re.compile(r"\s*(yes|y|yep|yeah|sure|ok(ay)?|confirm(ed)?|go ahead|do it|start it|"
                   r"launch it|please do)([,!. ]+(please|go ahead|start it|launch it|do it|"
@@ -36,6 +36,28 @@ def with_time_of(budget: str, held: str | None) -> str:
     except ConfigError:
         return budget
     return f"{budget}, {seconds / 60:g} minutes"
+
+
+def with_earlier(budget: str, earlier: str | None) -> str:
+    """`budget` completed by the `earlier` one when it states only half: "I can leave it for 20
+    minutes" after "my laptop" keeps the laptop; "I have an A100" after "2 hours" keeps the two
+    hours. A message that states both replaces the earlier budget."""
+    if not earlier:
+        return budget
+    try:
+        seconds, before = parse_duration(budget), parse_budget(earlier)
+    except ConfigError:
+        return budget
+    device = names_device(budget) or bool(_LAPTOP.search(budget))
+    if seconds is not None and not device and (names_device(earlier) or _LAPTOP.search(earlier)):
+        return f"{budget}, on {before.device}"
+    if seconds is None and device and before.max_seconds is not None:
+        return f"{budget}, {before.max_seconds / 60:g} minutes"
+    return budget
+
+
+_LAPTOP = re.compile(r"\b(?:laptop|macbook|notebook|cpu|no gpu|my (?:pc|computer|machine))\b",
+                     re.IGNORECASE)
 
 
 def _names_device(budget: str) -> bool:
@@ -74,7 +96,8 @@ def extract(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
     held = constraints.pop("unknown_budget", None)  # a clause whose device we asked about
     if found.budget and not (pick_model and intent.kind == "device_time"):
         # a follow-up "how long on a T4?" is a what-if: the user's own budget stays
-        constraints["budget"] = with_time_of(found.budget, held)
+        constraints["budget"] = with_earlier(with_time_of(found.budget, held),
+                                             constraints.get("budget"))
     if found.preference and not edits:  # "launch ResNet-18 from scratch ... instead" names it
         constraints["preference"] = found.preference
     if edits:  # "from scratch instead", "use 64 px": the config the ranking must keep to

@@ -11,7 +11,7 @@ from typing import Any
 from langchain_core.messages import AIMessage
 from langgraph.graph import END
 
-from agent import facts
+from agent import facts, localize
 from agent.grounding import check_answer, launch_violations, launched_ok, unstated_pick
 from agent.nodes.runtime import (
     MAX_DRAFTS,
@@ -53,7 +53,10 @@ def ground(state: AdvisorState, rt: Runtime | None = None) -> dict[str, Any]:
         *unstated]
     ] if draft else ["(no answer)"]
     if draft and not violations:
-        text = in_language(with_notes(completed(draft, state), state), state, rt)
+        if localize.supported(state.get("language")):  # the draft alone goes to translation
+            text = with_notes(completed(in_language(draft, state, rt), state), state)
+        else:
+            text = in_language(with_notes(completed(draft, state), state), state, rt)
         return {"messages": [AIMessage(text)],
                 "route": END, "violations": [], "draft": None, **budget_question(state)}
     log.info("answer not grounded (%s); attempt %d", ", ".join(violations),
@@ -62,7 +65,14 @@ def ground(state: AdvisorState, rt: Runtime | None = None) -> dict[str, Any]:
     if (state.get("attempts") or 0) < MAX_DRAFTS:
         return {"violations": violations, "rejected": rejected,
                 "route": "answer" if state.get("mode") == "recommend" else "agent"}
-    return {"messages": [AIMessage(in_language(with_notes(fallback(state), state), state, rt))],
+    lang = state.get("language")
+    if localize.supported(lang) and state.get("mode") == "recommend" and state.get("recommendation"):
+        facts_ = facts.recommendation_facts(rec_of(state), preference(state), compact=True)
+        text = with_notes(localize.headline(facts_, lang) + "\n\n" + localize.sections(
+            facts_, lang, faster_within=rec_of(state).faster_within_points), state)
+    else:
+        text = in_language(with_notes(fallback(state), state), state, rt)
+    return {"messages": [AIMessage(text)],
             "route": END,
             "violations": violations, "draft": None, "rejected": rejected,
             **budget_question(state)}
@@ -99,9 +109,14 @@ def completed(text: str, state: AdvisorState) -> str:
     appended when the model left them out (small models often stop after the config)."""
     if state.get("mode") != "recommend" or not state.get("recommendation"):
         return text
-    if state.get("language") not in (None, "en"):
-        return text  # kept short enough to be translated (`in_language`)
     rec = rec_of(state)
+    lang = state.get("language")
+    if localize.supported(lang):  # the sections in the user's language (`agent.localize`)
+        extra = localize.sections(facts.recommendation_facts(rec, preference(state), compact=True),
+                                  lang, text, faster_within=rec.faster_within_points)
+        return f"{text}\n\n{extra}" if extra else text
+    if lang not in (None, "en"):
+        return text
     lowered = text.lower()
     parts = [text]
     if not any(w in lowered for w in _ALTERNATIVE_WORDS):
@@ -112,16 +127,27 @@ def completed(text: str, state: AdvisorState) -> str:
 
 
 BUDGET_QUESTION = ("What will you train on, and for how long? Name the GPU (or say CPU only, or "
-                   "my laptop) and the time you can give it; I assumed this machine's CPU with no "
-                   "time limit, and I'll re-rank for yours.")
+                   "my laptop) and the time you can give it; I assumed this machine's CPU for at "
+                   "most an hour, and I'll re-rank for yours.")
+TIME_QUESTION = ("How long can it train? I assumed at most an hour on the CPU; tell me the time "
+                 "you can give it and I'll re-rank.")
 
 
 def needs_budget(state: AdvisorState) -> bool:
-    """A recommendation made without any hardware or time budget, and the question not asked
-    yet in this conversation (it is asked once)."""
+    """A recommendation made without a hardware and time budget (none, or a CPU without a time:
+    ranked for at most an hour), and the question not asked yet in this conversation (it is
+    asked once)."""
     return (state.get("mode") == "recommend" and bool(state.get("recommendation"))
-            and not (state.get("constraints") or {}).get("budget")
+            and (not (state.get("constraints") or {}).get("budget") or bool(state.get("time_assumed")))
             and not state.get("budget_asked"))
+
+
+def _question(state: AdvisorState) -> str:
+    """The budget question, or the time question when the hardware is known."""
+    key = "time_question" if (state.get("constraints") or {}).get("budget") else "budget_question"
+    if localize.supported(state.get("language")):
+        return localize.phrase(state["language"], key)
+    return TIME_QUESTION if key == "time_question" else BUDGET_QUESTION
 
 
 def budget_question(state: AdvisorState) -> dict[str, Any]:
@@ -132,11 +158,14 @@ def budget_question(state: AdvisorState) -> dict[str, Any]:
 def with_notes(text: str, state: AdvisorState) -> str:
     """`text` with this turn's notes: a tool problem, an assumed image size."""
     notes = []
+    lang = state.get("language")
+    local = localize.supported(lang)
     if state.get("problem"):
         notes.append(state["problem"])
     height = (state.get("traits") or {}).get("height")
     if state.get("mode") == "recommend" and height and height["source"] == "assumed":
-        notes.append(f"You did not give the image size, so I assumed {height['value']} px; "
+        notes.append(localize.phrase(lang, "assumed_size", px=height["value"]) if local else
+                     f"You did not give the image size, so I assumed {height['value']} px; "
                      "tell me the real size to refine this.")
-    text += "\n\n" + "\n".join(f"_Note: {n}_" for n in notes) if notes else ""
-    return text + (f"\n\n**{BUDGET_QUESTION}**" if needs_budget(state) else "")
+    text += "\n\n" + "\n".join(f"_{'' if local else 'Note: '}{n}_" for n in notes) if notes else ""
+    return text + (f"\n\n**{_question(state)}**" if needs_budget(state) else "")

@@ -11,8 +11,27 @@ from langgraph.graph import END
 from agent import facts
 from agent.nodes.runtime import DEFAULT_HEIGHT, Runtime, error_of, recorded, state_key, tool_exchange
 from agent.state import AdvisorState
+from knowledge.errors import ConfigError
+from knowledge.metalearner.budget import parse_budget
 from tools.advice import explain_output, rank_output, similar_output
 from tools.base import safe, to_json
+
+ASSUMED_CPU_TIME = "1 hour"  # a CPU without a time limit: ranked for at most this (and asked)
+
+
+def effective_budget(budget: str | None) -> tuple[str | None, bool]:
+    """The budget the ranking uses, and whether its time is assumed: no budget, or a CPU without a
+    time ("my laptop"), is ranked for at most `ASSUMED_CPU_TIME` on the CPU (without a limit a
+    laptop user got a 7.7-hour plan); an unreadable budget is left to the ranking to report."""
+    try:
+        parsed = parse_budget(budget) if budget else None
+    except ConfigError:
+        return budget, False
+    if parsed is None:
+        return f"CPU only, {ASSUMED_CPU_TIME}", True
+    if parsed.device == "cpu" and parsed.max_seconds is None:
+        return f"{budget}, {ASSUMED_CPU_TIME}", True
+    return budget, False
 
 
 def recommend(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
@@ -52,12 +71,14 @@ def recommend(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
             args["require"] = constraints["require"]
         return record("rank_configs", args, rank_configs(budget))
 
-    error = error_of(ranked(constraints.get("budget")))
+    budget, assumed = effective_budget(constraints.get("budget"))
+    error = error_of(ranked(budget))
     if error and constraints.get("budget"):  # an unreadable budget: say so, rank without it
         problem = f"I ignored the budget {constraints['budget']!r}: {error}"
         constraints["budget"] = None
-        error = error_of(ranked(None))
-    update: dict[str, Any] = {"traits": traits, "constraints": constraints,
+        budget, assumed = effective_budget(None)
+        error = error_of(ranked(budget))
+    update: dict[str, Any] = {"traits": traits, "constraints": constraints, "time_assumed": assumed,
                               "tool_outputs": logs, "messages": messages, "problem": problem}
     if error:
         update["messages"] = [*messages, AIMessage(
@@ -68,7 +89,7 @@ def recommend(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
     chosen = facts.chosen(rec, constraints.get("preference"))
     explain_args = {"traits": values, "config": chosen.config.model_dump()}
     if rec.budget is not None:  # its time on the budget's device, as the ranking's
-        explain_args["budget"] = constraints.get("budget")
+        explain_args["budget"] = budget
     if chosen is rec.best and rt.learner is not None:  # its SHAP factors are the card's
 
         @safe

@@ -263,7 +263,9 @@ def run_scenario(scenario: Scenario, backend: Backend, ws: Workspace, checkpoint
         entry.measured = {k: t["value"] for k, t in (after.get("traits") or {}).items()
                           if t.get("source") == "measured"}
         entry.budget = (after.get("constraints") or {}).get("budget")
-        if entry.new_recommendation:  # the judge grades the conversation as it stood then
+        # the judge grades the conversation as it stood when a recommendation was presented (a
+        # plan edit that re-ranks and answers with a launch proposal presents none)
+        if entry.new_recommendation and not entry.awaiting_launch:
             graded = transcript(after)
     record.seconds = round(time.perf_counter() - started, 3)
     record.usage = meter.totals()

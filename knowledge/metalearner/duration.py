@@ -57,7 +57,8 @@ _WORD_NUMBERS: dict[str, float] = {
     "trenta": 30, "zweieinhalb": 2.5, "dreieinhalb": 3.5, "anderthalb": 1.5, "eineinhalb": 1.5,
 }
 _WORDS = "|".join(re.escape(w) for w in sorted(_WORD_NUMBERS, key=len, reverse=True))
-_UNIT = r"(" + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")(?![a-z&])"  # not "H&E"
+# not "H&E", nor the "h" of "an H100" ("an h" would read as an hour)
+_UNIT = r"(" + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")(?![a-z&\d])"
 # a decimal comma ("1,5 heures"), not a thousands separator ("1,500 H&E tiles")
 _NUM = r"\d+(?:\.\d+|,(?!\d{3}(?!\d))\d+)?(?:e[+-]?\d+)?"
 # "90 min", "1.5 hours" (digits, optional space; not inside a name like "L40s" or "M2 Max") or

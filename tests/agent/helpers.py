@@ -152,11 +152,14 @@ def prompt_script(traits: dict[str, Any] | Callable[[str], dict[str, Any]], draf
 
 
 def answer_for(store: Path, traits: dict[str, Any]) -> str:
-    """The complete answer a careful model writes for these traits on the store (no budget): it
-    states the pick (model, pretrained, scheme, resolution, lr, epochs, predicted accuracy and
-    time), every number copied from the recommendation the graph will make."""
+    """The complete answer a careful model writes for these traits on the store (no budget: the
+    graph ranks for at most an hour on the CPU): it states the pick (model, pretrained, scheme,
+    resolution, lr, epochs, predicted accuracy and time), every number copied from the
+    recommendation the graph will make."""
     from agent.graph import DEFAULT_HEIGHT
+    from agent.nodes.recommend import effective_budget
     from knowledge.recommend import get_advisor, meta_from_traits
 
     traits = {"height": DEFAULT_HEIGHT, **traits}  # the size the graph assumes when none is given
-    return recommendation_answer(get_advisor(store).recommend(meta_from_traits(traits)))
+    return recommendation_answer(get_advisor(store).recommend(meta_from_traits(traits),
+                                                              budget=effective_budget(None)[0]))

@@ -244,3 +244,60 @@ def test_the_parsers_preference_wins() -> None:
     text = "Can you make it faster? Accuracy can drop a bit."
     found = merge(TurnExtraction(preference="balanced"), regex_extract(text), text)
     assert found.preference == regex_extract(text).preference
+
+
+@pytest.mark.parametrize("text, expected", [
+    # the class names are one comma part of a longer sentence
+    ("3,500 dermoscopy photos, melanoma vs nevus, and the nevus class is six times bigger than "
+     "the melanoma one. 450x450, colour.", {"n_instances": 3500, "n_classes": 2,
+                                           "imbalance_ratio": 6.0}),
+    ("a few hundred thyroid ultrasound images, benign or malignant, about 300x300, grayscale.",
+     {"n_instances": 300, "n_classes": 2}),
+    ("8,000 H&E pathology tiles, tumour vs normal, perfectly balanced, 96x96 RGB.",
+     {"n_instances": 8000, "n_classes": 2, "imbalance_ratio": 1.0}),
+    ("les classes sont équilibrées, 3 classes, 2 000 images",
+     {"n_instances": 2000, "n_classes": 3, "imbalance_ratio": 1.0}),
+    ("I want a balanced trade-off between speed and accuracy", {}),  # a preference, not the data
+    ("balanced accuracy matters, 3000 images", {"n_instances": 3000}),
+    ("500 per class, 4 classes", {"n_instances": 2000, "n_classes": 4, "imbalance_ratio": 1.0}),
+    # grades 0-4 are five ordered classes; "grade" like "class" before a class size
+    ("4,000 knee radiographs graded on the Kellgren-Lawrence scale 0-4; the largest grade has "
+     "1,600 images and the smallest only 150.", {"n_instances": 4000, "n_classes": 5,
+                                                 "imbalance_ratio": 11.0}),
+    ("ich habe 6.000 OCT-Aufnahmen der Netzhaut in 4 Klassen; die größte Klasse hat 2.500 "
+     "Bilder, die kleinste 500.", {"n_instances": 6000, "n_classes": 4, "imbalance_ratio": 5.0}),
+    ("I can use the CPU or GPU for 2 hours", {}),  # two words with "or" are not class names
+    ("train for 10 to 20 epochs on 3000 images", {"n_instances": 3000}),
+])
+def test_class_names_grades_and_class_sizes_in_longer_sentences(text: str, expected: dict) -> None:
+    assert read_counts(text).traits() == expected
+    if "n_classes" in expected:  # an LLM's class count is supported by the names / grades
+        assert supported("n_classes", expected["n_classes"], text)
+
+
+@pytest.mark.parametrize("text, llm, expected", [
+    ("9,000 blood-cell crops, 8 cell types, 128 px RGB.", "x-ray", "microscopy"),
+    ("3,000 chest X-rays, 3 classes", "ct", "x-ray"),  # the modality the user named wins
+    ("I have some images of something, 3 classes", "ct", "ct"),  # nothing to contradict it
+    ("2,000 photos of moles, melanoma or not", "dermoscopy", "dermoscopy"),
+])
+def test_an_llm_modality_the_words_contradict_is_not_taken(text: str, llm: str, expected: str) -> None:
+    assert merge(TurnExtraction(modality=llm), regex_extract(text), text).modality == expected
+
+
+@pytest.mark.parametrize("text, count", [
+    ("Hmm, 3 or 4 thousand, I never counted.", 3500),
+    ("a few thousand", 3000),
+    ("2-3k images? no idea", 2500),
+    ("a few hundred hours", None),  # a vague amount of something else
+    ("I have 2 hours", None),
+])
+def test_a_vague_count_answers_whatever_question_was_asked(text: str, count: int | None) -> None:
+    from agent.traitparse import vague_count
+
+    assert vague_count(text) == count
+    # read as the count while it is unknown, even as the answer to the budget question
+    found = extract_turn(None, text, pending="budget", known={"n_classes": 2})
+    assert found.n_instances == count
+    if "images" not in text:  # a bare vague amount does not replace a known count
+        assert extract_turn(None, text, pending="budget", known={"n_instances": 900}).n_instances is None

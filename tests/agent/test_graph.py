@@ -252,7 +252,8 @@ def test_followups_use_tools_and_constraints(tools, store) -> None:
         "HumanMessage", "HumanMessage", "AIMessage", "ToolMessage"]
     assert tools_called(state, 3) == ["rank_configs", "explain_config", "similar_runs"]
     assert state["recommendation"]["budget"]["device"] == "cpu"
-    assert state["constraints"]["budget"] == "What if I only have a CPU"
+    # the device changes, the time of the earlier budget stays (`extract.with_earlier`)
+    assert state["constraints"]["budget"] == "What if I only have a CPU, 60 minutes"
 
 
 def test_why_not_is_answered_by_the_graph_from_both_predictions(tools, store) -> None:

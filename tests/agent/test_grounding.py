@@ -297,3 +297,18 @@ def test_the_pick_of_other_schemes_and_without_a_predicted_time() -> None:
                     "19 s.", scratch, 71.6, 19.2) == []  # from scratch: trained end to end
     assert unstated("MobileNetV3-Small, pretrained, end-to-end, 224 px, lr 0.0001, 3 epochs, "
                     "71.6 % in 19 s.", scratch, 71.6, 19.2) == ["training from scratch (not stated)"]
+
+
+def test_a_list_items_number_is_not_a_quantity() -> None:
+    from agent.grounding import find_numbers
+
+    text = "**Warum:**\n1. **Trainingsschema → +4.5 Punkte**\n2) Eingabe 224 px\n - 3. drei\nnach 1. Mai"
+    assert [n.text for n in find_numbers(text)] == ["4.5", "224", "1"]
+
+
+def test_the_native_size_ratio_and_points_in_other_languages() -> None:
+    source = '{"factors":[{"factor":"input resolution","value":"224 px (0.44 of native)","points":4.2}]}'
+    for answer in ("Warum: die Eingabegröße 224 px (0.44 der nativen) → +4.2 Punkte",
+                   "résolution d'entrée 224 px (0.44 de la taille native) → +4.2 points",
+                   "resolución de entrada 224 px (0.44 del nativo) → +4.2 puntos"):
+        assert number_violations(answer, [source]) == [], answer

@@ -249,3 +249,15 @@ def test_on_a_real_recommendation(store) -> None:  # noqa: F811 - the shared sto
     found = [str(v) for v in meaning_violations(claim, sources, pick=pick,
                                                 pick_sources=pick_sources)]
     assert len(found) == 1 and "predicted accuracy" in found[0], found
+
+
+@pytest.mark.parametrize("answer, found", [
+    ("Récommandé : DenseNet-121, prétrained ou non, 224 px, taux d'apprentissage 85.6 % (80 %)",
+     ["prétrained ou non (pretrained or not: say which)",
+      "taux d'apprentissage 85.6 % (an accuracy called a learning rate)"]),
+    ("Recommended: densenet121, pretrained or from scratch, end_to_end",
+     ["pretrained or from scratch (pretrained or not: say which)"]),
+    ("Recommended: densenet121, pretrained, learning rate 0.0001, predicted accuracy 85.6 %", []),
+])
+def test_settings_called_by_their_own_names(answer: str, found: list[str]) -> None:
+    assert [str(v) for v in meaning_violations(answer, ['{"predicted_accuracy_pct": 85.6}'])] == found

@@ -43,6 +43,9 @@ def test_named_models_and_parameters() -> None:
     ("500 3-D liver CT volumes", "3-D volumes"),
     ("classify radiology reports into 4 categories", "text"),
     ("predict the patient's age from the X-ray (regression)", "regression"),
+    ("je voudrais détecter les nodules avec des boîtes englobantes sur 800 scanners", "object detection"),
+    ("Quiero detectar células con cajas delimitadoras", "object detection"),
+    ("200 brain MRI volumes as 3-D NIfTI files", "3-D volumes"),
 ])
 def test_out_of_scope(text: str, task: str) -> None:
     assert out_of_scope(text) == task
@@ -54,6 +57,8 @@ def test_out_of_scope(text: str, task: str) -> None:
     "It is not segmentation, just classification of 2,000 slides",
     "3,000 chest X-rays, 3 classes, 224 px grayscale.",
     "Why not a ViT?",
+    "I want a pneumonia detector from 3,000 x-rays",  # a detector of a label is a classifier
+    "OK, 2-D axial slices instead: about 12,000 slices, 2 classes",
 ])
 def test_in_scope(text: str) -> None:
     assert out_of_scope(text) is None

@@ -80,3 +80,39 @@ def test_invented_names_and_misplaced_numbers_are_caught(good, store) -> None:  
               if not c.passed}
     assert "recommended config" not in failed.get("numbers grounded", "")
     assert "names grounded" in failed
+
+
+def test_completeness_reads_the_fields_in_the_users_language(good, store) -> None:  # noqa: F811
+    """A German answer says "Lernrate" and "Ähnliche frühere Läufe", not "learning rate"."""
+    from agent.judge import deterministic_checks
+
+    rec = good["recommendation"]["best"]["config"]
+    german = dict(good, answer=(
+        f"**Empfehlung:** {MODELS[rec['model']].label}, vortrainiert, end-to-end, "
+        f"{rec['resolution']} px, AdamW, Lernrate {rec['lr']:g}, Gewichtsabnahme "
+        f"{rec['weight_decay']:g}, Batchgröße {rec['batch_size']}, {rec['epochs']} Epochen, "
+        f"Augmentation {rec['augmentation']}; vorhergesagte Genauigkeit, Trainingszeit.\n\n"
+        "**Warum** — die stärksten Faktoren: ... Punkte.\n\n### Alternativen\n- **Schneller**: ...\n\n"
+        "### Ähnliche frühere Trainingsläufe\n- ..."))
+    fields = next(c for c in deterministic_checks(german, store) if c.name == "all fields present")
+    assert fields.passed, fields.detail
+
+
+def test_the_judge_reads_failed_checks_as_sentences() -> None:
+    from agent.prompts import judge_user
+
+    checks = [{"name": "numbers grounded", "criterion": "accuracy", "passed": True, "detail": ""},
+              {"name": "all fields present", "criterion": "completeness", "passed": False,
+               "detail": "missing: reasons, similar runs"}]
+    text = judge_user("an answer", {"recommended": {}}, checks)
+    assert "1 of 2 passed" in text
+    assert "- completeness: all fields present FAILED: missing: reasons, similar runs" in text
+    assert "all 1 passed" in judge_user("an answer", {}, checks[:1])
+
+
+def test_the_rubric_is_told_the_answers_language() -> None:
+    from agent.judge import language_rule
+
+    french = language_rule("**DenseNet-121, préentraîné** — les facteurs les plus forts sont dans la liste")
+    assert "in French" in french and "'précision' = accuracy" in french
+    assert language_rule("The best config is this one, and it has the highest accuracy") == ""

@@ -211,7 +211,8 @@ def test_recommend_ignores_an_unreadable_budget(real) -> None:  # noqa: ANN001
     assert "I ignored the budget" in update["problem"]
     assert update["constraints"]["budget"] is None and update["route"] == "answer"
     assert [o["args"]["budget"] for o in update["tool_outputs"][:2]] == [
-        "a fortnight of abacus time", None]
+        "a fortnight of abacus time", "CPU only, 1 hour"]  # no budget: at most an hour on the CPU
+    assert update["time_assumed"]
 
 
 def test_recommend_a_failed_ranking_ends_the_turn() -> None:
@@ -386,3 +387,63 @@ def test_recommend_records_what_the_tools_answer(real, constraints: dict) -> Non
     by_tool = {t.name: t for t in tools}
     for entry in update["tool_outputs"]:
         assert json.loads(entry["output"]) == json.loads(by_tool[entry["tool"]].invoke(entry["args"]))
+
+
+def test_ground_a_french_answer_gets_its_sections_in_french(recommended: dict) -> None:  # noqa: ANN001
+    """A small model that writes only the config line in French: the why, the alternatives and
+    the similar runs are added in French (`agent.localize`), every number grounded."""
+    from agent.grounding import check_answer
+    from agent.nodes.runtime import sources
+    from knowledge.metalearner.duration import format_seconds
+    from knowledge.recommend import Recommendation
+
+    rec = Recommendation.model_validate(recommended["recommendation"])
+    best = rec.best
+    c = best.config
+    weights = "préentraîné" if c.pretrained else "depuis zéro"
+    draft = (f"Recommandé : {c.spec.label}, {weights}, {c.scheme}, {c.resolution} px, taux "
+             f"d'apprentissage {c.lr:g}, {c.epochs} époques ; précision prédite "
+             f"{100 * best.predicted_acc:.1f} %, temps d'entraînement "
+             f"{format_seconds(best.predicted_seconds)}.")
+    state = {**recommended, "language": "fr", "draft": draft, "attempts": 1}
+    update = ground(state)
+    assert update["route"] == END, update.get("violations")
+    text = update["messages"][0].content
+    assert text.startswith(draft)
+    assert "**Pourquoi**" in text and "Entraînements passés similaires" in text
+    assert "points" in text and "### Similar past runs" not in text
+    assert "Vous n'avez pas donné la taille des images" in text  # the note in French too
+    assert check_answer(text, sources(state), pick=None) == []
+    # a draft that already has the English sections does not get them twice
+    english = ground({**state, "language": "fr", "draft": recommendation_answer(rec)})
+    assert "Entraînements passés similaires" not in english["messages"][0].content
+
+
+@pytest.mark.parametrize("new, earlier, combined", [
+    ("I can leave it running for 20 minutes", "my laptop, no GPU",
+     "I can leave it running for 20 minutes, on cpu"),  # a time after a device keeps the device
+    ("20 minutes", "a T4", "20 minutes, on t4"),
+    ("an A100", "2 hours", "an A100, 120 minutes"),  # a device after a time keeps the time
+    ("2 hours on a T4", "my laptop", "2 hours on a T4"),  # both stated: the new budget
+    ("20 minutes", None, "20 minutes"),
+])
+def test_a_budget_stated_in_halves_is_combined(new: str, earlier: str | None, combined: str) -> None:
+    from agent.nodes.extract import with_earlier
+
+    assert with_earlier(new, earlier) == combined
+
+
+def test_a_cpu_without_a_time_is_ranked_for_an_hour_and_the_time_asked_once() -> None:
+    from agent.nodes.ground import TIME_QUESTION, needs_budget, with_notes
+    from agent.nodes.recommend import effective_budget
+
+    assert effective_budget(None) == ("CPU only, 1 hour", True)
+    assert effective_budget("my laptop") == ("my laptop, 1 hour", True)
+    assert effective_budget("CPU only, 20 minutes") == ("CPU only, 20 minutes", False)
+    assert effective_budget("a T4") == ("a T4", False)  # a GPU without a time: no limit needed
+    assert effective_budget("a fortnight of abacus time")[1] is False  # the ranking reports it
+    state = {"mode": "recommend", "recommendation": {"x": 1}, "constraints": {"budget": "my laptop"},
+             "time_assumed": True}
+    assert needs_budget(state) and with_notes("A.", state).endswith(f"**{TIME_QUESTION}**")
+    assert not needs_budget({**state, "budget_asked": True})
+    assert "heure au plus" in with_notes("A.", {**state, "language": "fr"})

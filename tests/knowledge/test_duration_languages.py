@@ -53,3 +53,13 @@ def test_overnight_is_eight_hours_and_says_so() -> None:
     assert any("overnight" in note for note in budget.notes)
     assert any("overnight" in note for note in parse_budget("toute la nuit sur une T4").notes)
     assert parse_budget("my MacBook").device.startswith("m")
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("an H100 for 40 minutes", 2400.0),  # "an H" of "an H100" is not an hour
+    ("an h100, 2h", 7200.0),
+    ("2 h on an A100", 7200.0),
+    ("an hour on a T4", 3600.0),
+])
+def test_a_card_name_is_not_a_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
