@@ -23,11 +23,19 @@ Per dataset spec (`metallmix eval e2e DATASET... [--exclude NAME...]`):
 
 Every run is stored in the run store, tagged `provenance.study = 'e2e:<dataset id>:<arm>'`.
 One seed (default 0) seeds the fit, every training run and the TPE sampler.
+
+Time to match (issue 17; `metallmix eval e2e --time-to-match`, `timematch`): over seeds, the
+recommended config, the search space's default and a practitioner's fine-tune default
+(`arms.FINETUNE_CONFIG_TEXT`), and TPE and random searches given up to 10x the recommended run's
+training time (`search`); the incumbent's test accuracy at 1x / 3x / 10x and the speed-up
+(`curves`), a table and a figure per dataset (`match_report`), from a resumable state dir
+(`state`, `summary`). `--all-offline` names every dataset readable here (`offline`).
 """
 
 from eval.e2e.pipeline import DEFAULT_MINUTES, LogProgress, Progress, default_budget_text, run_e2e
 from eval.e2e.published import PublishedResult, published_results
 from eval.e2e.report import compare, figure, to_markdown, write_json, write_markdown
+from eval.e2e.timematch import run_time_to_match
 
 __all__ = [
     "DEFAULT_MINUTES",
@@ -39,6 +47,7 @@ __all__ = [
     "figure",
     "published_results",
     "run_e2e",
+    "run_time_to_match",
     "to_markdown",
     "write_json",
     "write_markdown",

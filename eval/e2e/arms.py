@@ -38,6 +38,15 @@ DEFAULT_CONFIG_TEXT = (
     "the search space's defaults (`TrainConfig`): the recommended model, pretrained when its "
     "weights are available here (else from scratch), end-to-end, 28 px, AdamW lr 1e-3, weight "
     "decay 1e-4, batch 64, 10 epochs, light augmentation, no label smoothing")
+FINETUNE_CONFIG_TEXT = (
+    "a practitioner's fine-tuning default (DeiT/timm recipe, short schedule): the recommended "
+    "model, pretrained when its weights are available here (else from scratch), end-to-end, the "
+    "dataset's native resolution clamped to the CPU space (28-64 px), AdamW lr 1e-3, weight decay "
+    "0.05, batch 64, 10 epochs, light augmentation, label smoothing 0.1")
+FINETUNE_SETTINGS: dict[str, Any] = {
+    "scheme": "end_to_end", "optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.05,
+    "batch_size": 64, "epochs": 10, "augmentation": "light", "label_smoothing": 0.1}
+FINETUNE_RESOLUTIONS = (28, 32, 48, 64)  # CPU_SPACE's
 SKIPPED_SHOWN = 5
 MIN_TRIAL_FRACTION = 0.02  # TPE stops when less than this share of its time (or 1 s) is left
 
@@ -136,6 +145,30 @@ def pick_trainable(meta: MetaFeatures, learner: MetaLearner, budget: Budget | No
 def default_config(model: str, pretrained_ok: bool) -> TrainConfig:
     """The default-config arm (`DEFAULT_CONFIG_TEXT`)."""
     return TrainConfig(model=model, pretrained=pretrained_ok)
+
+
+def finetune_config(model: str, pretrained_ok: bool, native_px: int | None) -> TrainConfig:
+    """The fine-tune-default arm (`FINETUNE_CONFIG_TEXT`): what a practitioner would run without
+    a search. AdamW with weight decay 0.05 and label smoothing 0.1 is the DeiT recipe that timm's
+    fine-tuning scripts and the Hugging Face image-classification examples start from; lr 1e-3 is
+    the usual AdamW rate for a small CNN at batch 64 (no warm-up or schedule search); 10 epochs
+    and light augmentation match the search space's defaults, so the two default arms differ in
+    regularisation and resolution only. The model is the recommended one, so the comparison
+    isolates the hyperparameters. Resolution: the smallest CPU-space size at or above the
+    dataset's native size (8 px digits -> 28 px; 28 px MedMNIST -> 28 px; at most 64 px)."""
+    native = native_px or FINETUNE_RESOLUTIONS[0]
+    resolution = next((r for r in FINETUNE_RESOLUTIONS if r >= native), FINETUNE_RESOLUTIONS[-1])
+    return TrainConfig(model=model, pretrained=pretrained_ok, resolution=resolution,
+                       **FINETUNE_SETTINGS)
+
+
+def pick_recommended(rec: Any, why_not: Callable[[TrainConfig], str | None]) -> RankedConfig | None:
+    """The production path: the advisor's `best`, or the first of its `top` that can be trained
+    here; None when none of them can (the caller falls back to `pick_trainable`)."""
+    for ranked in [rec.best, *rec.top]:
+        if why_not(ranked.config) is None:
+            return ranked
+    return None
 
 
 # --- the TPE arm ---------------------------------------------------------------------------------

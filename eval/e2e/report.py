@@ -199,6 +199,13 @@ def figure(report: dict[str, Any], path: str | Path) -> Path:
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=7, frameon=False)
     fig.suptitle(f"held-out datasets, budget: {report['settings']['budget']}", fontsize=9)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """`fig` as a PNG at `path`, atomically; the figure is closed."""
+    import matplotlib.pyplot as plt  # lazy: matplotlib only for figures
+
     out = Path(path)
     try:
         atomic_write(out, lambda fh: fig.savefig(fh, format="png", dpi=120))

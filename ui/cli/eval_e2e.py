@@ -6,6 +6,19 @@
 
 The report is always written (atomically) to `--out` (default eval/results/e2e.json), after each
 dataset, and the figure next to it; `--json` prints it, otherwise tables are printed.
+
+Time to match (issue 17, `eval.e2e.timematch`): `--time-to-match` adds seeds (`--seeds 0,1,2` for
+the recommended, space-default and fine-tune-default runs; `--search-seeds 0,1`), TPE and random
+searches of up to `--max-multiple` (10) x the recommended run's training time, and per-dataset
+figures (`--figures`, default docs/figures/e2e_match_*.png). It takes hours: run it in the
+background; it is resumable (the state dir keeps every finished unit and each search's trials; run
+the same command again to continue) and can run in parts (one dataset per command: the report
+covers every dataset in the state dir):
+
+    export METALLMIX_DATA=../shared/data/medmnist
+    nohup metallmix eval e2e --all-offline --time-to-match --budget "CPU only, 1 minute" \
+        --no-progress > e2e_match.log 2>&1 &
+    tail -f e2e_match.log          # one line per unit and per search trial
 """
 
 from __future__ import annotations
@@ -18,7 +31,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "eval" / "results" / "e2e.json"
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = ROOT / "eval" / "results" / "e2e.json"
+DEFAULT_MATCH_OUT = ROOT / "eval" / "results" / "e2e_match.json"
+DEFAULT_FIGURES = ROOT / "docs" / "figures"
 
 
 class _RichProgress:
@@ -103,8 +119,17 @@ def _print_report(report: dict, console: Console) -> None:
                   f"seed {report['settings']['seed']}, {report['machine']['training_device']}")
 
 
+def _seeds(text: str, flag: str) -> list[int]:
+    from knowledge.errors import ConfigError
+
+    try:
+        return [int(p) for p in text.replace(",", " ").split()]
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}: expected whole numbers, e.g. 0,1,2") from None
+
+
 def e2e(
-    datasets: list[str] = typer.Argument(..., help="Dataset specs: medmnist:breastmnist, a .npz "
+    datasets: list[str] = typer.Argument(None, help="Dataset specs: medmnist:breastmnist, a .npz "
                                          "file, an image folder, ... (each is held out in turn)."),
     exclude: list[str] = typer.Option([], "--exclude", help="Also leave this base dataset out of "
                                       "every fit (when a file's name is not its base dataset's; "
@@ -133,7 +158,28 @@ def e2e(
                                           "offline; configs needing others are skipped)."),
     published_csv: Optional[Path] = typer.Option(None, "--published-csv", help="MedMNIST v2 "
                                                  "results table (default: the packaged copy)."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Where to write the JSON report."),
+    time_to_match: bool = typer.Option(False, "--time-to-match", help="Seeds, TPE and random "
+                                       "searches up to --max-multiple x the recommended run's "
+                                       "training time, speed-ups, figures; resumable (hours)."),
+    all_offline: bool = typer.Option(False, "--all-offline", help="Every dataset readable offline "
+                                     "(4 MedMNIST sets, Fashion-MNIST 5k, MNIST-5k, digits); "
+                                     "unavailable ones are skipped."),
+    seeds: str = typer.Option("0,1,2", "--seeds", help="Time to match: seeds of the recommended "
+                              "and default runs."),
+    search_seeds: str = typer.Option("0,1", "--search-seeds", help="Time to match: seeds of the "
+                                     "searches (each among --seeds: paired with its run)."),
+    max_multiple: float = typer.Option(10.0, "--max-multiple", help="Time to match: a search "
+                                       "trains up to this many times the recommended run's time."),
+    search_max_trials: int = typer.Option(300, "--search-max-trials", min=1, help="Time to match: "
+                                          "at most this many trials per search."),
+    state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="Time to match: finished "
+                                             "units and search trials (default "
+                                             "<METALLMIX_HOME>/e2e-state); rerun to resume."),
+    figures_dir: Path = typer.Option(DEFAULT_FIGURES, "--figures", help="Time to match: folder "
+                                     "of the per-dataset figures."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where to write the JSON report "
+                                       "(default eval/results/e2e.json; e2e_match.json with "
+                                       "--time-to-match)."),
     figure_path: Optional[Path] = typer.Option(None, "--figure", help="The figure (default: "
                                                "--out with .png)."),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Also write the tables as "
@@ -141,13 +187,24 @@ def e2e(
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of tables."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress on stderr."),
 ) -> None:
-    """End to end on held-out datasets: train the advisor's pick vs default config, TPE, published."""
+    """End to end on held-out datasets: train the advisor's pick vs default config, TPE, published.
+
+    With --time-to-match: how much TPE / random search it takes to reach the advisor's pick, over
+    seeds; hours, resumable - see `metallmix eval e2e --help` and eval/e2e/timematch.py."""
     from eval.e2e import figure, run_e2e, write_json, write_markdown  # lazy: pulls in torch
 
     console = Console(stderr=True, log_path=False)
+    if time_to_match:
+        _time_to_match(**locals())
+        return
+    if all_offline:
+        from eval.e2e.offline import ALL_OFFLINE
+
+        datasets = [*ALL_OFFLINE, *(datasets or [])]
+    out = out or DEFAULT_OUT
     with _RichProgress(console, progress) as bar:
         report = run_e2e(
-            datasets, exclude=exclude, budget=budget, store=store, seed=seed,
+            datasets or [], exclude=exclude, budget=budget, store=store, seed=seed,
             tpe_warmup=tpe_warmup, tpe_max_trials=tpe_max_trials, limit_factor=limit_factor,
             default_limit_s=default_limit, device=device, num_threads=threads,
             download_weights=download_weights, published_csv=published_csv,
@@ -161,4 +218,35 @@ def e2e(
         return
     _print_report(report, Console())
     console.print(f"report written to {out}, figure to {picture}"
+                  + (f", tables to {markdown}" if markdown else ""))
+
+
+def _time_to_match(*, console: Console, datasets: Optional[list[str]], all_offline: bool,
+                   out: Optional[Path], seeds: str, search_seeds: str, markdown: Optional[Path],
+                   figures_dir: Path, as_json: bool, progress: bool, **kw: Any) -> None:
+    from eval.e2e import write_json
+    from eval.e2e.match_report import match_figures, match_markdown, write_match_markdown
+    from eval.e2e.timematch import run_time_to_match
+
+    out = out or DEFAULT_MATCH_OUT
+    with _RichProgress(console, progress) as bar:
+        report = run_time_to_match(
+            datasets or [], all_offline=all_offline, exclude=kw["exclude"], budget=kw["budget"],
+            store=kw["store"], fit_seed=kw["seed"], seeds=_seeds(seeds, "--seeds"),
+            search_seeds=_seeds(search_seeds, "--search-seeds"), max_multiple=kw["max_multiple"],
+            tpe_warmup=kw["tpe_warmup"], max_trials=kw["search_max_trials"],
+            limit_factor=kw["limit_factor"], default_limit_s=kw["default_limit"],
+            device=kw["device"], num_threads=kw["threads"],
+            download_weights=kw["download_weights"], published_csv=kw["published_csv"],
+            state_dir=kw["state_dir"], progress=bar,
+            checkpoint=lambda partial: write_json(partial, out))
+    write_json(report, out)
+    pictures = match_figures(report, figures_dir)
+    if markdown is not None:
+        write_match_markdown(report, markdown)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    typer.echo(match_markdown(report))
+    console.print(f"report written to {out}, {len(pictures)} figure(s) to {figures_dir}"
                   + (f", tables to {markdown}" if markdown else ""))

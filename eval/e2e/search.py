@@ -1,0 +1,144 @@
+"""A resumable search for the time-to-match view: Optuna TPE or random search, trials until their
+summed training time reaches `max_multiple` x the recommended run's.
+
+The sampler is the sweeps' (`knowledge.sweeps.study.make_sampler`: multivariate TPE whose first
+`warmup` trials are random, or RandomSampler), the objective the sweeps' `Objective` (a run that
+is not ok fails its trial, so TPE never learns from a made-up number). Each trial may train at most
+the time left (the launcher stops it, status 'timeout', and evaluates what it trained), as the
+same-time TPE arm (`arms.run_tpe`) does; the search stops when less than `MIN_TRIAL_FRACTION` of
+its budget (or 1 s) is left, or after `max_trials`.
+
+Resuming: the trials live in an Optuna SQLite storage (one per dataset, sampler and seed). Each
+trial's run summary is stored on the trial (user attribute `e2e`) before it ends, so a restarted
+search rebuilds its trial list and cumulative time from the finished trials and asks the sampler
+(which reads them from the storage) for the next. A trial that was running when the process died
+is marked failed and does not count (its training is lost).
+
+Sampler seeds: derived from the search seed, a salt of its own (`SEED_SALT`) and the number of
+trials already stored, so a resumed search does not replay the first session's random draws, and
+the draws differ from the sweeps' (`knowledge.sweeps.study.sampler_seed(seed, worker, n)`): the
+meta-dataset's own runs come from those sweeps, so with their seed the search's first random
+configs are the very configs the advisor ranks (a smoke run on digits drew the recommended config
+as random search's first trial). TPE's random warm-up and random search of the same seed still
+draw the same first configs (the samplers are paired).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from eval.e2e import arms
+from eval.e2e.curves import with_cumulative
+from knowledge.datasets.base import ImageDataset
+from knowledge.search_space import SearchSpace
+from knowledge.sweeps.objective import Objective, RunNotOk
+from knowledge.sweeps.study import FINISHED_STATUSES, make_sampler
+
+log = logging.getLogger(__name__)
+
+SAMPLERS = ("tpe", "random")
+ATTR = "e2e"
+SEED_SALT = 170017  # keeps the e2e searches' draws apart from the sweeps' (module doc)
+
+
+def search_sampler_seed(seed: int, n_existing: int) -> int:
+    """The sampler seed of a search of seed `seed` with `n_existing` stored trials."""
+    return int(np.random.SeedSequence([SEED_SALT, seed, n_existing]).generate_state(1)[0])
+
+
+def stored_trials(study: optuna.Study) -> list[dict[str, Any]]:
+    """The finished trials of a study (a run that ended: ok, failed, diverged, oom, timeout), in
+    order, with their run summary and trial number."""
+    out = []
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        summary = t.user_attrs.get(ATTR)
+        if t.state in (TrialState.COMPLETE, TrialState.FAIL) and summary \
+                and summary.get("status") in FINISHED_STATUSES:
+            out.append({"number": t.number, **summary})
+    return out
+
+
+def _fail_orphans(study: optuna.Study) -> int:
+    """Mark the RUNNING trials of an earlier process failed (one process runs a search at a time)."""
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        try:
+            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+            n += 1
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
+    return n
+
+
+def run_search(dataset: ImageDataset, trainer: arms.Trainer, *, sampler: str, seed: int,
+               rec_seconds: float, max_multiple: float, space: SearchSpace, warmup: int,
+               max_trials: int, storage_url: str, store: Any, num_threads: int | None,
+               on_trial: Callable[[dict[str, Any], float, float], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) one search; its trials with cumulative times and why it stopped.
+    `on_trial(trial, spent, budget)` after each new trial."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}")
+    budget_s = max_multiple * rec_seconds
+    floor = max(1.0, arms.MIN_TRIAL_FRACTION * budget_s)
+    name = arms.study_tag(dataset.id, f"{sampler}-s{seed}")
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        storage = optuna.storages.RDBStorage(storage_url)
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
+                                    load_if_exists=True)
+        lost = _fail_orphans(study)
+        if lost:
+            log.info("%s: %d trial(s) in flight when the last process stopped are lost", name, lost)
+        trials = stored_trials(study)
+        if trials:
+            log.info("%s: resuming after %d finished trial(s)", name, len(trials))
+        study.sampler = make_sampler(  # TPE counts its random warm-up over the stored trials
+            sampler, seed=search_sampler_seed(seed, len(study.trials)),
+            warmup=None if sampler == "random" else warmup)
+        objective = Objective(dataset, space, trainer.as_backend(), store=store, seed=seed,
+                              num_threads=num_threads)
+        spent = sum(float(t.get("train_seconds") or 0.0) for t in trials)
+        stopped = "budget"
+        while not trials or budget_s - spent >= floor:
+            if len(trials) >= max_trials:
+                stopped = "max_trials"
+                break
+            objective.time_budget_s = max(budget_s - spent, 1.0)
+            n_before = len(trainer.records)
+
+            def tracked(trial: optuna.Trial) -> float:
+                try:
+                    return objective(trial)
+                finally:  # the summary rides on the trial, stored before the trial ends
+                    if len(trainer.records) > n_before:
+                        record = trainer.records[-1]
+                        trial.set_user_attr(ATTR, arms.run_summary(
+                            record, trainer.walls.get(record.run_id)))
+
+            study.optimize(tracked, n_trials=1, catch=(RunNotOk,))
+            if len(trainer.records) == n_before:  # the trial failed before training
+                stopped = "trial_error"
+                break
+            last = study.trials[-1]
+            summary = last.user_attrs.get(ATTR) or {}
+            if summary.get("status") not in FINISHED_STATUSES:
+                stopped = f"run {summary.get('status')}"
+                break
+            trials.append({"number": last.number, **summary})
+            spent += float(summary.get("train_seconds") or 0.0)
+            if on_trial is not None:
+                on_trial(trials[-1], spent, budget_s)
+    finally:
+        optuna.logging.set_verbosity(previous)
+    return {"sampler": sampler, "seed": seed, "study": name, "space": space.name,
+            "warmup_random_trials": warmup if sampler == "tpe" else 0,
+            "rec_seconds": round(rec_seconds, 3), "max_multiple": max_multiple,
+            "budget_seconds": round(budget_s, 3), "train_seconds": round(spent, 3),
+            "stopped": stopped, "trials": with_cumulative(trials)}

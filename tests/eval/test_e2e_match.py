@@ -1,0 +1,248 @@
+"""Time to match (issue 17): incumbent curves and speed-ups, the fine-tune default, resuming units
+and searches from the state dir, the report, the figures and the CLI flags. A fake trainer (no
+torch) trains in no time: the wiring, not the training, is under test."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+
+from eval.e2e import arms, curves, offline
+from eval.e2e.match_report import match_figures, match_markdown
+from eval.e2e.search import run_search
+from eval.e2e.timematch import run_time_to_match
+from knowledge.datasets.loader import load_dataset
+from knowledge.errors import ConfigError
+from knowledge.runs.record import Outcome, Provenance, RunRecord
+from knowledge.search_space import CPU_SPACE
+from knowledge.sweeps import backend as sweep_backend
+from knowledge.sweeps.backend import Backend
+from tests.eval.test_e2e import write_npz
+from tests.knowledge.recommend_fixtures import store_with_runs
+from ui.cli import main
+
+CALLS: list[str] = []
+
+
+def fake_train(dataset, config, *, seed=0, time_budget_s=None, num_threads=None, progress=None,  # noqa: ANN001, ANN201
+               cancel=None, store=None, study=None, device=None):
+    """Accuracy from the learning rate, 0.5 s of 'training' per epoch, stopped at the time limit."""
+    CALLS.append(study or "")
+    acc = 0.6 + 0.3 * math.exp(-(math.log10(config.lr) + 3) ** 2) + 0.001 * seed
+    seconds, status = 0.5 * config.epochs, "ok"
+    if time_budget_s is not None and seconds > time_budget_s:
+        seconds, status = time_budget_s, "timeout"
+    record = RunRecord(
+        dataset_id=dataset.id, base_dataset=dataset.base, meta_features=dataset.meta_features(),
+        config=config, status=status,
+        outcome=Outcome(val_acc=acc, test_acc=acc - 0.01, test_auc=acc, train_seconds=seconds,
+                        epochs_completed=config.epochs),
+        provenance=Provenance(source="own", seed=seed, study=study, device="fake"))
+    if store is not None:
+        store.add(record)
+    return record
+
+
+FAKE = Backend(load_dataset=load_dataset, train=fake_train, pretrained_available=lambda m: False)
+
+
+def trials(*rows: tuple[float, float | None, float | None]) -> list[dict]:
+    """Trials from (train_seconds, val_acc, test_acc)."""
+    return curves.with_cumulative([{"number": i, "train_seconds": s, "val_acc": v, "test_acc": t}
+                                   for i, (s, v, t) in enumerate(rows)])
+
+
+# --- curves --------------------------------------------------------------------------------------
+
+def test_incumbent_is_best_by_validation_scored_on_test() -> None:
+    ts = trials((4, 0.7, 0.65), (4, None, None), (4, 0.9, 0.80), (4, 0.85, 0.95), (20, 0.95, 0.82))
+    assert [p["number"] for p in curves.incumbent_curve(ts)] == [0, 2, 4]  # 3: lower val, ignored
+    assert curves.incumbent_at(ts, 3.9) is None
+    assert curves.incumbent_at(ts, 10)["test_acc"] == 0.65
+    assert curves.incumbent_at(ts, 12)["test_acc"] == 0.80  # ends exactly at 12 s
+    summary = curves.search_summary(ts, rec_seconds=4.0, rec_acc=0.81, max_multiple=10)
+    assert summary["acc_at"] == {"1": 0.65, "3": 0.80, "10": 0.82}
+    assert summary["speed_up"] == {"multiple": 9.0, "reached": 9.0, "matched": True, "label": "9×"}
+    early = curves.search_summary(ts, 4.0, 0.81, 10, covered_seconds=36.0)  # stopped at 9x
+    assert early["acc_at"] == {"1": 0.65, "3": 0.80, "10": None}
+
+
+def test_search_draws_differ_from_the_sweeps() -> None:
+    from eval.e2e.search import search_sampler_seed
+    from knowledge.sweeps.study import sampler_seed
+
+    assert search_sampler_seed(0, 0) != sampler_seed(0, 0, 0)
+    assert search_sampler_seed(0, 0) != search_sampler_seed(1, 0) != search_sampler_seed(0, 3)
+
+
+def test_speed_up_never_matched_and_matched_at_once() -> None:
+    ts = trials((10, 0.7, 0.70), (30, 0.8, 0.75))
+    never = curves.speed_up(ts, 4.0, 0.9, 10)
+    assert never["multiple"] is None and never["label"] == "> 10×" and not never["matched"]
+    at_once = curves.speed_up(ts, 10.0, 0.70, 10)
+    assert at_once["multiple"] == 1.0 and at_once["label"] == "1×"
+    faster = curves.speed_up(ts, 20.0, 0.70, 10)
+    assert faster["multiple"] == 0.5  # the search matched in half the recommended run's time
+    assert curves.speed_up([], 4.0, 0.5, 10)["label"] == "> 10×"
+
+
+def test_median_counts_unmatched_as_slowest() -> None:
+    m = curves.median_multiple
+    assert m([{"multiple": 2.0}, {"multiple": None}, {"multiple": 4.0}], 10)["multiple"] == 4.0
+    assert m([{"multiple": 2.0}, {"multiple": None}], 10)["label"] == "> 10×"
+    assert m([{"multiple": 2.0}, {"multiple": 3.0}], 10)["multiple"] == 2.5
+    assert m([], 10) is None
+    assert curves.mean_std([0.8, None, 0.9]) == {"mean": 0.85, "std": pytest.approx(0.07071, abs=1e-4), "n": 2}
+
+
+# --- the fine-tune default -----------------------------------------------------------------------
+
+def test_finetune_default_config() -> None:
+    c = arms.finetune_config("resnet18", False, 8)
+    assert (c.model, c.pretrained, c.scheme, c.resolution) == ("resnet18", False, "end_to_end", 28)
+    assert (c.optimizer, c.lr, c.weight_decay, c.batch_size, c.epochs) == ("adamw", 1e-3, 0.05, 64, 10)
+    assert (c.augmentation, c.label_smoothing) == ("light", 0.1)
+    assert arms.finetune_config("resnet18", True, 40).resolution == 48
+    assert arms.finetune_config("resnet18", True, 224).resolution == 64
+    assert arms.finetune_config("resnet18", True, 224).pretrained
+    assert "0.05" in arms.FINETUNE_CONFIG_TEXT and "label smoothing 0.1" in arms.FINETUNE_CONFIG_TEXT
+
+
+# --- searches resume from their storage ----------------------------------------------------------
+
+def test_a_search_resumes_from_its_finished_trials(tmp_path: Path) -> None:
+    dataset = load_dataset(str(write_npz(tmp_path / "tiny.npz")))
+    url = f"sqlite:///{tmp_path / 'tpe.sqlite'}"
+    kwargs = dict(sampler="tpe", seed=0, rec_seconds=4.0, max_multiple=10, space=CPU_SPACE, warmup=2,
+                  max_trials=100, storage_url=url, store=None, num_threads=1)
+
+    def crashing(dataset, config, **kw):  # noqa: ANN001, ANN003, ANN202
+        if len(CALLS) >= 3:
+            raise KeyboardInterrupt  # the process stops in the fourth trial
+        return fake_train(dataset, config, **kw)
+
+    CALLS.clear()
+    trainer = arms.Trainer(Backend(load_dataset=load_dataset, train=crashing,
+                                   pretrained_available=lambda m: False))
+    with pytest.raises(KeyboardInterrupt):
+        run_search(dataset, trainer, **kwargs)
+    first = [(r.config, r.outcome.train_seconds) for r in trainer.records]
+    assert len(first) == 3
+    study = optuna.load_study(study_name=arms.study_tag(dataset.id, "tpe-s0"), storage=url)
+    study.ask()  # a trial left RUNNING by a dead process: failed on resume, not counted
+
+    CALLS.clear()
+    result = run_search(dataset, arms.Trainer(FAKE), **kwargs)
+    got = result["trials"]
+    assert [(t["config"], t["train_seconds"]) for t in got[:3]] == [
+        (c.model_dump(mode="json"), s) for c, s in first]
+    assert len(CALLS) == len(got) - 3  # only the new trials trained
+    assert got[-1]["cumulative_seconds"] == pytest.approx(sum(t["train_seconds"] for t in got))
+    assert 40.0 - result["train_seconds"] < 1.0 and result["stopped"] == "budget"
+    assert all(t["status"] in ("ok", "timeout") for t in got)
+
+
+# --- the whole harness ---------------------------------------------------------------------------
+
+@pytest.fixture()
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    for var, sub in (("METALLMIX_HOME", "home"), ("METALLMIX_DATA", "data")):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    return {"store": store_with_runs(tmp_path / "runs.sqlite"), "npz": write_npz(tmp_path / "tiny.npz"),
+            "state": tmp_path / "state", "tmp": tmp_path}
+
+
+def run(env: dict, **kw: object) -> dict:
+    args = dict(store=env["store"], budget="CPU only, 3 seconds", seeds=(0, 1), search_seeds=(0,),
+                max_multiple=3, tpe_warmup=1, state_dir=env["state"], backend=FAKE, num_threads=1)
+    return run_time_to_match([str(env["npz"])], **{**args, **kw})
+
+
+def test_units_are_stored_and_a_rerun_skips_them(env: dict) -> None:
+    CALLS.clear()
+    report = run(env)
+    entry = report["match"]["datasets"][0]
+    assert entry["complete"] and entry["units_done"] == 3 * 2 + 2 * 1
+    assert [r["seed"] for r in entry["arms"]["recommended"]["runs"]] == [0, 1]
+    assert entry["arms"]["finetune"]["runs"][0]["config"]["weight_decay"] == 0.05
+    tpe = entry["searches"]["tpe"]["runs"][0]
+    rec0 = entry["arms"]["recommended"]["runs"][0]
+    assert tpe["rec_seconds"] == rec0["train_seconds"] and tpe["rec_acc"] == rec0["test_acc"]
+    assert set(tpe["acc_at"]) == {"1", "3", "10"} and tpe["speed_up"]["label"]
+    assert entry["searches"]["random"]["runs"][0]["n_trials"] >= 1
+    assert report["datasets"] and report["datasets"][0]["runs"]["tpe"]["stopped"].startswith("1x")
+    n = len(CALLS)
+    assert any(":tpe-s0#" in c for c in CALLS) and any(":random-s0#" in c for c in CALLS)
+    again = run(env)
+    assert len(CALLS) == n  # everything was done: nothing trained again
+    assert again["match"]["datasets"][0]["arms"] == entry["arms"]
+    more = run(env, seeds=(0, 1, 2))  # a third seed: only its three runs
+    assert len(CALLS) == n + 3 and more["match"]["datasets"][0]["arms"]["default"]["test_acc"]["n"] == 3
+
+
+def test_other_settings_in_the_same_state_dir_are_refused(env: dict) -> None:
+    run(env, seeds=(0,), search_seeds=(), max_multiple=1)
+    with pytest.raises(ConfigError, match="other settings.*budget"):
+        run(env, budget="CPU only, 4 seconds", seeds=(0,), search_seeds=(), max_multiple=1)
+    with pytest.raises(ConfigError, match="not among the seeds"):
+        run(env, seeds=(0,), search_seeds=(1,))
+
+
+def test_report_table_and_figures(env: dict) -> None:
+    report = run(env)
+    text = match_markdown(report)
+    assert "speed-up vs TPE" in text and "speed-up vs random" in text and "fine-tune default" in text
+    assert "Median speed-up of the zero-shot pick against TPE" in text
+    pngs = match_figures(report, env["tmp"] / "figs")
+    assert len(pngs) == 1 and pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    json.dumps(report)
+
+
+def test_all_offline_skips_what_is_missing(env: dict) -> None:
+    assert offline.medmnist_missing("medmnist:bloodmnist") is not None  # empty data dir
+    (env["tmp"] / "data").mkdir()
+    (env["tmp"] / "data" / "bloodmnist.npz").write_bytes(b"")
+    assert offline.medmnist_missing("medmnist:bloodmnist") is None
+    ok, skipped = offline.available(["medmnist:breastmnist", "digits"], lambda s: s)
+    assert [s for s, _ in ok] == ["digits"] and "breastmnist" in skipped[0]
+    assert len(offline.ALL_OFFLINE) == 7 and "fashion-mnist?n=5000&seed=0" in offline.ALL_OFFLINE
+
+
+def test_cli_time_to_match(env: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(sweep_backend, "REAL", FAKE)
+    out, md, figs = env["tmp"] / "m.json", env["tmp"] / "m.md", env["tmp"] / "figs"
+    argv = ["eval", "e2e", str(env["npz"]), "--time-to-match", "--store", str(env["store"].path),
+            "--budget", "CPU only, 3 seconds", "--seeds", "0,1", "--search-seeds", "0",
+            "--max-multiple", "2", "--tpe-warmup", "1", "--state-dir", str(env["state"]),
+            "--figures", str(figs), "--out", str(out), "--markdown", str(md), "--json", "--no-progress"]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out.read_text())
+    assert printed["settings"]["seeds"] == [0, 1] and printed["settings"]["max_multiple"] == 2
+    assert md.read_text().startswith("Time to match") and len(list(figs.glob("*.png"))) == 1
+    bad = main(["eval", "e2e", str(env["npz"]), "--time-to-match", "--seeds", "a",
+                "--state-dir", str(env["state"]), "--no-progress"])
+    assert bad == 2 and "expected whole numbers" in capsys.readouterr().err
+
+
+def test_the_benchmarks_own_runs_never_train_its_meta_learner(env: dict) -> None:
+    """A dataset planned in a later part sees the same evidence as one planned first."""
+    from eval.e2e.state import StateDir
+
+    other = write_npz(env["tmp"] / "other.npz")  # another base dataset than tiny.npz
+
+    def plan_other(state: str) -> int:
+        run_time_to_match([str(other)], store=env["store"], budget="CPU only, 3 seconds",
+                          seeds=(0,), search_seeds=(), max_multiple=1, tpe_warmup=1,
+                          state_dir=env["tmp"] / state, backend=FAKE, num_threads=1)
+        plan = next(StateDir(env["tmp"] / state).root.rglob("plan*.json"))
+        return json.loads(plan.read_text())["fit"]["n_records"]
+
+    before = plan_other("first")
+    run(env, seeds=(0,), search_seeds=(), max_multiple=1)  # tiny.npz's e2e runs are stored
+    assert any(str(r.provenance.study or "").startswith("e2e:") for r in env["store"].query())
+    assert plan_other("later") == before
