@@ -20,6 +20,10 @@ LANGUAGES = ("fr", "de", "es", "it", "pt")
 
 _P: dict[str, dict[str, str]] = {
     "fr": {
+        "interval": "intervalle à 80 %",
+        "recommended": "Recommandé",
+        "predicted": "précision prédite",
+        "time": "temps d'entraînement",
         "on": "sur",
         "rough": "estimation approximative",
         "why": "Pourquoi",
@@ -49,6 +53,10 @@ _P: dict[str, dict[str, str]] = {
             "vraie taille pour affiner."),
     },
     "de": {
+        "interval": "80 % Intervall",
+        "recommended": "Empfohlen",
+        "predicted": "vorhergesagte Genauigkeit",
+        "time": "Trainingszeit",
         "on": "auf",
         "rough": "grobe Schätzung",
         "why": "Warum",
@@ -77,6 +85,10 @@ _P: dict[str, dict[str, str]] = {
             "nennen Sie die echte Größe, um dies zu verfeinern."),
     },
     "es": {
+        "interval": "intervalo del 80 %",
+        "recommended": "Recomendado",
+        "predicted": "precisión predicha",
+        "time": "tiempo de entrenamiento",
         "on": "en",
         "rough": "estimación aproximada",
         "why": "Por qué",
@@ -105,6 +117,10 @@ _P: dict[str, dict[str, str]] = {
             "real para afinarlo."),
     },
     "it": {
+        "interval": "intervallo dell'80 %",
+        "recommended": "Consigliato",
+        "predicted": "accuratezza prevista",
+        "time": "tempo di addestramento",
         "on": "su",
         "rough": "stima approssimativa",
         "why": "Perché",
@@ -133,6 +149,10 @@ _P: dict[str, dict[str, str]] = {
             "indichi la dimensione reale per affinare."),
     },
     "pt": {
+        "interval": "intervalo de 80 %",
+        "recommended": "Recomendado",
+        "predicted": "precisão prevista",
+        "time": "tempo de treino",
         "on": "em",
         "rough": "estimativa aproximada",
         "why": "Porquê",
@@ -208,13 +228,25 @@ def phrase(lang: str, key: str, **values: Any) -> str:
     return _P[lang][key].format(**values)
 
 
+# The words of a factor's value ("mean 1,125", "missing", "224 px (0.44 of native)").
+_VALUE_WORDS: dict[str, dict[str, str]] = {
+    "mean": {"fr": "moyenne", "de": "Mittel", "es": "media", "it": "media", "pt": "média"},
+    "missing": {"fr": "inconnue", "de": "unbekannt", "es": "desconocida", "it": "sconosciuta",
+                "pt": "desconhecida"},
+    "of native": {"fr": "de la taille native", "de": "der nativen Größe", "es": "del nativo",
+                  "it": "della nativa", "pt": "do nativo"},
+}
+
+
 def factor_text(text: str, lang: str) -> str:
-    """'images per class mean 1,125 → −2.4 points' in `lang` (the label and 'points'; the value
-    and the number stay as the tools wrote them)."""
+    """'images per class mean 1,125 → −2.4 points' in `lang` (the label, the value's words and
+    'points'; the numbers stay as the tools wrote them)."""
     for label in sorted(_FACTORS, key=len, reverse=True):
         if text.startswith(label):
             text = _FACTORS[label][lang] + text[len(label):]
             break
+    for word, words in _VALUE_WORDS.items():
+        text = re.sub(rf"\b{word}\b", words[lang], text)
     return re.sub(r"\bpoints$", _P[lang]["points"], text)
 
 
@@ -273,12 +305,20 @@ def sections(facts: dict[str, Any], lang: str, have: str = "", *,
 
 
 def headline(facts: dict[str, Any], lang: str) -> str:
-    """The recommended config in one line (for an answer with no usable draft)."""
-    r = facts["recommended"]
+    """The recommended config in one line: every setting, the prediction and the time."""
+    r, p = facts["recommended"], _P[lang]
     lo, hi = r["interval_80_pct"]
-    return (f"**{_config(r, lang)}**, {r['optimizer']}, batch {r['batch_size']}, weight decay "
-            f"{r['weight_decay']:g}, augmentation {r['augmentation']} — {r['predicted_accuracy_pct']}"
-            f" % ({lo}–{hi} %), ~{time_text(r['training_time'], lang)}.")
+    return (f"{p['recommended']}: **{_config(r, lang)}**, {r['optimizer']}, batch {r['batch_size']}, "
+            f"weight decay {r['weight_decay']:g}, augmentation {r['augmentation']} — {p['predicted']} "
+            f"{r['predicted_accuracy_pct']} % ({p['interval']}: {lo}–{hi} %), {p['time']} "
+            f"~{time_text(r['training_time'], lang)}.")
 
 
-__all__ = ["LANGUAGES", "factor_text", "headline", "phrase", "sections", "supported", "time_text"]
+def card(facts: dict[str, Any], lang: str, *, faster_within: float | None = None) -> str:
+    """The whole recommendation in `lang`: the headline and every section. A 1.5B model asked to
+    write it in French or German mistranslated the settings ("trainiert" for pretrained,
+    "peso de descarga" for weight decay, "taux d'apprentissage 85.6 %" for the accuracy)."""
+    return headline(facts, lang) + "\n\n" + sections(facts, lang, faster_within=faster_within)
+
+
+__all__ = ["LANGUAGES", "card", "factor_text", "headline", "phrase", "sections", "supported", "time_text"]

@@ -11,6 +11,9 @@ from agent.entities import find_mentions
 SMALL_INT = 10
 # The level of the prediction interval the answer prompt asks for ("80 % interval").
 _INTERVAL_LEVEL = re.compile(r"\s*%?\s*(?:prediction\s+|confidence\s+)?interval", re.IGNORECASE)
+# "intervalle à 80 %", "intervalo del 80 %", "intervallo dell'80 %" (the level after the word)
+_INTERVAL_BEFORE = re.compile(r"interval\w*(?:\s+(?:à|de|del|do|da|di|von))?\s*(?:dell')?\s*$",
+                              re.IGNORECASE)
 INTERVAL_LEVEL = 80
 
 # --- numbers -------------------------------------------------------------------------------------
@@ -54,7 +57,8 @@ _CONTEXT = re.compile(
     r"|(?P<acc>accurac(?:y|ies)|\bacc\b|\bauc\b|\bf1\b|genauigkeit|pr[ée]cisi[oó]n|"
     r"accuratezza)"
     r"|(?P<plain>imbalance|similarity|smoothing|ratio|entropy|\bseed\b)"
-    r"|(?P<count>classes|images|instances|samples|configs|records)", re.IGNORECASE)
+    r"|(?P<count>classes|images|instances|samples|configs|records|bilder|klassen?|im[aá]genes|"
+    r"clases?|immagini|classi|imagens)", re.IGNORECASE)
 _PLUS_MINUS = re.compile(r"(?:±|\+/-|\+-)\s*$")
 _PAIR_GAP = re.compile(r"\s*%?\s*(?:±|\+/-|\+-)\s*$")
 
@@ -141,7 +145,7 @@ def _classify(text: str, start: int, num_end: int, prev_end: int,
     line_start = text.rfind("\n", 0, start) + 1
     before = text[max(line_start, prev_end, start - 48):start]
     if text[start:num_end] == str(INTERVAL_LEVEL) and (
-            _INTERVAL_LEVEL.match(text, num_end) or re.search(r"interval\s*$", before, re.I)):
+            _INTERVAL_LEVEL.match(text, num_end) or _INTERVAL_BEFORE.search(before)):
         return "level", 1.0, num_end + (1 if text[num_end:num_end + 1] == "%" else 0)
     if _PLUS_MINUS.search(before):
         return "pm", 1.0, num_end

@@ -8,7 +8,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from agent import facts, prompts
+from agent import facts, localize, prompts
 from agent.language import instruction
 from agent.nodes.runtime import MAX_DRAFTS, Runtime, last_user_text, log, preference, rec_of, speed_first, text_of
 from agent.state import AdvisorState
@@ -22,6 +22,9 @@ def answer(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
         fact_sheet.update(explained(state, rec.faster.config.model_dump()))
     draft = None
     attempts = (state.get("attempts") or 0) + 1
+    if localize.supported(state.get("language")):  # the card in the user's language, by the graph
+        return {"draft": localize.card(fact_sheet, state["language"],
+                                       faster_within=rec.faster_within_points), "attempts": attempts}
     try:
         system = SystemMessage(prompts.ANSWER_SYSTEM + language_line(state))
         reply = rt.answer_model.invoke([system, HumanMessage(

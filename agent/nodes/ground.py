@@ -53,8 +53,9 @@ def ground(state: AdvisorState, rt: Runtime | None = None) -> dict[str, Any]:
         *unstated]
     ] if draft else ["(no answer)"]
     if draft and not violations:
-        if localize.supported(state.get("language")):  # the draft alone goes to translation
-            text = with_notes(completed(in_language(draft, state, rt), state), state)
+        if localize.supported(state.get("language")):  # a recommendation is the localized card
+            text = with_notes(completed(draft if state.get("mode") == "recommend"
+                                        else in_language(draft, state, rt), state), state)
         else:
             text = in_language(with_notes(completed(draft, state), state), state, rt)
         return {"messages": [AIMessage(text)],

@@ -266,6 +266,7 @@ def language_scores(reply: str) -> dict[str, int]:
     for name, label in _models().items():
         text = re.sub(re.escape(label), " ", re.sub(re.escape(name), " ", text, flags=re.I), flags=re.I)
     text = re.sub(r"`[^`]*`", " ", text)  # code: commands, timm names
+    text = re.sub(r"\bend[-_ ]to[-_ ]end\b", " ", text, flags=re.I)  # a scheme's name, in any language
     words = re.findall(r"[^\W\d_]+", text.lower())
     return {lang: sum(w in stops for w in words) for lang, stops in STOP_WORDS.items()}
 

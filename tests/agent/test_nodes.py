@@ -237,6 +237,18 @@ def test_answer_drafts_from_the_facts(recommended: dict) -> None:  # noqa: ANN00
     assert "FACTS (JSON)" in model.calls[0][-1].content
 
 
+def test_answer_in_another_language_is_the_localized_card_without_an_llm_call(recommended: dict) -> None:  # noqa: ANN001
+    """A 1.5B model mistranslated the settings ("trainiert" for pretrained): the graph writes the
+    card in the user's language, and it passes the grounding as it stands."""
+    rt, model = runtime(answer_from_facts)
+    state = {**recommended, "language": "de"}
+    update = answer(state, rt)
+    assert model.calls == [] and update["draft"].startswith("Empfohlen: **")
+    assert "**Warum**" in update["draft"] and "### Alternativen" in update["draft"]
+    final = ground({**state, **update})
+    assert final["route"] == END and final["messages"][0].content.startswith(update["draft"])
+
+
 def test_answer_a_failed_llm_call_goes_straight_to_the_fallback(recommended: dict) -> None:
     rt, _ = runtime([])  # the script is exhausted: the call raises
     assert answer(recommended, rt) == {"draft": None, "attempts": MAX_DRAFTS}
