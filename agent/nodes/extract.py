@@ -13,6 +13,7 @@ from agent.extraction import device_question, extract_turn, unknown_device
 from agent.intents import asks_launch, plan_edits, read_intent
 from agent.language import detect
 from agent.nodes.plan import pick_model as plan_pick_model
+from agent.nodes.recommend import NO_LIMIT
 from agent.nodes.runtime import Runtime, last_user_text
 from agent.state import AdvisorState, known_traits
 from agent.traitcheck import merge_traits
@@ -96,8 +97,10 @@ def extract(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
     held = constraints.pop("unknown_budget", None)  # a clause whose device we asked about
     if found.budget and not (pick_model and intent.kind == "device_time"):
         # a follow-up "how long on a T4?" is a what-if: the user's own budget stays
-        constraints["budget"] = with_earlier(with_time_of(found.budget, held),
-                                             constraints.get("budget"))
+        budget = found.budget
+        if NO_LIMIT.search(text) and not NO_LIMIT.search(budget):  # "CPU only, no time limit"
+            budget = f"{budget}, no time limit"
+        constraints["budget"] = with_earlier(with_time_of(budget, held), constraints.get("budget"))
     if found.preference and not edits:  # "launch ResNet-18 from scratch ... instead" names it
         constraints["preference"] = found.preference
     if edits:  # "from scratch instead", "use 64 px": the config the ranking must keep to

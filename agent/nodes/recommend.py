@@ -3,6 +3,7 @@ calls that ground it (rank_configs, explain_config of the presented config, simi
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
@@ -29,9 +30,15 @@ def effective_budget(budget: str | None) -> tuple[str | None, bool]:
         return budget, False
     if parsed is None:
         return f"CPU only, {ASSUMED_CPU_TIME}", True
-    if parsed.device == "cpu" and parsed.max_seconds is None:
+    if parsed.device == "cpu" and parsed.max_seconds is None and not NO_LIMIT.search(budget or ""):
         return f"{budget}, {ASSUMED_CPU_TIME}", True
     return budget, False
+
+
+# "CPU only, no time limit": the user said so, nothing to assume
+NO_LIMIT = re.compile(r"\bno\s+(?:time\s+)?limit|\bunlimited\b|\bas\s+long\s+as\s+(?:it\s+takes|needed)|"
+                       r"\bno\s+rush\b|\bany\s+time\b|sans\s+limite|sin\s+l[ií]mite|ohne\s+"
+                       r"(?:zeit)?limit|senza\s+limit", re.IGNORECASE)
 
 
 def recommend(state: AdvisorState, rt: Runtime) -> dict[str, Any]:

@@ -453,9 +453,18 @@ def test_a_cpu_without_a_time_is_ranked_for_an_hour_and_the_time_asked_once() ->
     assert effective_budget("my laptop") == ("my laptop, 1 hour", True)
     assert effective_budget("CPU only, 20 minutes") == ("CPU only, 20 minutes", False)
     assert effective_budget("a T4") == ("a T4", False)  # a GPU without a time: no limit needed
+    assert effective_budget("CPU only, no time limit") == ("CPU only, no time limit", False)  # said so
     assert effective_budget("a fortnight of abacus time")[1] is False  # the ranking reports it
     state = {"mode": "recommend", "recommendation": {"x": 1}, "constraints": {"budget": "my laptop"},
              "time_assumed": True}
     assert needs_budget(state) and with_notes("A.", state).endswith(f"**{TIME_QUESTION}**")
     assert not needs_budget({**state, "budget_asked": True})
     assert "heure au plus" in with_notes("A.", {**state, "language": "fr"})
+
+
+def test_a_cpu_with_no_time_limit_said_is_not_capped() -> None:
+    from agent.nodes.extract import extract
+
+    rt, _ = runtime()
+    update = extract(user("3,000 chest x-rays, 3 classes, CPU only, no time limit"), rt)
+    assert update["constraints"]["budget"] == "CPU only, no time limit"
