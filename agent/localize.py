@@ -250,13 +250,10 @@ def factor_text(text: str, lang: str) -> str:
     return re.sub(r"\bpoints$", _P[lang]["points"], text)
 
 
-_EPOCHS = {"fr": "époques", "de": "Epochen", "es": "épocas", "it": "epoche", "pt": "épocas"}
-
-
 def _config(f: dict[str, Any], lang: str) -> str:
     weights = _P[lang]["pretrained"] if f["pretrained"] else _P[lang]["scratch"]
     return (f"{f['model_name']}, {weights}, {_SCHEMES.get(f['scheme'], f['scheme'])}, "
-            f"{f['resolution_px']} px, lr {f['lr']:.0e}, {f['epochs']} {_EPOCHS[lang]}")
+            f"{f['resolution_px']} px, lr {f['lr']:.0e}, {f['epochs']} {_FACTORS['epochs'][lang]}")
 
 
 def time_text(text: str, lang: str) -> str:

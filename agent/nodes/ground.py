@@ -69,8 +69,8 @@ def ground(state: AdvisorState, rt: Runtime | None = None) -> dict[str, Any]:
     lang = state.get("language")
     if localize.supported(lang) and state.get("mode") == "recommend" and state.get("recommendation"):
         facts_ = facts.recommendation_facts(rec_of(state), preference(state), compact=True)
-        text = with_notes(localize.headline(facts_, lang) + "\n\n" + localize.sections(
-            facts_, lang, faster_within=rec_of(state).faster_within_points), state)
+        text = with_notes(localize.card(facts_, lang, faster_within=rec_of(state).faster_within_points),
+                          state)
     else:
         text = in_language(with_notes(fallback(state), state), state, rt)
     return {"messages": [AIMessage(text)],
