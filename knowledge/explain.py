@@ -140,6 +140,11 @@ def _group_value(group: str, row: Mapping[str, Any]) -> str:
         return f"{describe_value('height', row['height'])} \u00d7 {describe_value('width', row['width'])}"
     if group == "class sizes":
         return f"mean {describe_value('class_size_mean', row['class_size_mean'])}"
+    if group == "epochs":
+        text = describe_value("epochs", row["epochs"])
+        steps = row.get("log10_steps")
+        missing = steps is None or (isinstance(steps, float) and math.isnan(steps))
+        return text if missing else f"{text} ({10 ** float(steps):,.0f} optimizer steps)"
     return describe_value(group, row[group])
 
 

@@ -50,6 +50,7 @@ from knowledge.datasets.base import ImageDataset
 from knowledge.errors import ConfigError, DatasetError, TrainingError
 from knowledge.meta_dataset.shipped import open_store
 from knowledge.metalearner.budget import Budget, parse_budget
+from knowledge.metalearner.model import definition_fingerprint
 from knowledge.recommend import budget_text, recommend
 from knowledge.runs.store import RunStore
 from knowledge.search_space import CPU_SPACE, SearchSpace, TrainConfig
@@ -160,7 +161,9 @@ def run_time_to_match(
     settings = {
         "budget": budget_spec, "exclude": extra, "fit_seed": fit_seed,
         "limit_factor": limit_factor, "default_limit_s": default_limit_s, "space": space.name,
-        "tpe_warmup": tpe_warmup, "max_multiple": max_multiple, "max_trials": max_trials, "download_weights": download_weights, "store": str(run_store.path)}
+        "tpe_warmup": tpe_warmup, "max_multiple": max_multiple, "max_trials": max_trials, "download_weights": download_weights, "store": str(run_store.path),
+        # a plan made by another meta-learner definition would mix two advisors in one table
+        "learner": definition_fingerprint()}
     state = StateDir(state_dir or default_state_dir())
     state.check_settings(settings)
     estimate = estimate_seconds(len(loaded), parsed, seeds=len(seeds), search_seeds=len(search_seeds),

@@ -53,6 +53,7 @@ CONFIG_FEATURES: tuple[str, ...] = (
     "log10_weight_decay",
     "batch_size",
     "epochs",
+    "log10_steps",
     "augmentation",
     "label_smoothing",
 )
@@ -72,6 +73,7 @@ FEATURE_LABELS: dict[str, str] = {
     "log10_weight_decay": "weight decay (log10)",
     "batch_size": "batch size",
     "epochs": "epochs",
+    "log10_steps": "optimizer steps (log10: epochs x images / batch)",
     "augmentation": "augmentation (0 none, 1 light, 2 strong)",
     "label_smoothing": "label smoothing",
 }
@@ -83,12 +85,14 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "resolution": ("resolution", "resolution_ratio"),
     "image size": ("height", "width"),
     "class sizes": ("class_size_mean", "class_size_std", "class_size_min", "class_size_max"),
+    "epochs": ("epochs", "log10_steps"),
 }
 GROUP_LABELS: dict[str, str] = {
     "model": "model",
     "resolution": "input resolution",
     "image size": "native image size",
     "class sizes": "images per class",
+    "epochs": "epochs",
 }
 
 _PARAMS_M = {name: spec.params_m for name, spec in MODELS.items()}
@@ -156,12 +160,23 @@ def featurize(frame: pd.DataFrame) -> pd.DataFrame:
     out["log10_weight_decay"] = np.log10(_numeric(frame, "cfg.weight_decay").clip(lower=WD_FLOOR))
     out["batch_size"] = _numeric(frame, "cfg.batch_size")
     out["epochs"] = _numeric(frame, "cfg.epochs")
+    out["log10_steps"] = pd.Series(log10_steps(out["epochs"], _numeric(frame, "mf.n_instances"),
+                                               out["batch_size"]), index=idx)
     aug = frame.get("cfg.augmentation")
     out["augmentation"] = (
         pd.Series(np.nan, index=idx) if aug is None else aug.map(AUGMENTATION_LEVELS).astype("float64")
     )
     out["label_smoothing"] = _numeric(frame, "cfg.label_smoothing")
     return pd.DataFrame(out, index=idx)[list(FEATURE_COLUMNS)]
+
+
+def log10_steps(epochs: Any, n_instances: Any, batch_size: Any) -> Any:
+    """log10 of the optimizer steps a run takes (epochs x training images / batch size; NaN where
+    the image count is unknown). How far training gets depends on the updates, not the epochs
+    alone: one epoch of 12,000 images is 190 steps at batch 64, eight epochs of 546 images are 70,
+    so this is what lets runs on small datasets inform the training length on large ones."""
+    return np.log10(np.asarray(epochs, dtype="float64") * np.asarray(n_instances, dtype="float64")
+                    / np.asarray(batch_size, dtype="float64"))
 
 
 def to_matrix(features: pd.DataFrame) -> np.ndarray:
@@ -223,7 +238,7 @@ def _build_config_block(configs: tuple[TrainConfig, ...]) -> np.ndarray:
             spec.params_m if spec else np.nan, 1.0 if c.pretrained else 0.0,
             _code("scheme", c.scheme), float(c.resolution), np.nan, _code("optimizer", c.optimizer),
             np.log10(c.lr) if c.lr > 0 else np.nan, np.log10(max(c.weight_decay, WD_FLOOR)),
-            float(c.batch_size), float(c.epochs), float(AUGMENTATION_LEVELS.get(c.augmentation, np.nan)),
+            float(c.batch_size), float(c.epochs), np.nan, float(AUGMENTATION_LEVELS.get(c.augmentation, np.nan)),
             float(c.label_smoothing),
         ))
     block = np.array(rows, dtype="float64").reshape(len(configs), len(CONFIG_FEATURES))
@@ -244,6 +259,9 @@ def candidate_matrix(meta: MetaFeatures, configs: Sequence[TrainConfig]) -> np.n
     native = np.fmax(M[:, FEATURE_COLUMNS.index("height")], M[:, FEATURE_COLUMNS.index("width")])
     ratio = FEATURE_COLUMNS.index("resolution_ratio")
     M[:, ratio] = M[:, FEATURE_COLUMNS.index("resolution")] / native
+    M[:, FEATURE_COLUMNS.index("log10_steps")] = log10_steps(
+        M[:, FEATURE_COLUMNS.index("epochs")], M[:, FEATURE_COLUMNS.index("n_instances")],
+        M[:, FEATURE_COLUMNS.index("batch_size")])
     return M
 
 

@@ -192,6 +192,15 @@ def test_other_settings_in_the_same_state_dir_are_refused(env: dict) -> None:
         run(env, seeds=(0,), search_seeds=(1,))
 
 
+def test_units_of_another_meta_learner_definition_are_refused(env: dict, monkeypatch) -> None:
+    from knowledge.metalearner import model
+
+    run(env, seeds=(0,), search_seeds=(), max_multiple=1)
+    monkeypatch.setitem(model.ACC_PARAMS, "max_depth", model.ACC_PARAMS["max_depth"] + 1)
+    with pytest.raises(ConfigError, match="other settings.*learner"):
+        run(env, seeds=(0,), search_seeds=(), max_multiple=1)
+
+
 def test_report_table_and_figures(env: dict) -> None:
     report = run(env)
     text = match_markdown(report)
