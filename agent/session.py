@@ -163,7 +163,7 @@ class Session:
     model can be had, StoreError when the store or the checkpoint file cannot be opened.
     """
 
-    def __init__(self, llm: Optional[str] = None, store: Optional[Path] = None, *,
+    def __init__(self, llm: Optional[str] = None, store: "str | Path | None" = None, *,
                  model: Any = None, backend: Any = None) -> None:
         config = AgentConfig.from_env()
         if model is None:
@@ -175,7 +175,9 @@ class Session:
                                                   description=f"{type(model).__name__} (in process)")
         self._lock = threading.Lock()
         self._in_flight = 0  # turns running now (the web app's users share this session)
-        self.store_path = open_store(store).path  # seeds a new default store with the shipped meta-dataset
+        # seeds a new default store with the shipped meta-dataset; `.url` reopens it (a file path or
+        # a database URL), `.path` is only for display (a URL's password masked)
+        self.store_path = open_store(store).url
         self.saver = open_checkpointer(config.checkpoint_db)
         self.graph = build_advisor(self.model, get_tools(self.store_path), self.saver,
                                    store=self.store_path, max_steps=config.max_steps)

@@ -28,9 +28,18 @@ def data_dir() -> Path:
 
 
 def store_path() -> Path:
-    """The SQLite run store (`METALLMIX_STORE`, else `<home>/runs.sqlite`)."""
+    """The SQLite run store (`METALLMIX_STORE`, else `<home>/runs.sqlite`); see `store_url`."""
     env = os.environ.get("METALLMIX_STORE")
     return Path(env).expanduser() if env else home() / "runs.sqlite"
+
+
+def store_url() -> str:
+    """The run store to open: `METALLMIX_STORE` (a file path or a database URL such as
+    `postgresql://user:password@host/db`), else `<home>/runs.sqlite`."""
+    env = os.environ.get("METALLMIX_STORE")
+    if env and "://" in env:
+        return env
+    return str(store_path())
 
 
 def artifacts_dir() -> Path:

@@ -82,3 +82,22 @@ def tools(store: RunStore, launcher: FakeLaunch) -> list:
 
     fake = make_tool(launcher, "launch_training", "train (fake)", LaunchArgs)
     return [*get_tools(store.path, training_tool=False), fake]
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """The URL of a throwaway PostgreSQL server for this test session (tests/pg_server.py); skips
+    the test when none can start here (no PostgreSQL binaries, no psycopg, ...)."""
+    import subprocess
+
+    from tests.pg_server import ServerUnavailable, postgres_server
+
+    try:
+        server = postgres_server()
+        url = server.__enter__()
+    except (ServerUnavailable, OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    try:
+        yield url
+    finally:
+        server.__exit__(None, None, None)

@@ -42,9 +42,11 @@ class AdvisorApp:
     """The app's state and handlers: one advisor `Session` (None when no LLM is reachable), the run
     store and a work folder for uploads and plots; each browser session is one thread id."""
 
-    def __init__(self, llm: Optional[str] = None, store: Optional[Path] = None, *,
+    def __init__(self, llm: Optional[str] = None, store: "str | Path | None" = None, *,
                  model: Any = None, work_dir: Optional[Path] = None) -> None:
-        self.store_path = open_store(store).path
+        opened = open_store(store)
+        self.store_path = opened.url  # reopens it (a path or a database URL)
+        self.store_shown = opened.path  # for display: a URL's password masked
         self.llm_error: Optional[str] = None
         self.session: Optional[Session] = None
         try:
@@ -61,7 +63,7 @@ class AdvisorApp:
     # -- status -------------------------------------------------------------------------------
     def backend_text(self) -> str:
         if self.session is not None:
-            return f"**LLM:** {self.session.backend.description} · store `{self.store_path}`"
+            return f"**LLM:** {self.session.backend.description} · store `{self.store_shown}`"
         return (f"**No LLM:** {self.llm_error}\n\nThe traits panel and *Recommend from these traits* "
                 "still work without one.")
 

@@ -23,18 +23,17 @@ SHIPPED = paths.PACKAGE_DATA / "meta_dataset.parquet"
 
 
 def open_store(path: str | Path | None = None, *, seed: bool = True) -> RunStore:
-    """The run store at `path` (default: `paths.store_path()`).
+    """The run store at `path`, a file path or a database URL (default: `paths.store_url()`).
 
     The default store is seeded with the shipped meta-dataset while it holds no published record (a
     fresh install, or a store first created by `RunStore()` directly, e.g. by a training run), so it
     holds every published and own record; an explicit path is opened as it is. Importing is
     idempotent, so two processes seeding at once add each record once.
     """
-    target = Path(path) if path is not None else paths.store_path()
-    store = RunStore(target)
+    store = RunStore(path)  # a file path or a database URL; None: paths.store_url()
     if seed and path is None and SHIPPED.exists() and store.count(source="published") == 0:
         added = store.import_file(SHIPPED)
-        log.info("seeded new run store %s with %d shipped records", target, added)
+        log.info("seeded new run store %s with %d shipped records", store.path, added)
     return store
 
 

@@ -36,7 +36,8 @@ Cost (`knowledge.metalearner.cputime`)
     timed here are flagged `time_is_estimate`.
 
 Source of the records: rows from published papers and our own runs are pooled; `source_weight`
-(e.g. `{"published": 1.0, "own": 2.0}`) weights them. `source` is deliberately not a feature: at
+(e.g. `{"published": 1.0, "own": 2.0}`) weights them; the user's imported runs (source "user") weigh
+as own runs unless "user" is given. `source` is deliberately not a feature: at
 recommendation time there is no "source" to condition on, and the config columns (epochs,
 resolution, lr, ...) already describe what differs between the two.
 """
@@ -91,6 +92,7 @@ from knowledge.metalearner.targets import (  # noqa: F401
     _weights,
     accuracy_target,
     training_rows,
+    weight_of,
 )
 from knowledge.search_space import TrainConfig
 
@@ -268,8 +270,7 @@ class MetaLearner(LazyBoosters):
             return None
         group_weight = None
         if self.source_weight:
-            group_weight = {t: float(self.source_weight.get(t.rsplit("|", 1)[-1], 1.0))
-                            for t in counts.index}
+            group_weight = {t: weight_of(self.source_weight, t.rsplit("|", 1)[-1]) for t in counts.index}
         return fit_ranker(X, y, tasks, self.rank_params, seed, group_weight)
 
     def _fit_cost(self, frame: pd.DataFrame, seed: int) -> None:

@@ -51,6 +51,7 @@ class Support(BaseModel):
     n_datasets: int = Field(description="distinct datasets (incl. variants) among them")
     n_exact: int = Field(0, description="runs of exactly this config (all eleven fields)")
     sources: dict[str, int] = Field(default_factory=dict, description="backing runs per source")
+    n_user: int = Field(0, description="backing runs of the user's own (imported: source 'user')")
     closest: str | None = Field(None, description="the closest backing run, in words")
     nearest_unsupported: str | None = Field(
         None, description="when unsupported: the nearest recorded run of the same model, in words")
@@ -67,18 +68,18 @@ class Support(BaseModel):
         return self.n_runs >= MIN_RUNS
 
     def text(self) -> str:
-        """'backed by 12 runs on 12 datasets (published 12), the closest: ...' or why not."""
+        """'backed by 12 runs on 4 datasets, 3 of them yours (published 9, user 3), the closest: ...'."""
         if not self.supported:
             near = f"; the nearest recorded run: {self.nearest_unsupported}" if self.nearest_unsupported else ""
             return f"not backed by any recorded run (an extrapolation){near}"
         src = ", ".join(f"{k} {v}" for k, v in sorted(self.sources.items()))
-        runs = "run" if self.n_runs == 1 else "runs"
-        sets = "dataset" if self.n_datasets == 1 else "datasets"
+        runs, sets = ("run" if self.n_runs == 1 else "runs"), ("dataset" if self.n_datasets == 1 else "datasets")
         closest = f"; the closest: {self.closest}" if self.closest else ""
         size = (f"; those runs used at most {self.largest_n:,} training images and yours has "
                 f"{self.user_n:,}, so the forecast extrapolates in dataset size"
                 if self.size_extrapolates else "")
-        return f"backed by {self.n_runs} {runs} on {self.n_datasets} {sets} ({src}){closest}{size}"
+        yours = f", {self.n_user} of them yours" if self.n_user else ""
+        return f"backed by {self.n_runs} {runs} on {self.n_datasets} {sets}{yours} ({src}){closest}{size}"
 
 
 def _group(model: str, pretrained: bool, scheme: str) -> tuple[str, bool, str]:
@@ -230,7 +231,7 @@ class Evidence:
             n_runs=int(runs.size),
             n_datasets=int(len(set(self.run_dataset[runs].tolist()))),
             n_exact=int((self.run_config[runs] == exact).sum()) if exact is not None else 0,
-            sources=sources,
+            sources=sources, n_user=sources.get("user", 0),
             closest=self._run_text(best),
             largest_n=None if np.isnan(self.run_n[runs]).all() else int(np.nanmax(self.run_n[runs])),  # type: ignore[index]
             user_n=int(meta.n_instances) if getattr(meta, "n_instances", None) else None,
@@ -343,7 +344,6 @@ class Evidence:
                     seen.add(v.key())
                     out.append(v)
         return out
-
 
     def pretrained_vs_scratch(self, cfg: TrainConfig) -> str | None:
         """What the records say about pretrained weights vs from scratch for `cfg.model`: per

@@ -36,7 +36,15 @@ def training_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 
+def weight_of(source_weight: dict[str, float], source: str) -> float:
+    """A source's weight (1 unless given); a user's imported run weighs as an own run unless
+    `source_weight` names "user"."""
+    if source == "user" and "user" not in source_weight:
+        source = "own"
+    return float(source_weight.get(source, 1.0))
+
+
 def _weights(frame: pd.DataFrame, source_weight: dict[str, float] | None) -> np.ndarray:
     if not source_weight or "prov.source" not in frame:
         return np.ones(len(frame))
-    return frame["prov.source"].map(lambda s: float(source_weight.get(s, 1.0))).to_numpy("float64")
+    return frame["prov.source"].map(lambda s: weight_of(source_weight, s)).to_numpy("float64")

@@ -28,6 +28,7 @@ from knowledge.retrieval.index import FORMAT_VERSION, Hit, RetrievalError, RunIn
 from knowledge.retrieval.index import default_dir as index_dir
 from knowledge.retrieval.storage import _read_meta
 from knowledge.runs.record import record_to_row
+from knowledge.runs.storages import is_url
 from knowledge.runs.store import RunStore
 
 if TYPE_CHECKING:
@@ -58,24 +59,24 @@ def _frame(records: list[RunRecord]) -> pd.DataFrame:
 
 
 def store_fingerprint(store: RunStore) -> tuple[Any, ...]:
-    """Cheap "did the store change" key: record count and the SQLite files' size and mtime."""
-    stats = []
-    for suffix in ("", "-wal"):
-        try:
-            st = os.stat(f"{store.path}{suffix}")
-            stats.append((st.st_ino, st.st_size, st.st_mtime_ns))
-        except OSError:
-            stats.append(None)
-    return (len(store), *stats)
+    """Cheap "did the store change" key (`RunStore.fingerprint`: it changes on every add or replace)."""
+    return store.fingerprint()
+
+
+def _is_default(store: RunStore) -> bool:
+    """Whether `store` is the user's default store (`$METALLMIX_STORE` or `<home>/runs.sqlite`)."""
+    default = paths.store_url()
+    if is_url(default):
+        return store.url == default
+    return store.identity == os.path.realpath(default)
 
 
 def artifact_dirs(store: RunStore) -> tuple[Path, Path]:
     """(meta-learner dir, retrieval index dir) for a store: the default artifact dirs for the
-    default store, per-store dirs under `<artifacts>/stores/<hash>` for any other."""
-    real = os.path.realpath(store.path)
-    if real == os.path.realpath(paths.store_path()):
+    default store, per-store dirs under `<artifacts>/stores/<hash of its identity>` for any other."""
+    if _is_default(store):
         return learner_dir(), index_dir()
-    key = hashlib.sha1(real.encode()).hexdigest()[:12]
+    key = hashlib.sha1(store.identity.encode()).hexdigest()[:12]
     base = paths.artifacts_dir() / "stores" / key
     return base / "metalearner", base / "index"
 
@@ -129,12 +130,12 @@ class Advisor:
                  time.perf_counter() - started, len(records))
 
     def _stamp_path(self) -> Path:
-        key = hashlib.sha1(os.path.realpath(self.store.path).encode()).hexdigest()[:12]
+        key = hashlib.sha1(self.store.identity.encode()).hexdigest()[:12]
         return paths.artifacts_dir() / "advisor" / f"{key}.json"
 
     def _write_stamp(self, fingerprint: tuple[Any, ...]) -> None:
         assert self._learner is not None and self._index is not None
-        stamp = {"store": os.path.realpath(self.store.path), "fingerprint": fingerprint,
+        stamp = {"store": self.store.identity, "fingerprint": fingerprint,
                  "learner_hash": self._learner.data_hash, "index_hash": self._index.data_hash}
         path = self._stamp_path()
         try:
@@ -151,7 +152,7 @@ class Advisor:
             stamp = json.loads(self._stamp_path().read_text())
         except (OSError, ValueError):
             return False
-        if stamp.get("store") != os.path.realpath(self.store.path) or (
+        if stamp.get("store") != self.store.identity or (
                 stamp.get("fingerprint") != json.loads(json.dumps(fingerprint))):
             return False
         try:

@@ -16,6 +16,7 @@ from knowledge.metalearner.budget import Budget
 from knowledge.recommend.advisor import Advisor
 from knowledge.recommend.algorithm import SIMILAR_K, _learner_info, _recommend
 from knowledge.recommend.result import Recommendation
+from knowledge.runs.storages import is_url
 from knowledge.runs.store import RunStore
 
 if TYPE_CHECKING:
@@ -28,10 +29,15 @@ _ADVISORS_LOCK = threading.Lock()
 
 
 def get_advisor(store: RunStore | str | Path | None = None) -> Advisor:
-    """The process-wide `Advisor` of a store (default: the user's store), created on first use."""
-    path = store.path if isinstance(store, RunStore) else (
-        Path(store).expanduser() if store is not None else paths.store_path())
-    key = os.path.realpath(path)
+    """The process-wide `Advisor` of a store (default: the user's store), created on first use.
+
+    Keyed by the store's identity (a file's real path), or for a database URL not yet opened by the
+    URL itself (an in-process key only, never shown)."""
+    if isinstance(store, RunStore):
+        key = store.identity
+    else:
+        target = str(store) if store is not None else paths.store_url()
+        key = target if is_url(target) else os.path.realpath(Path(target).expanduser())
     with _ADVISORS_LOCK:
         advisor = _ADVISORS.get(key)
         if advisor is None:

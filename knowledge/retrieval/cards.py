@@ -145,7 +145,7 @@ def provenance_text(record: RunRecord) -> str:
         if not prov.citation:
             return "(published)"
         return f"(published: {short_citation(prov.citation)})"
-    parts = ["own run"]
+    parts = ["your run" if prov.source == "user" else "own run"]
     if prov.seed is not None:
         parts.append(f"seed {prov.seed}")
     if prov.device:

@@ -1,4 +1,4 @@
-"""A run record: one training run (our own or published) with everything needed to learn from it.
+"""A run record: one training run (our own, published, or the user's) with everything needed to learn from it.
 
 The schema refuses records that cannot describe a real run (each a ValidationError naming the field):
 numbers that are NaN, infinite or negative (times, memory, accuracies outside [0, 1]); a timestamp
@@ -25,7 +25,9 @@ from knowledge.search_space import TrainConfig
 
 RunStatus = Literal["ok", "failed", "diverged", "out-of-memory", "timeout", "cancelled"]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
-Source = Literal["own", "published"]
+# "user": a run the user imported (`metallmix runs import`: an Optuna study or a CSV of their runs);
+# fitted on like an own run, and counted apart in a recommendation's support ("3 of them yours").
+Source = Literal["own", "published", "user"]
 
 
 def _field_error(column: str, message: str) -> PydanticCustomError:

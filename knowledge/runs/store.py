@@ -1,11 +1,13 @@
-"""The run store: every `RunRecord` (our own runs and published results) in one SQLite file.
+"""The run store: every `RunRecord` (our own runs and published results) in one table.
 
-One table, `runs`: the full record as JSON plus indexed columns to filter on. The file is in WAL
-mode, every write is one `BEGIN IMMEDIATE` transaction (all or nothing, safe against a killed
-process), and concurrent writers wait for each other (busy timeout) instead of failing. Each call
-opens its own short-lived connection, so a `RunStore` can be shared by threads and processes.
+`RunStore(target)` opens a store by a file path or `sqlite:///path` (a SQLite file, the default:
+`paths.store_url()`) or by a database URL (`postgresql://user:password@host/db`, through
+SQLAlchemy). The backends live in `knowledge.runs.storages`, one per module; this facade validates,
+decodes and applies the duplicate rule, so both behave the same: every write is one transaction
+(all or nothing, safe against a killed process), concurrent writers lose and duplicate nothing, and
+a `RunStore` can be shared by threads and processes (`RunStore(store.url)` reopens it anywhere).
 
-    store = RunStore()                      # paths.store_path()
+    store = RunStore()                      # paths.store_url()
     store.add(record)                       # no-op if the same record is already there
     store.query(base_dataset="pneumoniamnist", status="ok")
     store.export("runs.parquet", source="own")
@@ -14,10 +16,7 @@ opens its own short-lived connection, so a `RunStore` can be shared by threads a
 from __future__ import annotations
 
 import logging
-import sqlite3
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,39 +26,15 @@ from knowledge import paths
 from knowledge.errors import ConfigError, StoreError
 from knowledge.runs import io
 from knowledge.runs.record import _GROUPS, RunRecord, error_column, record_to_row, row_to_record
+from knowledge.runs.storages import Storage, open_storage
+from knowledge.runs.storages.base import FILTERS, SUMMARY_COLUMNS
+from knowledge.runs.storages.sqlite import BUSY_TIMEOUT_S, SCHEMA_VERSION  # noqa: F401 - re-exported
 from knowledge.search_space import validate_config
 
 if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 60.0
-FILTERS = ("source", "dataset_id", "base_dataset", "status", "model")
-
-_SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS runs (
-        run_id TEXT PRIMARY KEY,
-        dataset_id TEXT NOT NULL,
-        base_dataset TEXT NOT NULL,
-        source TEXT NOT NULL,
-        status TEXT NOT NULL,
-        model TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        record_json TEXT NOT NULL
-    )""",
-    *(f"CREATE INDEX IF NOT EXISTS runs_{c} ON runs({c})" for c in FILTERS),
-]
-_INSERT = (
-    "INSERT INTO runs (run_id, dataset_id, base_dataset, source, status, model, created_at, "
-    "record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO NOTHING"
-)
-_UPDATE = (
-    "UPDATE runs SET dataset_id=?, base_dataset=?, source=?, status=?, model=?, created_at=?, "
-    "record_json=? WHERE run_id=?"
-)
-
 
 def _encode(record: RunRecord) -> tuple[str, ...]:
     """The table row of a record: (run_id, indexed columns..., record_json)."""
@@ -109,93 +84,36 @@ def check_record(record: RunRecord) -> None:
 
 
 class RunStore:
-    """A SQLite file of run records (default `paths.store_path()`; parent folders are created)."""
+    """A store of run records, by file path or database URL (default `paths.store_url()`).
 
-    def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path).expanduser() if path is not None else paths.store_path()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"run store {self.path}: cannot create its folder: {exc}") from None
-        self._init_schema()
+    `url` reopens the same store (a SQLite file's absolute path, or the database URL: it may hold a
+    password, never show it); `path` is the SQLite file (a `Path`), or for a database the URL with
+    its password masked (for messages); `identity` names the store stably across reopening (the
+    file's real path; the URL without password plus the store's uuid); `fingerprint()` changes
+    whenever a record is added or replaced."""
+
+    def __init__(self, target: str | Path | None = None) -> None:
+        self._storage: Storage = open_storage(target if target is not None else paths.store_url())
+        self.path: Path | str = self._storage.path
+
+    @property
+    def url(self) -> str:
+        return self._storage.url
+
+    @property
+    def identity(self) -> str:
+        return self._storage.identity
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        """A cheap JSON-able value that changes whenever a record is added or replaced."""
+        return self._storage.fingerprint()
 
     def __repr__(self) -> str:
-        return f"RunStore({str(self.path)!r})"
+        return f"RunStore({str(self._storage.display)!r})"
 
-    # --- connections -------------------------------------------------------------------------
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A fresh autocommit connection; any sqlite3 error becomes a one-line StoreError."""
-        conn = None
-        try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            yield conn
-        except sqlite3.Error as exc:
-            raise StoreError(self._explain(exc)) from None
-        finally:
-            if conn is not None:
-                conn.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (`BEGIN IMMEDIATE`): committed on success, rolled back otherwise."""
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _explain(self, exc: sqlite3.Error) -> str:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            return f"run store {self.path} is locked by another process ({text})"
-        if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
-            return f"run store {self.path} is not a SQLite database or is corrupt ({text})"
-        return f"run store {self.path}: {text}"
-
-    def _set_wal(self, conn: sqlite3.Connection) -> None:
-        """Switch to WAL. SQLite does not wait on the busy timeout for this, so retry ourselves."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
-        while True:
-            try:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def _init_schema(self) -> None:
-        with self._connect() as conn:
-            self._set_wal(conn)
-            if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-                return
-        with self._write() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"run store {self.path} has schema version {version}, newer than this "
-                    f"MetaLLMiX understands ({SCHEMA_VERSION}); upgrade MetaLLMiX"
-                )
-            if version == 0:
-                tables = [r[0] for r in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
-                )]
-                if tables:
-                    raise StoreError(
-                        f"{self.path} is a SQLite database but not a MetaLLMiX run store "
-                        f"(tables: {', '.join(tables)})"
-                    )
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                log.info("created run store %s", self.path)
+    def _connect(self) -> Any:
+        """The SQLite backend's raw connection (tests, diagnostics)."""
+        return self._storage._connect()  # type: ignore[attr-defined]
 
     def _decode(self, run_id: str, record_json: str) -> RunRecord:
         try:
@@ -220,51 +138,42 @@ class RunStore:
         batch = list(records)
         for record in batch:
             check_record(record)
-        added = 0
-        with self._write() as conn:
-            for record in batch:
-                row = _encode(record)
-                if conn.execute(_INSERT, row).rowcount == 1:
-                    added += 1
-                    continue
-                (stored,) = conn.execute(
-                    "SELECT record_json FROM runs WHERE run_id = ?", (record.run_id,)
-                ).fetchone()
-                if self._decode(record.run_id, stored) == record:
-                    continue
-                if not replace:
-                    raise StoreError(
-                        f"run store {self.path}: run {record.run_id} is already stored with "
-                        "different content (use replace to overwrite it)"
-                    )
-                conn.execute(_UPDATE, (*row[1:], record.run_id))
+
+        def on_conflict(record: RunRecord, stored: str) -> bool:
+            if self._decode(record.run_id, stored) == record:
+                return False
+            if not replace:
+                raise StoreError(
+                    f"run store {self.path}: run {record.run_id} is already stored with "
+                    "different content (use replace to overwrite it)"
+                )
+            return True
+
+        # rows are encoded inside the transaction, one by one (the crash tests rely on it)
+        added = self._storage.add_rows(((r, _encode(r)) for r in batch), on_conflict)
         log.debug("added %d of %d records to %s", added, len(batch), self.path)
         return added
 
     # --- reading -----------------------------------------------------------------------------
     def get(self, run_id: str) -> RunRecord:
         """The record with this run_id; StoreError if there is none."""
-        with self._connect() as conn:
-            row = conn.execute("SELECT record_json FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None:
+        stored = self._storage.get_json(run_id)
+        if stored is None:
             raise StoreError(f"run store {self.path}: no run {run_id!r}")
-        return self._decode(run_id, row[0])
+        return self._decode(run_id, stored)
 
     def __len__(self) -> int:
         return self.count()
 
     def __contains__(self, run_id: object) -> bool:
-        with self._connect() as conn:
-            return conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
+        return isinstance(run_id, str) and self._storage.contains(run_id)
 
     @staticmethod
-    def _where(filters: dict[str, str | None]) -> tuple[str, list[str]]:
+    def _filters(filters: dict[str, str | None]) -> dict[str, str]:
         unknown = set(filters) - set(FILTERS)
         if unknown:
             raise TypeError(f"unknown filter(s) {sorted(unknown)}; known: {', '.join(FILTERS)}")
-        used = {k: v for k, v in filters.items() if v is not None}
-        clause = " AND ".join(f"{k} = ?" for k in used)
-        return (f" WHERE {clause}" if clause else ""), list(used.values())
+        return {k: v for k, v in filters.items() if v is not None}
 
     def query(
         self,
@@ -277,35 +186,21 @@ class RunStore:
         limit: int | None = None,
     ) -> list[RunRecord]:
         """Records matching every given filter, in insertion order (at most `limit`)."""
-        where, args = self._where(dict(source=source, dataset_id=dataset_id,
-                                       base_dataset=base_dataset, status=status, model=model))
-        sql = f"SELECT run_id, record_json FROM runs{where} ORDER BY rowid"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(int(limit))
-        with self._connect() as conn:
-            rows = conn.execute(sql, args).fetchall()
+        used = self._filters(dict(source=source, dataset_id=dataset_id,
+                                  base_dataset=base_dataset, status=status, model=model))
+        rows = self._storage.select(used, None if limit is None else int(limit))
         return [self._decode(run_id, text) for run_id, text in rows]
 
     def count(self, **filters: str | None) -> int:
         """How many records match the filters (same names as `query`, without `limit`)."""
-        where, args = self._where(filters)
-        with self._connect() as conn:
-            return conn.execute(f"SELECT COUNT(*) FROM runs{where}", args).fetchone()[0]
+        return self._storage.count(self._filters(filters))
 
     def summary(self, **filters: str | None) -> dict[str, Any]:
         """`{"total": n, "source": {...}, "status": {...}, "base_dataset": {...}, "model": {...}}`."""
-        where, args = self._where(filters)
-        out: dict[str, Any] = {"total": 0}
-        with self._connect() as conn:
-            out["total"] = conn.execute(f"SELECT COUNT(*) FROM runs{where}", args).fetchone()[0]
-            for column in ("source", "status", "base_dataset", "model"):
-                rows = conn.execute(
-                    f"SELECT {column}, COUNT(*) AS n FROM runs{where} "
-                    f"GROUP BY {column} ORDER BY n DESC, {column}",
-                    args,
-                )
-                out[column] = dict(rows.fetchall())
+        used = self._filters(filters)
+        out: dict[str, Any] = {"total": self._storage.count(used)}
+        for column in SUMMARY_COLUMNS:
+            out[column] = self._storage.group_counts(column, used)
         return out
 
     def to_frame(self, **filters: Any) -> pd.DataFrame:

@@ -6,6 +6,11 @@ timeout) raises `RunNotOk`, which the sweep passes to Optuna's `catch`: the tria
 rather than given a made-up low accuracy, so the sampler never learns from a number that was not
 measured. Trial user attributes keep `run_id`, `status`, `model`, `config`, `val_acc`, `seconds`
 and `error`.
+
+A retried trial (its process died: `retry_history` names the trials it retries) first looks in the
+run store for a run one of those trials finished and stored before its process died; it adopts that
+run (`adopted` user attribute) instead of training the same config again, so a worker killed between
+storing its run and reporting the trial leaves one record, not two.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import optuna
 from knowledge.datasets.base import ImageDataset
 from knowledge.search_space import Categorical, SearchSpace, TrainConfig
 from knowledge.sweeps.backend import Backend
+from knowledge.sweeps.study import FINISHED_STATUSES
 
 MAX_ERROR_CHARS = 500
 
@@ -65,18 +71,34 @@ class Objective:
     time_budget_s: float | None = None
     num_threads: int | None = None
 
+    def _stored_run(self, trial: optuna.Trial, config: TrainConfig) -> Any:
+        """The finished run of a trial this one retries, if its dead process stored one."""
+        history = trial.storage.get_trial_system_attrs(trial._trial_id).get("retry_history")
+        if self.store is None or not isinstance(history, list) or not history:
+            return None
+        tags = {f"{trial.study.study_name}#{n}" for n in history}
+        for record in self.store.query(dataset_id=self.dataset.id):
+            if (record.provenance.study in tags and record.status in FINISHED_STATUSES
+                    and record.config == config):
+                return record
+        return None
+
     def __call__(self, trial: optuna.Trial) -> float:
         config = suggest_config(trial, self.space, self.backend.pretrained_available)
         start = time.perf_counter()
-        record = self.backend.train(
-            self.dataset,
-            config,
-            seed=self.seed,
-            time_budget_s=self.time_budget_s,
-            num_threads=self.num_threads,
-            store=self.store,
-            study=f"{trial.study.study_name}#{trial.number}",
-        )
+        record = self._stored_run(trial, config)
+        if record is not None:
+            trial.set_user_attr("adopted", record.provenance.study)
+        else:
+            record = self.backend.train(
+                self.dataset,
+                config,
+                seed=self.seed,
+                time_budget_s=self.time_budget_s,
+                num_threads=self.num_threads,
+                store=self.store,
+                study=f"{trial.study.study_name}#{trial.number}",
+            )
         val_acc = record.outcome.val_acc
         attrs = {
             "run_id": record.run_id,

@@ -179,7 +179,7 @@ def run_sweep(
         job = SweepJob(
             sources=tuple(jobs), storage_url=url, heartbeat_interval=heartbeat_interval,
             grace_period=grace_period, sampler=sampler, warmup=warmup, trials=trials, space=space,
-            store_path=store.path, trial_time_budget_s=trial_time_budget_s, seed=seed,
+            store_path=store.url, trial_time_budget_s=trial_time_budget_s, seed=seed,
             num_threads=max(1, cpu_count() // workers), backend=backend,
         )
         active = [w for w in range(workers) if any(s.quota[w] > 0 for s in jobs)]

@@ -1,7 +1,8 @@
 """Optuna studies of a sweep: names, the resumable RDB storage, samplers and trial counting.
 
 One study per (dataset, sampler), e.g. `metallmix:medmnist:breastmnist?n=200&seed=0:tpe`, in one
-SQLite file (default `<home>/sweeps.sqlite`). The storage records a heartbeat for each running trial;
+SQLite file (default `<home>/sweeps.sqlite`) or a database server (`postgresql://...`: sweeps on many
+machines share it; see docs/MULTI_MACHINE.md). The storage records a heartbeat for each running trial;
 a trial whose process died (crash, kill, power loss) stops beating, is marked FAIL once its heartbeat
 is `grace_period` seconds old, and `RetryHeartbeatStaleTrialCallback` queues a copy with the same parameters,
 which the next trial of any worker picks up first.
@@ -12,9 +13,11 @@ cancelled runs, stale trials from a dead process) are not finished: a resumed sw
 
 The trial count is enforced across processes: a trial is *taken* when it is finished or RUNNING, and
 a sweep never lets a study have more than `trials` taken trials (`trials_taken`), whichever processes
-or sessions run them. Each running trial records its owner process (`OWNER_ATTR`: host, pid, start
-time); on resume, a RUNNING trial whose owner on this host is gone is failed at once and retried
-(`reap_dead_trials`), instead of counting as running until its heartbeat goes stale.
+or sessions run them. Each running trial records its owner process (`OWNER_ATTR`: host, node, pid,
+start time); on resume, a RUNNING trial whose owner on this machine is gone is failed at once and
+retried (`reap_dead_trials`), instead of counting as running until its heartbeat goes stale. A trial
+owned by another machine (another host name, or the same name with another kernel boot or pid
+namespace: containers) is never judged by its pid: only its heartbeat tells that it died.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ FINISHED_STATUSES = frozenset({"ok", "failed", "diverged", "out-of-memory", "tim
 HEARTBEAT_INTERVAL_S = 30
 MAX_RETRY = 2
 SQLITE_TIMEOUT_S = 60
+CONNECT_TIMEOUT_S = 10  # database servers: give up connecting after this long
+_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}  # as the run store
 
 
 def study_name(dataset_id: str, sampler: str, prefix: str = "metallmix") -> str:
@@ -53,12 +58,15 @@ def default_storage_path() -> Path:
 
 
 def storage_url(storage: str | Path | None = None) -> str:
-    """A SQLAlchemy URL: given as is (`sqlite:///...`, `postgresql://...`), or a SQLite file path."""
+    """A SQLAlchemy URL: given as is (`sqlite:///...`, `postgresql+psycopg://...`), or a SQLite file
+    path. `postgresql://` and `postgres://` get the psycopg 3 driver (SQLAlchemy's default, psycopg2,
+    is not a dependency), as the run store does."""
     if storage is None:
         storage = default_storage_path()
     text = str(storage)
     if "://" in text:
-        return text
+        scheme, rest = text.split("://", 1)
+        return f"{_DRIVERS.get(scheme, scheme)}://{rest}"
     path = Path(text).expanduser().resolve()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,17 +75,36 @@ def storage_url(storage: str | Path | None = None) -> str:
     return f"sqlite:///{path}"
 
 
+def engine_kwargs(url: str) -> dict[str, Any]:
+    """SQLAlchemy engine options per database: SQLite waits up to `SQLITE_TIMEOUT_S` for a locked
+    file; a server connection gives up after `CONNECT_TIMEOUT_S` and is checked before reuse (a
+    server restart or an idle timeout does not fail the next trial)."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    if url.startswith(("postgresql", "mysql")):
+        return {"pool_pre_ping": True, "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
+    return {}
+
+
 def open_storage(
     url: str, *, heartbeat_interval: int = HEARTBEAT_INTERVAL_S, grace_period: int | None = None
 ) -> RDBStorage:
-    """The RDB storage with heartbeats and retries of trials whose process died."""
-    engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else {}
+    """The RDB storage with heartbeats and retries of trials whose process died.
+
+    `grpc://host:port` (Optuna's gRPC storage proxy) is refused with a ConfigError: the proxy needs
+    the `grpcio` package and does not carry the heartbeats this sweep relies on to retry the trials
+    of dead machines; point every worker at the database URL instead (docs/MULTI_MACHINE.md)."""
+    if url.startswith("grpc://"):
+        raise ConfigError(
+            f"sweep storage {url}: Optuna's gRPC storage proxy is not supported (no heartbeats, so "
+            "a dead worker's trial would never be retried); give the database URL "
+            "(postgresql+psycopg://...) to every worker")
     with warnings.catch_warnings():  # heartbeat options are flagged experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
             return RDBStorage(
                 url,
-                engine_kwargs=engine_kwargs,
+                engine_kwargs=engine_kwargs(url),
                 heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
@@ -129,11 +156,20 @@ def count_finished(study: optuna.Study) -> int:
 
 def trials_taken(study: optuna.Study, *, before: int | None = None) -> int:
     """Trials that count against a sweep's `trials`: finished ones plus RUNNING ones (in any process;
-    see `reap_dead_trials` for those of dead processes). `before`: only trials numbered below it."""
+    see `reap_dead_trials` for those of dead processes).
+
+    `before`: only trials numbered below it (a trial's admission, `worker._Admission`), and then
+    WAITING ones count too: a queued retry numbered below a new trial is popped (and admitted
+    against the trials below *it*) by the next `ask` of whichever process queued it, so the new trial
+    must leave it its place. Optuna numbers trials under a row lock on the study (SQLite and
+    PostgreSQL alike), so every trial numbered below is visible when a trial is admitted."""
     states = (TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING)
+    if before is not None:
+        states += (TrialState.WAITING,)
     return sum(
         1 for t in study.get_trials(deepcopy=False, states=states)
-        if (before is None or t.number < before) and (t.state == TrialState.RUNNING or is_finished(t))
+        if (before is None or t.number < before)
+        and (t.state in (TrialState.RUNNING, TrialState.WAITING) or is_finished(t))
     )
 
 
@@ -165,21 +201,35 @@ def _proc_stat(pid: int) -> tuple[str, str] | None:
     return fields[0], f"{boot}:{fields[19]}"  # fields 3 and 22 of /proc/<pid>/stat: state, starttime
 
 
+def node_id() -> str | None:
+    """Linux: '<boot id>/<pid namespace>': the pids this process can see. Two machines (or two
+    containers) may share a host name, never this. None where it cannot be read."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+    return f"{boot}/{namespace}"
+
+
 def owner_tag(trial_number: int) -> dict[str, Any]:
     """What `OWNER_ATTR` records for a trial run by this process."""
     stat = _proc_stat(os.getpid())
-    return {"host": socket.gethostname(), "pid": os.getpid(), "started": stat[1] if stat else None,
-            "trial": trial_number}
+    return {"host": socket.gethostname(), "node": node_id(), "pid": os.getpid(),
+            "started": stat[1] if stat else None, "trial": trial_number}
 
 
 def owner_alive(tag: object, trial_number: int) -> bool | None:
     """Whether the process that ran a trial (its `OWNER_ATTR`) is still running: True / False when
-    that can be told (same host), None otherwise (another host, no tag, a tag copied into a retry,
-    Windows)."""
+    that can be told (same host name and node: the same machine and pid namespace), None otherwise
+    (another machine or container, no tag, a tag copied into a retry, Windows): then only the
+    trial's heartbeat tells."""
     if not isinstance(tag, dict) or tag.get("trial") != trial_number:
         return None
     pid = tag.get("pid")
     if tag.get("host") != socket.gethostname() or not isinstance(pid, int) or sys.platform == "win32":
+        return None
+    if tag.get("node") is not None and tag["node"] != node_id():
         return None
     if pid == os.getpid():
         return True

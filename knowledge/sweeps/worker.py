@@ -109,8 +109,9 @@ class _StudyFull(Exception):
 
 class _Admission:
     """The objective of a sweep trial, run only if fewer than `trials` trials numbered below this one
-    are finished or running (in any process). Trial numbers are handed out one at a time by the
-    storage, so concurrent processes cannot both take the last place. The trial also records the
+    are finished, running or queued (in any process, on any machine). Trial numbers are handed out one
+    at a time by the storage (under a row lock on the study, on SQLite and PostgreSQL alike), so
+    concurrent processes cannot both take the last place. The trial also records the
     process that runs it (`OWNER_ATTR`), so a resumed sweep can tell a dead trial at once."""
 
     def __init__(self, objective: Callable[[optuna.Trial], float], trials: int) -> None:

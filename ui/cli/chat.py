@@ -20,12 +20,12 @@ LLM = typer.Option(
          "(default: $METALLMIX_LLM, else Ollama if it answers, else the embedded llama.cpp model).",
 )
 THREAD = typer.Option("default", "--thread", "-t", help="Conversation id; the same id resumes it.")
-STORE = typer.Option(None, "--store", help="Run store file (default: $METALLMIX_STORE or <home>/runs.sqlite).")
+STORE = typer.Option(None, "--store", help="Run store: a file path or a database URL (postgresql://...); default $METALLMIX_STORE or <home>/runs.sqlite.")
 TIMING = typer.Option(False, "--timing", help="After each turn, print where its time went (seconds per "
                                                "step, LLM calls, prompt/generated tokens).")
 
 
-def chat(llm: Optional[str] = LLM, thread: str = THREAD, store: Optional[Path] = STORE,
+def chat(llm: Optional[str] = LLM, thread: str = THREAD, store: Optional[str] = STORE,
          timing: bool = TIMING) -> None:
     """Talk with the advisor: describe your dataset, get a justified recommendation (Ctrl-D to quit)."""
     from rich.console import Console
@@ -71,7 +71,7 @@ def ask(
     message: str = typer.Argument(..., help="One user message."),
     llm: Optional[str] = LLM,
     thread: str = THREAD,
-    store: Optional[Path] = STORE,
+    store: Optional[str] = STORE,
     json_out: bool = typer.Option(False, "--json", help="Print JSON: reply, recommendation, tool calls, timing."),
     transcript_out: Optional[Path] = typer.Option(
         None, "--transcript", help="Also write the whole conversation so far (for `metallmix judge`)."
@@ -109,7 +109,7 @@ def _timing(session: Session, thread: str, result: dict) -> Optional[dict]:
 def judge(
     transcript: Path = typer.Argument(..., help="A transcript JSON (from `metallmix ask --json` threads or the UI)."),
     llm: Optional[str] = LLM,
-    store: Optional[Path] = STORE,
+    store: Optional[str] = STORE,
     json_out: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
 ) -> None:
     """Grade a finished conversation's recommendation: format, accuracy, completeness."""

@@ -29,7 +29,14 @@ def _eval() -> None:
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "eval" / "results" / "lodo.json"
 
 
-def load_records(store: Optional[Path], published: bool, published_only: bool = False) -> list:
+def _shown(store: Optional[str]) -> str:
+    """The store as a report names it (a database URL's password masked)."""
+    from knowledge.runs.storages import mask_url  # lazy: CLI start-up
+
+    return mask_url(store) if store else "default"
+
+
+def load_records(store: Optional[str], published: bool, published_only: bool = False) -> list:
     """The store's records, plus (or minus) the published MedMNIST+ records.
 
     `published=True` adds the published table (`load_medmnist_plus` on the shared results csv,
@@ -83,8 +90,7 @@ def _print_tables(report: dict, console: Console) -> None:
 
 @app.command("lodo")
 def lodo(
-    store: Optional[Path] = typer.Option(None, "--store", help="Run store file (default: the "
-                                         "default store, seeded with the shipped meta-dataset)."),
+    store: Optional[str] = typer.Option(None, "--store", help="Run store: a file path or a database URL (postgresql://...); default $METALLMIX_STORE or <home>/runs.sqlite."),
     published: bool = typer.Option(True, "--published/--no-published", help="Include the "
                                    "published MedMNIST+ records (added from the shared table "
                                    "when the store has none) or leave them out."),
@@ -135,7 +141,7 @@ def lodo(
         _production(records, store, published_only, candidates, out, markdown, as_json, progress)
         return
     report = evaluate_lodo(records, seeds=seeds, tpe_trials=budgets, min_records=min_records, progress=progress)
-    report["store"] = str(store) if store else "default"
+    report["store"] = _shown(store)
     report["settings"]["published"] = published
     report["settings"]["published_only"] = published_only
     try:
@@ -153,13 +159,13 @@ def lodo(
     console.print(f"report written to {out}" + (f" and {markdown}" if markdown else ""))
 
 
-def _production(records: list, store: Optional[Path], published_only: bool, candidates: str,
+def _production(records: list, store: Optional[str], published_only: bool, candidates: str,
                 out: Path, markdown: Optional[Path], as_json: bool, progress: bool) -> None:
     """`metallmix eval lodo --path production` (`eval.lodo_production`)."""
     from eval.lodo_production import evaluate_production, to_markdown  # lazy: pulls in pandas (CLI start-up)
 
     report = evaluate_production(records, candidates=candidates, progress=progress)
-    report["store"] = str(store) if store else "default"
+    report["store"] = _shown(store)
     report["published_only"] = published_only
     if out == DEFAULT_OUT:
         out = out.with_name("lodo_production.json")
@@ -183,8 +189,7 @@ app.command("e2e")(eval_e2e.e2e)
 
 @app.command("questions")
 def questions(
-    store: Optional[Path] = typer.Option(None, "--store", help="Run store file (default: the "
-                                         "default store, seeded with the shipped meta-dataset)."),
+    store: Optional[str] = typer.Option(None, "--store", help="Run store: a file path or a database URL (postgresql://...); default $METALLMIX_STORE or <home>/runs.sqlite."),
     out: Path = typer.Option(Path(__file__).resolve().parents[2] / "eval" / "results"
                              / "questions.json", "--out", help="Where to write the JSON report "
                              "(the Markdown goes beside it, .md)."),

@@ -137,7 +137,7 @@ def e2e(
     budget: Optional[str] = typer.Option(None, "--budget", help="The advisor's compute budget "
                                          "(default: 'CPU only, 5 minutes', or '5 minutes on <GPU>' "
                                          "on CUDA)."),
-    store: Optional[Path] = typer.Option(None, "--store", help="Run store to fit on and to store "
+    store: Optional[str] = typer.Option(None, "--store", help="Run store (a file path or a database URL) to fit on and to store "
                                          "the runs in (default: the default store, seeded with "
                                          "the shipped meta-dataset)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the fit, every training run and TPE."),

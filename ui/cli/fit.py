@@ -17,8 +17,7 @@ from knowledge.errors import StoreError
 
 
 def fit(
-    store: Optional[Path] = typer.Option(None, "--store", help="Run store file (default: "
-                                         "$METALLMIX_STORE or <home>/runs.sqlite)."),
+    store: Optional[str] = typer.Option(None, "--store", help="Run store: a file path or a database URL (postgresql://...); default $METALLMIX_STORE or <home>/runs.sqlite."),
     out: Optional[Path] = typer.Option(None, "--out", help="Artifact directory (default: "
                                        "<home>/artifacts/metalearner)."),
     cv_folds: int = typer.Option(4, "--cv-folds", min=0, help="Folds of grouped-by-dataset "

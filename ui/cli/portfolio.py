@@ -16,8 +16,8 @@ def portfolio(
     trial_budget: Optional[float] = typer.Option(
         120.0, "--trial-budget", help="Seconds a run may train before it stops (timeout)."),
     threads: int = typer.Option(1, "--threads", help="CPU threads per run."),
-    store: Optional[Path] = typer.Option(
-        None, "--store", help="Run store file (default: $METALLMIX_STORE or <home>/runs.sqlite)."),
+    store: Optional[str] = typer.Option(
+        None, "--store", help="Run store: a file path or a database URL (postgresql://...); default $METALLMIX_STORE or <home>/runs.sqlite."),
     seed: int = typer.Option(0, "--seed", help="Training seed."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:

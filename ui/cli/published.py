@@ -22,10 +22,7 @@ def import_medmnist_plus(
         help="medmnist_class_counts.csv (default: next to the medmnist_plus/ folder, if present).",
         dir_okay=False,
     ),
-    store: Optional[Path] = typer.Option(
-        None, "--store", help="Run store file (default: METALLMIX_STORE or the user's store).",
-        dir_okay=False,
-    ),
+    store: Optional[str] = typer.Option(None, "--store", help="Run store: a file path or a database URL (postgresql://...); default $METALLMIX_STORE or <home>/runs.sqlite."),
     replace: bool = typer.Option(
         False, "--replace", help="Overwrite stored records whose content changed."
     ),

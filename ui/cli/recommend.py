@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from knowledge.errors import DatasetError
+from knowledge.errors import ConfigError, DatasetError
 from ui.cli.analyze import DATASET_HELP
 
 if TYPE_CHECKING:
@@ -54,8 +54,7 @@ def recommend(
     modality: Optional[str] = typer.Option(
         None, "--modality", "-m", help="Imaging modality of DATASET (overrides the dataset's own)."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole recommendation as JSON."),
-    store: Optional[Path] = typer.Option(None, "--store", help="Run store file (default: "
-                                         "$METALLMIX_STORE or <home>/runs.sqlite)."),
+    store: Optional[str] = typer.Option(None, "--store", help="Run store: a file path or a database URL (postgresql://...); default $METALLMIX_STORE or <home>/runs.sqlite."),
     exclude: Optional[list[str]] = typer.Option(
         None, "--exclude", "-x", help="Leave runs of this base dataset out of the similar runs "
                                       "(repeatable)."),
@@ -64,6 +63,17 @@ def recommend(
                                         "meta-learner never saw)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the SHAP waterfall of the best "
                                         "config to this PNG file."),
+    export: Optional[list[str]] = typer.Option(
+        None, "--export", metavar="FORMAT", help="Hand the top-k configs (--top-k) to your own tuner: "
+        "optuna (a study with them enqueued), ray (points_to_evaluate JSON), json (configs with "
+        "predictions), command (metallmix train lines). Repeatable or comma-separated."),
+    export_out: Optional[Path] = typer.Option(
+        None, "--export-out", help="File for --export (default: stdout, instead of the tables); a "
+                                   "folder when several formats are given."),
+    export_space: str = typer.Option(
+        "full", "--export-space", help="Search space the exported configs must lie in: full, or cpu "
+                                       "(what metallmix sweep searches); configs outside are listed, "
+                                       "not enqueued."),
 ) -> None:
     """Recommend a pretrained model and hyperparameters for a dataset, with reasons and evidence."""
     from knowledge.datasets import load_dataset  # lazy: CLI start-up (--help imports every command module)
@@ -73,6 +83,7 @@ def recommend(
     )
 
     started = time.perf_counter()
+    formats = _export_formats(export, export_out, export_space, as_json)
     if (dataset is None) == (traits is None):
         raise DatasetError("give either a DATASET or --traits JSON (one of them)")
     if traits is not None:
@@ -90,10 +101,58 @@ def recommend(
     if plot is not None:
         written = plot_waterfall(rec.explanation, plot)
         typer.echo(f"wrote the SHAP waterfall to {written}", err=True)
+    if formats:
+        _export(rec, formats, export_out, export_space)
+        if export_out is None:  # the export is the output (pipeable)
+            return
     if as_json:
         typer.echo(rec.model_dump_json(indent=2))
         return
     render(rec, total_seconds=time.perf_counter() - started)
+
+
+def _export_formats(export: list[str] | None, out: Path | None, space: str, as_json: bool) -> list[str]:
+    """The --export formats, checked before any work; ConfigError (one line) on bad input."""
+    from knowledge.recommend.export import (  # lazy: CLI start-up (--help imports every command module)
+        check_formats,
+        get_space,
+    )
+
+    if not export:
+        if out is not None:
+            raise ConfigError("--export-out goes with --export FORMAT")
+        return []
+    formats = check_formats(export)
+    get_space(space)
+    if out is None and as_json:
+        raise ConfigError("--json and --export both print to stdout; write the export to a file "
+                          "with --export-out PATH")
+    return formats
+
+
+def _export(rec: Recommendation, formats: list[str], out: Path | None, space: str) -> None:
+    """Write each export format to stdout or `out` (atomically); warn about configs outside the space."""
+    from knowledge.recommend.export import (  # lazy: CLI start-up (--help imports every command module)
+        export as export_text,
+    )
+    from knowledge.recommend.export import (  # lazy: CLI start-up (--help imports every command module)
+        export_paths,
+        outside_warnings,
+        write_atomic,
+    )
+
+    for line in outside_warnings(rec, space):
+        typer.echo(f"note: {line}", err=True)
+    texts = {fmt: export_text(rec, fmt, space=space, dataset=rec.dataset) for fmt in formats}
+    if out is None:
+        for fmt, text in texts.items():
+            if len(texts) > 1:
+                typer.echo(f"# --- export: {fmt} ---")
+            typer.echo(text, nl=not text.endswith("\n"))
+        return
+    for fmt, path in export_paths(out, formats).items():
+        written = write_atomic(path, texts[fmt])
+        typer.echo(f"wrote the {fmt} export of the top {len(rec.top)} configs to {written}", err=True)
 
 
 # --- the rich view -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ app = typer.Typer(help="The run store: list, export and import run records.", no
 class SourceOpt(str, Enum):
     own = "own"
     published = "published"
+    user = "user"
 
 
 class FormatOpt(str, Enum):
@@ -22,17 +23,15 @@ class FormatOpt(str, Enum):
     parquet = "parquet"
 
 
-STORE = typer.Option(
-    None, "--store", help="Run store file (default: $METALLMIX_STORE or <home>/runs.sqlite)."
-)
-SOURCE = typer.Option(None, "--source", help="Only own runs or only published results.")
+STORE = typer.Option(None, "--store", help="Run store: a file path or a database URL (postgresql://...); default $METALLMIX_STORE or <home>/runs.sqlite.")
+SOURCE = typer.Option(None, "--source", help="Only own runs, published results or your imported runs (user).")
 DATASET = typer.Option(
     None, "--dataset", help="A base dataset (pneumoniamnist) or, with ':', a dataset id (medmnist:x?n=500)."
 )
 STATUS = typer.Option(None, "--status", help="Run status: ok, failed, diverged, out-of-memory, ...")
 
 
-def _open(store: Optional[Path]) -> Any:
+def _open(store: Optional[str]) -> Any:
     from knowledge.meta_dataset.shipped import open_store  # lazy: CLI start-up (--help imports every command module)
 
     return open_store(store)
@@ -66,7 +65,7 @@ def list_runs(
     status: Optional[str] = STATUS,
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Show at most N runs."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    store: Optional[Path] = STORE,
+    store: Optional[str] = STORE,
 ) -> None:
     """List the runs in the store (or --summary counts)."""
     from rich.console import Console
@@ -117,7 +116,7 @@ def export(
     source: Optional[SourceOpt] = SOURCE,
     dataset: Optional[str] = DATASET,
     status: Optional[str] = STATUS,
-    store: Optional[Path] = STORE,
+    store: Optional[str] = STORE,
 ) -> None:
     """Write runs to a CSV or Parquet file (one flat row per run), atomically."""
     runs = _open(store)
@@ -125,16 +124,87 @@ def export(
     typer.echo(f"exported {n} runs to {path}")
 
 
+class ValueIsOpt(str, Enum):
+    test_acc = "test_acc"
+    val_acc = "val_acc"
+    test_error = "test_error"
+    val_error = "val_error"
+
+
 @app.command("import")
 def import_(
-    path: Path = typer.Argument(..., help="A CSV or Parquet file written by `runs export`."),
+    path: Optional[Path] = typer.Argument(
+        None, help="A CSV or Parquet file written by `runs export`, or a CSV of your own runs "
+                   "(docs/RUN_IMPORT.md)."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite stored runs with the same run_id."),
-    store: Optional[Path] = STORE,
+    optuna_storage: Optional[str] = typer.Option(
+        None, "--optuna-storage", help="Import an Optuna study instead of a file: its storage URL "
+                                       "(sqlite:///study.db) or SQLite file."),
+    study: Optional[str] = typer.Option(None, "--study", help="The study's name (default: the only one)."),
+    dataset: Optional[str] = typer.Option(
+        None, "--dataset", help="The study's dataset: a dataset spec (measured) or traits JSON as for "
+                                "`recommend --traits`."),
+    dataset_name: Optional[str] = typer.Option(
+        None, "--dataset-name", help="A name for a --dataset given as traits (default: the study's)."),
+    mapping: Optional[list[str]] = typer.Option(
+        None, "--map", help="THEIR_PARAM=OUR_FIELD, e.g. learning_rate=lr (repeatable; a param "
+                            "named like our field maps by itself)."),
+    fixed: Optional[list[str]] = typer.Option(
+        None, "--fixed", help="OUR_FIELD=VALUE for a field the study did not search, e.g. "
+                              "model=resnet18 (repeatable)."),
+    defaults_for_missing: bool = typer.Option(
+        False, "--defaults-for-missing", help="Fill fields neither mapped nor fixed with the "
+                                              "TrainConfig defaults (not model)."),
+    value_is: Optional[ValueIsOpt] = typer.Option(
+        None, "--value-is", help="What the objective value (or a CSV's accuracy column) is "
+                                 "(default test_acc; an error rate is 1 - accuracy)."),
+    objective: Optional[int] = typer.Option(
+        None, "--objective", min=0, help="Of a multi-objective study: the accuracy's index (from 0)."),
+    store: Optional[str] = STORE,
 ) -> None:
-    """Add the runs of a CSV or Parquet file; every row is checked first, a bad one imports nothing."""
+    """Add runs: a `runs export` file as before, a CSV of your own runs, or an Optuna study
+    (--optuna-storage); every run is checked first, a bad one imports nothing. Yours count as
+    source `user`."""
+    from knowledge.errors import StoreError  # lazy: CLI start-up (--help imports every command module)
+    from knowledge.runs import (  # lazy: CLI start-up (--help imports every command module)
+        import_csv,
+        import_optuna,
+        imports,
+    )
+
+    given = [name for name, value in (("--study", study), ("--dataset", dataset),
+                                      ("--dataset-name", dataset_name), ("--map", mapping),
+                                      ("--fixed", fixed), ("--defaults-for-missing", defaults_for_missing),
+                                      ("--objective", objective)) if value]
+    if optuna_storage is None:
+        if path is None:
+            raise StoreError("give a PATH to import, or --optuna-storage URL for an Optuna study")
+        if given:
+            raise StoreError(f"{given[0]} goes with --optuna-storage (an Optuna study), not a file")
+        runs = _open(store)
+        added, kind = import_csv.import_path(runs, path, replace=replace,
+                                          value_is=value_is.value if value_is else None)
+        yours = " of your own" if kind == "user" else ""
+        typer.echo(f"added {added} runs{yours} from {path} (store now holds {len(runs)})")
+        return
+    if path is not None:
+        raise StoreError("give either a PATH or --optuna-storage, not both")
+    if not dataset:
+        raise StoreError("--optuna-storage needs --dataset: the dataset spec the study trained on, or "
+                         "its traits as JSON")
+    loaded = import_optuna.load_study(optuna_storage, study)
+    data = imports.user_dataset(dataset, name=dataset_name or loaded.study_name)
+    result = import_optuna.records_from_study(
+        loaded, data, imports.parse_pairs(mapping, "--map"), imports.parse_fixed(fixed),
+        value_is=value_is.value if value_is else None, objective=objective,
+        defaults_for_missing=defaults_for_missing)
     runs = _open(store)
-    added = runs.import_file(path, replace=replace)
-    typer.echo(f"added {added} runs from {path} (store now holds {len(runs)})")
+    try:
+        added = runs.add_many(result.records, replace=replace)
+    except StoreError as exc:
+        raise StoreError(f"study {result.study!r}: {exc}; nothing was imported") from None
+    typer.echo(f"added {added} runs of your own from Optuna study {result.study!r} on {data.dataset_id} "
+               f"({result.text()}); the store now holds {len(runs)}")
 
 
 @app.command("rebuild")
@@ -145,7 +215,7 @@ def rebuild(
     results: Optional[Path] = typer.Option(
         None, "--results", help="MedMNIST+ results.csv (default: ../shared/data, else the shipped copy)."
     ),
-    store: Optional[Path] = STORE,
+    store: Optional[str] = STORE,
 ) -> None:
     """Regenerate the shipped meta-dataset: the published MedMNIST+ table plus the store's own runs."""
     from knowledge.meta_dataset.shipped import SHIPPED  # lazy: CLI start-up (--help imports every command module)

@@ -1,9 +1,16 @@
-"""`metallmix sweep SOURCE [SOURCE ...] --trials N`: random search / TPE on datasets (resumable)."""
+"""`metallmix sweep SOURCE [SOURCE ...] --trials N`: random search / TPE on datasets (resumable).
+
+Many machines share one sweep when each runs the same command with the same database URLs:
+
+    metallmix sweep digits --trials 200 --storage postgresql+psycopg://u:pw@db/sweeps \
+        --store postgresql+psycopg://u:pw@db/runs
+
+(see docs/MULTI_MACHINE.md).
+"""
 
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import Path
 from typing import Any, Optional
 
 import typer
@@ -22,13 +29,15 @@ def sweep(
     sampler: SamplerOpt = typer.Option(SamplerOpt.tpe, "--sampler", help="random search or TPE."),
     warmup: Optional[int] = typer.Option(
         None, "--warmup", help="TPE only: the first N trials of each source are random (default 10)."),
-    workers: int = typer.Option(1, "--workers", "-w", help="Parallel training processes."),
+    workers: int = typer.Option(1, "--workers", "-w", help="Parallel training processes (on this machine)."),
     trial_budget: Optional[float] = typer.Option(
         300.0, "--trial-budget", help="Seconds a trial may train before it stops (timeout)."),
     storage: Optional[str] = typer.Option(
-        None, "--storage", help="Optuna storage: SQLite file or URL (default <home>/sweeps.sqlite)."),
-    store: Optional[Path] = typer.Option(
-        None, "--store", help="Run store file (default: $METALLMIX_STORE or <home>/runs.sqlite)."),
+        None, "--storage", help="Optuna storage: a SQLite file or a database URL (postgresql+psycopg://user:pw@host/db: "
+             "every machine that runs the same command shares the study and its --trials; "
+             "default <home>/sweeps.sqlite)."),
+    store: Optional[str] = typer.Option(
+        None, "--store", help="Run store: a file path or a database URL (postgresql://...); default $METALLMIX_STORE or <home>/runs.sqlite."),
     seed: int = typer.Option(0, "--seed", help="Seed of samplers and training."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),

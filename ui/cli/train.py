@@ -65,8 +65,7 @@ def train(
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all cores)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA if present)."),
     modality: Optional[str] = typer.Option(None, "--modality", help="Imaging modality, e.g. x-ray."),
-    store: Optional[Path] = typer.Option(None, "--store", help="Run store file (default: $METALLMIX_STORE "
-                                                              "or <home>/runs.sqlite)."),
+    store: Optional[str] = typer.Option(None, "--store", help="Run store: a file path or a database URL (postgresql://...); default $METALLMIX_STORE or <home>/runs.sqlite."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not store the run."),
     as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON."),
 ) -> None:
