@@ -37,6 +37,7 @@ from typing import Any
 import optuna
 
 from knowledge.errors import ConfigError
+from knowledge.runs.storages import mask_url
 from knowledge.runs.store import RunStore
 from knowledge.search_space import CPU_SPACE, SearchSpace
 from knowledge.sweeps.backend import REAL, Backend
@@ -49,6 +50,7 @@ from knowledge.sweeps.study import (
     make_sampler,
     open_storage,
     reap_dead_trials,
+    retry_races,
     storage_url,
     study_name,
     trials_taken,
@@ -140,7 +142,7 @@ def run_sweep(
     """Sweep every source up to `trials` finished trials (resuming what the storage holds).
 
     `sampler`: 'random' or 'tpe' (`warmup`: TPE's first random trials, Optuna's default 10).
-    `seed`: seeds the samplers (see `study.sampler_seed`) and every training run.
+    `seed`: seeds the samplers (trial `n` draws from (seed, n): `study._TrialSeeded`) and every training run.
     `storage`: SQLite file or SQLAlchemy URL (default `<home>/sweeps.sqlite`); `store_path`: the run
     store (default `paths.store_path()`). `heartbeat_interval`/`grace_period` (seconds): when a
     trial whose process died is failed and retried. `backend`: the loader/trainer (default: the real
@@ -184,7 +186,7 @@ def run_sweep(
         )
         active = [w for w in range(workers) if any(s.quota[w] > 0 for s in jobs)]
         log.info("sweep: %d source(s) x %d trials, %d already finished, %d worker(s), storage %s",
-                 len(jobs), trials, already, len(active), url)
+                 len(jobs), trials, already, len(active), mask_url(url))
 
         # 3. run
         with _Progress(len(jobs) * trials, already, progress) as bar:
@@ -201,7 +203,7 @@ def run_sweep(
             source_report(optuna.load_study(study_name=s.study, storage=rdb), s.spec, s.dataset_id)
             for s in jobs
         ]
-    return SweepReport(sampler=sampler, trials=trials, storage=url, store=str(store.path),
+    return SweepReport(sampler=sampler, trials=trials, storage=mask_url(url), store=str(store.path),
                        sources=reports, seconds=round(time.perf_counter() - started, 3))
 
 
@@ -217,10 +219,11 @@ def _source_jobs(rdb: optuna.storages.BaseStorage, ids: dict[str, str], *, sampl
     with _quiet_optuna():
         for spec, dataset_id in ids.items():
             name = study_name(dataset_id, sampler, prefix)
-            study = optuna.create_study(storage=rdb, study_name=name, direction="maximize",
-                                        load_if_exists=True)
-            study.set_user_attr("dataset_id", dataset_id)
-            study.set_user_attr("space", space.name)
+            study = retry_races(lambda: optuna.create_study(  # noqa: B023 - called at once
+                storage=rdb, study_name=name, direction="maximize", load_if_exists=True))
+            for key, value in (("dataset_id", dataset_id), ("space", space.name)):
+                if study.user_attrs.get(key) != value:  # sessions on other machines set it too
+                    retry_races(lambda: study.set_user_attr(key, value))  # noqa: B023
             dead = reap_dead_trials(study)
             if dead:
                 log.info("%s: trial(s) %s of a process that is gone failed; they are retried", name,

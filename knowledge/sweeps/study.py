@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import copy
 import os
+import random
 import socket
 import sys
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import optuna
@@ -37,6 +40,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from knowledge import paths
 from knowledge.errors import ConfigError
+from knowledge.runs.storages.base import mask_url
+
+T = TypeVar("T")
 
 SAMPLERS: tuple[str, ...] = ("random", "tpe")
 FINISHED_STATUSES = frozenset({"ok", "failed", "diverged", "out-of-memory", "timeout"})
@@ -44,6 +50,7 @@ HEARTBEAT_INTERVAL_S = 30
 MAX_RETRY = 2
 SQLITE_TIMEOUT_S = 60
 CONNECT_TIMEOUT_S = 10  # database servers: give up connecting after this long
+RACE_RETRIES = 5  # machines that start at once on a new database race to create its tables
 _DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}  # as the run store
 
 
@@ -99,9 +106,10 @@ def open_storage(
             f"sweep storage {url}: Optuna's gRPC storage proxy is not supported (no heartbeats, so "
             "a dead worker's trial would never be retried); give the database URL "
             "(postgresql+psycopg://...) to every worker")
-    with warnings.catch_warnings():  # heartbeat options are flagged experimental
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        try:
+
+    def build() -> RDBStorage:
+        with warnings.catch_warnings():  # heartbeat options are flagged experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return RDBStorage(
                 url,
                 engine_kwargs=engine_kwargs(url),
@@ -109,36 +117,92 @@ def open_storage(
                 grace_period=grace_period,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
             )
-        except Exception as exc:  # noqa: BLE001 - sqlalchemy/optuna errors: one line for the user
-            raise ConfigError(f"sweep storage {url}: cannot open: {exc}".splitlines()[0]) from None
+
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    try:  # processes opening a new database at once race to create Optuna's tables (duplicate
+        # table, type or row: retried; a refused connection or a bad password is not)
+        return build() if url.startswith("sqlite") else retry_races(
+            build, (IntegrityError, ProgrammingError, optuna.exceptions.StorageInternalError))
+    except Exception as exc:  # noqa: BLE001 - sqlalchemy/optuna errors: one line for the user
+        raise ConfigError(mask_url(f"sweep storage {url}: cannot open: {exc}".splitlines()[0])) from None
+
+
+def retry_races(call: Callable[[], T], errors: type[BaseException] | tuple[type[BaseException], ...] = (
+        optuna.exceptions.StorageInternalError,), attempts: int = RACE_RETRIES) -> T:
+    """`call()`, again after a short random pause when it raises one of `errors` (at most `attempts`
+    times): Optuna's storage reads then inserts (tables, a study's attributes), so processes on
+    several machines doing the same first step at once may collide on a unique key; the loser's
+    second try finds the winner's row."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except errors:
+            if attempt == attempts:
+                raise
+            time.sleep(random.uniform(0.1, 0.5) * attempt)
+    raise AssertionError("unreachable")
 
 
 def sampler_seed(seed: int, worker: int, n_existing: int) -> int:
-    """A sampler seed per (sweep seed, worker, trials already in the study): workers draw different
-    points, and a resumed sweep does not replay the draws of the first session. Fresh studies of
-    different sources share the seed, so random search tries the same configs on each dataset (a
-    paired design for the meta-learner)."""
+    """A sampler seed from (sweep seed, worker, number): a sweep's trial `n` draws with
+    `sampler_seed(seed, 0, n)` (`make_sampler(..., per_trial=True)`)."""
     return int(np.random.SeedSequence([seed, worker, n_existing]).generate_state(1)[0])
 
 
-def make_sampler(name: str, *, seed: int, warmup: int | None = None) -> optuna.samplers.BaseSampler:
+class _TrialSeeded:
+    """Sampler mixin: before each trial, the random state is reseeded from (sweep seed, trial number).
+    Whichever process or machine runs trial `n` draws the same point, different from every other
+    trial's: sweeps started at once on many machines with the same seed do not repeat each other's
+    configs, a resumed sweep does not replay the first session's draws, a sweep is reproducible per
+    seed, and fresh studies of different sources try the same configs at the same trial numbers (a
+    paired design for the meta-learner)."""
+
+    _sweep_seed: int
+    _rng: Any
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        super().before_trial(study, trial)  # type: ignore[misc]
+        seed = sampler_seed(self._sweep_seed, 0, trial.number)
+        self._rng.rng.seed(seed)
+        inner = getattr(self, "_random_sampler", None)  # TPE's warm-up draws
+        if inner is not None:
+            inner._rng.rng.seed(seed)
+
+
+class _TrialSeededRandom(_TrialSeeded, optuna.samplers.RandomSampler):
+    pass
+
+
+class _TrialSeededTPE(_TrialSeeded, optuna.samplers.TPESampler):
+    pass
+
+
+def make_sampler(name: str, *, seed: int, warmup: int | None = None,
+                 per_trial: bool = False) -> optuna.samplers.BaseSampler:
     """`random`: RandomSampler. `tpe`: multivariate, grouped TPE (the search space is conditional:
     `pretrained` only for models with pretrained weights) whose first `warmup` trials (default:
-    Optuna's 10) are drawn at random - the paper's random search, then Bayesian optimisation."""
+    Optuna's 10) are drawn at random - the paper's random search, then Bayesian optimisation.
+    `per_trial`: reseeded from (`seed`, trial number) before each trial (see `_TrialSeeded`; what a
+    sweep uses)."""
     if name == "random":
         if warmup is not None:
             raise ConfigError("--warmup only applies to the tpe sampler (random search has no warm-up)")
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "tpe":
+        sampler: Any = (_TrialSeededRandom if per_trial else optuna.samplers.RandomSampler)(seed=seed)
+    elif name == "tpe":
         if warmup is not None and warmup < 0:
             raise ConfigError(f"--warmup {warmup}: must be 0 or more")
         kwargs = {} if warmup is None else {"n_startup_trials": warmup}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(
+            sampler = (_TrialSeededTPE if per_trial else optuna.samplers.TPESampler)(
                 seed=seed, multivariate=True, group=True, **kwargs
             )
-    raise ConfigError(f"sampler {name!r}: unknown; allowed: {', '.join(SAMPLERS)}")
+    else:
+        raise ConfigError(f"sampler {name!r}: unknown; allowed: {', '.join(SAMPLERS)}")
+    if per_trial:
+        sampler._sweep_seed = seed
+    return sampler
 
 
 def is_finished(trial: FrozenTrial) -> bool:

@@ -28,7 +28,6 @@ from knowledge.sweeps.study import (
     make_sampler,
     open_storage,
     owner_tag,
-    sampler_seed,
     trials_taken,
 )
 
@@ -155,10 +154,8 @@ def run_worker(job: SweepJob, worker: int, sink: Callable[[Any], None],
             if src.quota[worker] <= 0:
                 continue
             dataset = _dataset(job.backend.load_dataset, src.spec)
-            n_existing = len(storage.get_all_trials(storage.get_study_id_from_name(src.study),
-                                                    deepcopy=False))
-            sampler = make_sampler(job.sampler, seed=sampler_seed(job.seed, worker, n_existing),
-                                   warmup=job.warmup)
+            # each trial draws from (seed, its number): workers and machines never repeat a draw
+            sampler = make_sampler(job.sampler, seed=job.seed, warmup=job.warmup, per_trial=True)
             study = optuna.load_study(study_name=src.study, storage=storage, sampler=sampler)
             if trials_taken(study) >= job.trials:  # other processes did this source's trials
                 continue

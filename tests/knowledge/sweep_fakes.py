@@ -1,7 +1,8 @@
 """Fake loader and trainer for sweep tests: importable top-level functions, so that spawned sweep
 workers can use them too. The fake run's validation accuracy is a smooth function of the config;
 `resnet18` runs end out-of-memory. Environment switches (read in the process that trains):
-`FAKE_CRASH_AT=N` kills the process in trial N, `FAKE_INTERRUPT_AT=N` raises KeyboardInterrupt,
+`FAKE_CRASH_AT=N` kills the process in trial N (`FAKE_CRASH_AFTER_STORE_AT=N`: once its run is
+stored), `FAKE_INTERRUPT_AT=N` raises KeyboardInterrupt,
 `FAKE_SLEEP_S=S` makes every run take S seconds."""
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def fake_train(dataset: ImageDataset, config, *, seed=0, time_budget_s=None, num
     )
     if store is not None:
         store.add(record)
+    if os.environ.get("FAKE_CRASH_AFTER_STORE_AT") == str(number):  # dies before reporting the trial
+        os._exit(3)
     return record
 
 

@@ -217,3 +217,13 @@ def calibrate_gpu(ctx: typer.Context) -> None:
     from eval import calibrate_gpu as gpu_calibration  # lazy: CLI start-up (--help imports every command module)
 
     raise typer.Exit(gpu_calibration.main(ctx.args))
+
+
+@app.command("store-throughput", context_settings={"allow_extra_args": True,
+                                                   "ignore_unknown_options": True})
+def store_throughput(ctx: typer.Context) -> None:
+    """Sweep trials per hour and run-store writes per second on SQLite vs a throwaway PostgreSQL
+    server, on this machine; options as `python -m eval.store_throughput --help` (--smoke: seconds)."""
+    from eval import store_throughput as bench  # lazy: CLI start-up (--help imports every command module)
+
+    raise typer.Exit(bench.main(ctx.args))
