@@ -21,7 +21,8 @@ the retriever is not needed here and stays pending until a free-text search asks
 The package, one concept a module: `traits` (stated traits -> meta-features, the recorded ranges),
 `result` (`Recommendation` and its Markdown / text), `text` (labels and number formats),
 `algorithm` (how one recommendation is made), `advisor` (`Advisor`: the loaded learner and index
-of a store) and `cache` (`get_advisor`, `clear_cache`, `recommend`). Every public name is
+of a store), `cache` (`get_advisor`, `clear_cache`, `recommend`) and `export` (the top-k for the
+user's own tuner: Optuna `enqueue_trial`, Ray Tune `points_to_evaluate`, JSON, `metallmix train` lines). Every public name is
 importable from `knowledge.recommend`; patch a name in the module that uses it.
 """
 
