@@ -90,3 +90,21 @@ def test_chat_holds_a_conversation_on_stdin_in_a_real_process(store, tmp_path):
     said = " ".join(out.split())  # the terminal wraps long lines
     assert " ".join(answer_for(store, TRAITS).splitlines()[:2]) in said  # turn 2's answer
     assert "1 LLM call" in out and "answer" in out  # --timing: where the turn's time went
+
+
+def test_ask_on_a_postgresql_store(store, pg_url, tmp_path, capsys, monkeypatch):
+    """The advisor reads a shared store by URL (issue 18): the CLI keeps the URL intact (a Path
+    would collapse its `//`), the session reopens it by `.url`, and the password is never printed."""
+    from tests.pg_server import fresh_database
+
+    url = fresh_database(pg_url, "chat_store")
+    RunStore(url).add_many(RunStore(store).query())
+    monkeypatch.setenv("METALLMIX_HOME", str(tmp_path / "home"))  # artifacts keyed by the store identity
+    turn = script(tmp_path, [answer_for(url, TRAITS)])
+    text = "About 3,000 chest radiographs in 3 classes"
+    assert main(["ask", text, "--llm", turn, "--store", url, "--thread", "pg", "--json"]) == 0
+    out = capsys.readouterr()
+    rec = json.loads(out.out)["recommendation"]
+    assert rec is not None and rec["best"]["config"]["model"]
+    password = url.split(":")[2].split("@")[0]
+    assert password not in out.out and password not in out.err

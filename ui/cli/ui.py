@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -14,7 +13,7 @@ def ui(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
     port: int = typer.Option(7860, "--port", help="Port to listen on."),
     llm: Optional[str] = LLM,
-    store: Optional[Path] = STORE,
+    store: Optional[str] = STORE,
 ) -> None:
     """Open the web app: chat, traits, recommendation card, SHAP and Pareto plots, dataset upload."""
     from ui.app import build_app  # lazy: pulls in the web UI and langgraph (CLI start-up)
