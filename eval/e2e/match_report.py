@@ -97,6 +97,11 @@ def match_markdown(report: dict[str, Any]) -> str:
     lines.append(f"- Recommended within 1 point of (or above) the space default on "
                  f"{match['rec_within_1_point_of_default']} of {n} dataset(s), of the fine-tune "
                  f"default on {match['rec_within_1_point_of_finetune']}.")
+    for d in match["datasets"]:
+        if d.get("load_avg_1min"):
+            ld = d["load_avg_1min"]
+            lines.append(f"- {d['dataset']}: load average (1 min) when its units ended: median "
+                         f"{ld['median']:.1f}, max {ld['max']:.1f} over {ld['n']} unit(s) (2 cores).")
     for line in report.get("skipped_datasets", []):
         lines.append(f"- {line}")
     return "\n".join(lines) + "\n"

@@ -63,6 +63,11 @@ def match_entry(plan: dict[str, Any], state: StateDir, *, seeds: list[int], sear
             "acc_at": {f"{m:g}": curves.mean_std(s["acc_at"][f"{m:g}"] for s in per_seed)
                        for m in curves.MULTIPLES},
             "speed_up_median": curves.median_multiple(speeds, max_multiple)}
+    loads = sorted(float(u["load_avg"][0]) for u in
+                   [*(r for rs in runs.values() for r in rs),
+                    *(state.load(did, f"{x}-s{s}") or {} for x in samplers for s in search_seeds)]
+                   if u.get("load_avg"))
+    load = ({"n": len(loads), "median": loads[len(loads) // 2], "max": loads[-1]} if loads else None)
     expected = len(ARMS) * len(seeds) + len(samplers) * len(search_seeds)
     found = sum(len(r) for r in runs.values()) + sum(len(s["runs"]) for s in searches.values())
     rec = arms_view["recommended"]["test_acc"]
@@ -76,6 +81,7 @@ def match_entry(plan: dict[str, Any], state: StateDir, *, seeds: list[int], sear
         "gap_points": {"default": _gap(rec, arms_view["default"]["test_acc"]),
                        "finetune": _gap(rec, arms_view["finetune"]["test_acc"])},
         "complete": found == expected, "units_done": found, "units_expected": expected,
+        "load_avg_1min": load,
     }
 
 

@@ -25,6 +25,7 @@ background:
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -181,7 +182,8 @@ def run_time_to_match(
     done = [0]
 
     def save(dataset: ImageDataset, unit: str, data: dict[str, Any]) -> None:
-        state.save(dataset.id, unit, data)
+        # the machine's load when the unit ended: timings on a shared 2-core machine need it
+        state.save(dataset.id, unit, {**data, "load_avg": [round(x, 2) for x in os.getloadavg()]})
         done[0] += 1
         if checkpoint is not None:
             checkpoint(build_report(**context, total_s=time.perf_counter() - started))
