@@ -36,6 +36,7 @@ _P: dict[str, dict[str, str]] = {
         "test_acc": "précision de test",
         "published": "publié",
         "own": "entraînement local",
+        "user": "votre run",
         "pretrained": "préentraîné",
         "scratch": "depuis zéro",
         "points": "points",
@@ -69,6 +70,7 @@ _P: dict[str, dict[str, str]] = {
         "test_acc": "Testgenauigkeit",
         "published": "veröffentlicht",
         "own": "eigener Lauf",
+        "user": "Ihr Lauf",
         "pretrained": "vortrainiert",
         "scratch": "ohne Vortraining",
         "points": "Punkte",
@@ -101,6 +103,7 @@ _P: dict[str, dict[str, str]] = {
         "test_acc": "precisión de test",
         "published": "publicado",
         "own": "entrenamiento propio",
+        "user": "su ejecución",
         "pretrained": "preentrenado",
         "scratch": "desde cero",
         "points": "puntos",
@@ -133,6 +136,7 @@ _P: dict[str, dict[str, str]] = {
         "test_acc": "accuratezza di test",
         "published": "pubblicato",
         "own": "addestramento locale",
+        "user": "la sua esecuzione",
         "pretrained": "pre-addestrato",
         "scratch": "da zero",
         "points": "punti",
@@ -165,6 +169,7 @@ _P: dict[str, dict[str, str]] = {
         "test_acc": "precisão de teste",
         "published": "publicado",
         "own": "treino próprio",
+        "user": "sua execução",
         "pretrained": "pré-treinado",
         "scratch": "do zero",
         "points": "pontos",
@@ -268,7 +273,7 @@ def _outcome(f: dict[str, Any], lang: str) -> str:
 
 def _run(line: str, lang: str) -> str:
     line = line.replace("test acc", _P[lang]["test_acc"])
-    return re.sub(r"\((published|own)\)$", lambda m: f"({_P[lang][m.group(1)]})", line)
+    return re.sub(r"\((published|own|user)\)$", lambda m: f"({_P[lang][m.group(1)]})", line)
 
 
 def sections(facts: dict[str, Any], lang: str, have: str = "", *,

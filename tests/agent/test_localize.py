@@ -39,6 +39,8 @@ def test_sections_in_each_language_keep_every_number() -> None:
     assert "- **Plus rapide**: ResNet-18, depuis zéro, end-to-end, 64 px, lr 1e-02, 3 époques — 76.9 %, ~5 min sur t4" in fr
     assert "**Deuxième choix**" in fr and "précision de test 90.6% ± 1.1 (publié)" in fr
     assert "(entraînement local)" in fr
+    user = dict(FACTS, similar_past_runs=["my-xrays: ResNet-18, end-to-end, 224 px \u2192 test acc 91.0% (user)"])
+    assert "(votre run)" in sections(user, "fr") and "(Ihr Lauf)" in sections(user, "de")
 
 
 def test_sections_the_answer_already_has_are_not_added_again() -> None:
