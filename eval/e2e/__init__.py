@@ -26,7 +26,7 @@ One seed (default 0) seeds the fit, every training run and the TPE sampler.
 
 Time to match (issue 17; `metallmix eval e2e --time-to-match`, `timematch`): over seeds, the
 recommended config, the search space's default and a practitioner's fine-tune default
-(`arms.FINETUNE_CONFIG_TEXT`), and TPE and random searches given up to 10x the recommended run's
+(`arms.PRACTITIONER_FINETUNE_TEXT`), and TPE and random searches given up to 10x the recommended run's
 training time (`search`); the incumbent's test accuracy at 1x / 3x / 10x and the speed-up
 (`curves`), a table and a figure per dataset (`match_report`), from a resumable state dir
 (`state`, `summary`). `--all-offline` names every dataset readable here (`offline`).

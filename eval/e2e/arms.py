@@ -162,6 +162,42 @@ def finetune_config(model: str, pretrained_ok: bool, native_px: int | None) -> T
                        **FINETUNE_SETTINGS)
 
 
+PRACTITIONER_MODELS = ("resnet18", "efficientnet_lite0")  # ResNet-18 first: MedMNIST v2's baseline
+PRACTITIONER_DEFAULT_TEXT = (
+    "the search space's defaults (`TrainConfig`) on a practitioner's model: ResNet-18 (MedMNIST v2's "
+    "baseline), pretrained when its weights are available here (else from scratch), end-to-end, 28 px, "
+    "AdamW lr 1e-3, weight decay 1e-4, batch 64, 10 epochs, light augmentation, no label smoothing")
+PRACTITIONER_FINETUNE_TEXT = (
+    "a practitioner's fine-tuning default (DeiT/timm recipe, short schedule): the first of ResNet-18, "
+    "EfficientNet-Lite0 whose ImageNet weights are available here (offline: EfficientNet-Lite0), at 64 px "
+    "(the CPU space's largest: ImageNet features need more than 28 px), AdamW lr 1e-3, weight decay 0.05, "
+    "batch 64, 10 epochs, light augmentation, label smoothing 0.1")
+
+
+def practitioner_default(pretrained_ok: Callable[[str], bool]) -> TrainConfig:
+    """The time-to-match's space-default arm (`PRACTITIONER_DEFAULT_TEXT`): independent of the
+    recommendation, so a pick of a model that is poor at 28 px (MobileNetV3-Small from scratch:
+    40 % on MNIST) does not make the default look worse than a practitioner's is."""
+    model = PRACTITIONER_MODELS[0]
+    return TrainConfig(model=model, pretrained=pretrained_ok(model))
+
+
+def practitioner_finetune(pretrained_ok: Callable[[str], bool], native_px: int | None) -> TrainConfig:
+    """The time-to-match's fine-tune arm (`PRACTITIONER_FINETUNE_TEXT`): a pretrained model where
+    weights exist, at 64 px; with none, ResNet-18 from scratch at `finetune_config`'s resolution."""
+    for model in PRACTITIONER_MODELS:
+        if pretrained_ok(model):
+            return TrainConfig(model=model, pretrained=True, resolution=FINETUNE_RESOLUTIONS[-1],
+                               **FINETUNE_SETTINGS)
+    return finetune_config(PRACTITIONER_MODELS[0], False, native_px)
+
+
+def unit_matches(unit: dict[str, Any] | None, config: TrainConfig) -> bool:
+    """Whether a finished unit of the state dir is a run of `config` (a unit of an arm whose
+    config has since changed is not: it is run again)."""
+    return unit is not None and TrainConfig(**unit["config"]) == config
+
+
 def pick_recommended(rec: Any, why_not: Callable[[TrainConfig], str | None]) -> RankedConfig | None:
     """The production path: the advisor's `best`, or the first of its `top` that can be trained
     here; None when none of them can (the caller falls back to `pick_trainable`)."""

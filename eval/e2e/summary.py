@@ -37,7 +37,10 @@ def match_entry(plan: dict[str, Any], state: StateDir, *, seeds: list[int], sear
                 samplers: list[str], max_multiple: float) -> dict[str, Any]:
     """One dataset's time-to-match block (module doc)."""
     did = plan["dataset_id"]
-    runs = {arm: [u for s in seeds if (u := state.load(did, f"{arm}-s{s}")) is not None]
+    configs = {"recommended": plan["recommended"]["config"], "default": plan["default_config"],
+               "finetune": plan["finetune_config"]}
+    runs = {arm: [u for s in seeds
+                  if arms.unit_matches(u := state.load(did, f"{arm}-s{s}"), TrainConfig(**configs[arm]))]
             for arm in ARMS}
     arms_view = {arm: {"runs": runs[arm],
                        "test_acc": curves.mean_std(r["test_acc"] for r in runs[arm]),
@@ -150,7 +153,7 @@ def build_report(*, settings: dict[str, Any], state: StateDir, seeds: list[int],
         "settings": {
             **settings, "seed": view_seed, "seeds": seeds, "search_seeds": search_seeds,
             "samplers": samplers, "multiples": list(curves.MULTIPLES),
-            "default_config": arms.DEFAULT_CONFIG_TEXT, "finetune_config": arms.FINETUNE_CONFIG_TEXT,
+            "default_config": arms.PRACTITIONER_DEFAULT_TEXT, "finetune_config": arms.PRACTITIONER_FINETUNE_TEXT,
             "tpe": {"space": settings["space"], "warmup_random_trials": settings["tpe_warmup"],
                     "max_trials": settings["max_trials"],
                     "stop": f"trials until their summed train_seconds reach {max_multiple:g}x the "

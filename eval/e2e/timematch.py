@@ -5,7 +5,8 @@ Per held-out dataset (each held out with all its variants, the meta-learner refi
 1. plan (once, cached in the state dir): fit without the base dataset, the advisor's production
    `recommend()` under the budget, the best of its picks that can be trained here;
 2. per seed (`seeds`, default 0 1 2): the recommended config, the search space's default config
-   and a practitioner's fine-tune default (`arms.FINETUNE_CONFIG_TEXT`) of the same model;
+   on a practitioner's model and a practitioner's fine-tune default (`arms.PRACTITIONER_*_TEXT`:
+   ResNet-18, resp. the first pretrained model available; independent of the recommendation);
 3. per search seed (`search_seeds`, default 0 1) and sampler (TPE, random): a search whose trials
    run until their summed training time reaches `max_multiple` (10) x the training time of the
    recommended run of the same seed (`search`); the incumbent curve, its test accuracy at 1x, 3x
@@ -197,6 +198,12 @@ def run_time_to_match(
                          fit_seed=fit_seed, limit_factor=limit_factor, backend=backend, download_weights=download_weights,
                          progress=progress)
             save(dataset, "plan", plan)
+        current = _default_configs(backend, download_weights, int(plan["native_px"]))
+        if any(plan.get(k) != v for k, v in current.items()):  # planned with other default arms:
+            progress.stage(spec, "the default arms changed since this dataset was planned: their "
+                                 "runs are made again (the recommended arm and the searches are kept)")
+            plan = {**plan, **current}
+            state.save(dataset.id, "plan", plan)
         chosen = TrainConfig(**plan["recommended"]["config"])
         configs = {"recommended": chosen, "default": TrainConfig(**plan["default_config"]),
                    "finetune": TrainConfig(**plan["finetune_config"])}
@@ -205,7 +212,7 @@ def run_time_to_match(
         for seed in seeds:
             for arm in TRAINED_ARMS:
                 unit = f"{arm}-s{seed}"
-                if state.load(dataset.id, unit) is not None:
+                if arms.unit_matches(state.load(dataset.id, unit), configs[arm]):
                     continue
                 progress.stage(spec, f"seed {seed}: training the {arm} config: "
                                      f"{arms.label(configs[arm])}")
@@ -247,6 +254,15 @@ def run_time_to_match(
     return report
 
 
+def _default_configs(backend: Backend, download_weights: bool, native_px: int) -> dict[str, Any]:
+    """The two default arms' configs (`arms.practitioner_*`), as the plan stores them."""
+    def ok(model: str) -> bool:
+        return download_weights or bool(backend.pretrained_available(model))
+
+    return {"default_config": arms.practitioner_default(ok).model_dump(mode="json"),
+            "finetune_config": arms.practitioner_finetune(ok, native_px).model_dump(mode="json")}
+
+
 def _plan(spec: str, dataset: ImageDataset, records: list, *, known: set[str], extra: list[str],
           budget: Budget, fit_seed: int, limit_factor: float | None, backend: Backend,
           download_weights: bool, progress: Progress) -> dict[str, Any]:
@@ -278,8 +294,6 @@ def _plan(spec: str, dataset: ImageDataset, records: list, *, known: set[str], e
     if chosen.rank != rec.best.rank:
         notes.append(f"the advisor's best needs pretrained weights that are not available here; "
                      f"its rank-{chosen.rank} config was trained")
-    model = chosen.config.model
-    pretrained_ok = download_weights or bool(backend.pretrained_available(model))
     limit = (budget.max_seconds * limit_factor
              if budget.max_seconds is not None and limit_factor is not None else None)
     h, w, _ = dataset.image_shape()
@@ -297,7 +311,6 @@ def _plan(spec: str, dataset: ImageDataset, records: list, *, known: set[str], e
             "similar_runs": [h.card for h in rec.similar_runs], "notes": rec.notes,
             "seconds": rec.seconds},
         "recommended": {**arms.ranked_view(chosen), "time_limit_s": limit},
-        "default_config": arms.default_config(model, pretrained_ok).model_dump(mode="json"),
-        "finetune_config": arms.finetune_config(model, pretrained_ok, max(h, w)).model_dump(mode="json"),
+        **_default_configs(backend, download_weights, max(h, w)),
         "notes": notes,
     }

@@ -18,7 +18,7 @@ from eval.e2e.timematch import run_time_to_match
 from knowledge.datasets.loader import load_dataset
 from knowledge.errors import ConfigError
 from knowledge.runs.record import Outcome, Provenance, RunRecord
-from knowledge.search_space import CPU_SPACE
+from knowledge.search_space import CPU_SPACE, TrainConfig
 from knowledge.sweeps import backend as sweep_backend
 from knowledge.sweeps.backend import Backend
 from tests.eval.test_e2e import write_npz
@@ -112,6 +112,18 @@ def test_finetune_default_config() -> None:
     assert "0.05" in arms.FINETUNE_CONFIG_TEXT and "label smoothing 0.1" in arms.FINETUNE_CONFIG_TEXT
 
 
+def test_practitioner_arms_do_not_follow_the_recommendation() -> None:
+    none = arms.practitioner_default(lambda m: False)
+    assert (none.model, none.pretrained, none.resolution, none.epochs) == ("resnet18", False, 28, 10)
+    assert arms.practitioner_default(lambda m: True).pretrained  # pretrained where weights exist
+    offline = arms.practitioner_finetune(lambda m: m == "efficientnet_lite0", 28)
+    assert (offline.model, offline.pretrained, offline.resolution) == ("efficientnet_lite0", True, 64)
+    assert (offline.weight_decay, offline.label_smoothing) == (0.05, 0.1)
+    assert arms.practitioner_finetune(lambda m: True, 28).model == "resnet18"
+    scratch = arms.practitioner_finetune(lambda m: False, 8)
+    assert (scratch.model, scratch.pretrained, scratch.resolution) == ("resnet18", False, 28)
+
+
 # --- searches resume from their storage ----------------------------------------------------------
 
 def test_a_search_resumes_from_its_finished_trials(tmp_path: Path) -> None:
@@ -182,6 +194,18 @@ def test_units_are_stored_and_a_rerun_skips_them(env: dict) -> None:
     assert again["match"]["datasets"][0]["arms"] == entry["arms"]
     more = run(env, seeds=(0, 1, 2))  # a third seed: only its three runs
     assert len(CALLS) == n + 3 and more["match"]["datasets"][0]["arms"]["default"]["test_acc"]["n"] == 3
+
+
+def test_units_of_a_changed_default_arm_are_run_again(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    CALLS.clear()
+    run(env)
+    n = len(CALLS)
+    changed = TrainConfig(model="resnet18", pretrained=False, epochs=4)  # another default arm
+    monkeypatch.setattr(arms, "practitioner_default", lambda ok: changed)
+    report = run(env)
+    assert len(CALLS) == n + 2  # the default arm of seeds 0 and 1 only; rec, fine-tune, searches kept
+    runs = report["match"]["datasets"][0]["arms"]["default"]["runs"]
+    assert [TrainConfig(**r["config"]) for r in runs] == [changed, changed]
 
 
 def test_other_settings_in_the_same_state_dir_are_refused(env: dict) -> None:
