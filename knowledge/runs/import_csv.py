@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from knowledge.errors import DatasetError, StoreError
 from knowledge.metafeatures import short_repr
 from knowledge.runs import io
-from knowledge.runs.imports import FIELDS, RunImportError, _medical, _space_error, coerce
+from knowledge.runs.imports import FIELDS, RunImportError, _medical, coerce, space_error
 from knowledge.runs.record import RUN_STATUSES, Outcome, Provenance, RunRecord
 from knowledge.runs.store import RunStore, describe_error
 from knowledge.search_space import SPACE, TrainConfig
@@ -189,7 +189,7 @@ def _row_record(cells: dict[str, str], value_is: str, occurrence: int) -> tuple[
                                           f"add a resolution column")
         values["resolution"] = size
     for f, value in values.items():
-        problem = _space_error(f, value)
+        problem = space_error(f, value)
         if problem:
             raise _RowError(f, problem)
     config = TrainConfig(**values)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from knowledge.errors import StoreError
-from knowledge.runs.imports import FIELDS, VALUE_KINDS, RunImportError, UserDataset, _space_error, coerce
+from knowledge.runs.imports import FIELDS, VALUE_KINDS, RunImportError, UserDataset, field_value
 from knowledge.runs.record import Outcome, Provenance, RunRecord
 from knowledge.runs.store import RunStore
 from knowledge.search_space import TrainConfig
@@ -178,15 +178,10 @@ def records_from_study(study: Any, dataset: UserDataset, mapping: Mapping[str, s
         for their, ours in mapped.items():
             if their not in t.params:
                 continue
-            raw = t.params[their]
             try:
-                value = coerce(ours, raw)
+                values[ours] = field_value(ours, t.params[their])
             except ValueError as exc:
                 raise RunImportError(f"trial {t.number}: param {their!r} ({ours}): {exc}") from None
-            problem = _space_error(ours, value)
-            if problem:
-                raise RunImportError(f"trial {t.number}: param {their!r} ({ours}): {problem}")
-            values[ours] = value
         config = TrainConfig(**values)
         outcome: dict[str, Any] = {}
         if not failed:

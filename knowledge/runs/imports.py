@@ -134,10 +134,19 @@ def coerce(name: str, value: Any) -> Any:
     return float(value)
 
 
-def _space_error(name: str, value: Any) -> str | None:
+def space_error(name: str, value: Any) -> str | None:
     """Why `value` is not allowed for config field `name` (None when it is)."""
     param = SPACE.params[name]
     return None if param.check(value) else f"{short_repr(value)} is not allowed; allowed: {param.allowed()}"
+
+
+def field_value(name: str, raw: Any) -> Any:
+    """`raw` typed (`coerce`) and checked against the search space; ValueError saying why not."""
+    value = coerce(name, raw)
+    problem = space_error(name, value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 def parse_fixed(items: Iterable[str] | None) -> dict[str, Any]:
@@ -148,11 +157,7 @@ def parse_fixed(items: Iterable[str] | None) -> dict[str, Any]:
             raise RunImportError(f"--fixed {key}={text}: {key!r} is not a search-space field; "
                                  f"fields: {', '.join(FIELDS)}")
         try:
-            value = coerce(key, text)
+            out[key] = field_value(key, text)
         except ValueError as exc:
             raise RunImportError(f"--fixed {key}: {exc}") from None
-        problem = _space_error(key, value)
-        if problem:
-            raise RunImportError(f"--fixed {key}: {problem}")
-        out[key] = value
     return out
