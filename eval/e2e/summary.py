@@ -48,10 +48,12 @@ def match_entry(plan: dict[str, Any], state: StateDir, *, seeds: list[int], sear
                  for arm in ARMS}
     rec_by_seed = {r["seed"]: r for r in runs["recommended"]}
     searches: dict[str, Any] = {}
+    finished: list[dict[str, Any]] = [r for rs in runs.values() for r in rs]  # units, for the load
     for sampler in samplers:
         per_seed = []
         for seed in search_seeds:
             search, rec = state.load(did, f"{sampler}-s{seed}"), rec_by_seed.get(seed)
+            finished += [search] if search is not None else []
             if search is None or rec is None:
                 continue
             covered = (search["budget_seconds"] if search["stopped"] == "budget"
@@ -66,10 +68,7 @@ def match_entry(plan: dict[str, Any], state: StateDir, *, seeds: list[int], sear
             "acc_at": {f"{m:g}": curves.mean_std(s["acc_at"][f"{m:g}"] for s in per_seed)
                        for m in curves.MULTIPLES},
             "speed_up_median": curves.median_multiple(speeds, max_multiple)}
-    loads = sorted(float(u["load_avg"][0]) for u in
-                   [*(r for rs in runs.values() for r in rs),
-                    *(state.load(did, f"{x}-s{s}") or {} for x in samplers for s in search_seeds)]
-                   if u.get("load_avg"))
+    loads = sorted(float(u["load_avg"][0]) for u in finished if u.get("load_avg"))
     load = ({"n": len(loads), "median": loads[len(loads) // 2], "max": loads[-1]} if loads else None)
     expected = len(ARMS) * len(seeds) + len(samplers) * len(search_seeds)
     found = sum(len(r) for r in runs.values()) + sum(len(s["runs"]) for s in searches.values())
