@@ -33,6 +33,12 @@ def _gap(a: dict[str, Any], b: dict[str, Any]) -> float | None:
     return round(100 * (a["mean"] - b["mean"]), 2)
 
 
+def _paired(search: dict[str, Any], rec: dict[str, Any]) -> bool:
+    """Whether a search was run against this recommended run (its training time)."""
+    return abs(float(search.get("rec_seconds") or 0.0)
+               - round(float(rec.get("train_seconds") or 0.0), 3)) <= 1e-3
+
+
 def match_entry(plan: dict[str, Any], state: StateDir, *, seeds: list[int], search_seeds: list[int],
                 samplers: list[str], max_multiple: float) -> dict[str, Any]:
     """One dataset's time-to-match block (module doc)."""
@@ -54,14 +60,17 @@ def match_entry(plan: dict[str, Any], state: StateDir, *, seeds: list[int], sear
         for seed in search_seeds:
             search, rec = state.load(did, f"{sampler}-s{seed}"), rec_by_seed.get(seed)
             finished += [search] if search is not None else []
-            if search is None or rec is None:
-                continue
+            if search is None or rec is None or not _paired(search, rec):
+                continue  # not run yet, or run against an earlier recommended run (re-paired next)
             covered = (search["budget_seconds"] if search["stopped"] == "budget"
                        else search["train_seconds"])
-            summary = curves.search_summary(search["trials"], search["rec_seconds"],
+            # a search re-paired with a shorter recommended run holds trials beyond its budget
+            trials = [t for t in search["trials"]
+                      if t["cumulative_seconds"] <= covered * (1 + 0.05) + curves.EPS]
+            summary = curves.search_summary(trials, search["rec_seconds"],
                                             rec["test_acc"], max_multiple, covered_seconds=covered)
             per_seed.append({"seed": seed, **summary, "stopped": search["stopped"],
-                             "trials": search["trials"]})
+                             "trials": trials})
         speeds = [s["speed_up"] for s in per_seed]
         searches[sampler] = {
             "runs": per_seed,

@@ -14,8 +14,12 @@ Per held-out dataset (each held out with all its variants, the meta-learner refi
 
 Every unit is stored in the state dir once finished (`state`): a rerun of the same command skips
 finished units and resumes a search from its finished trials; datasets run in separate commands
-(parts) merge into one report, built from the whole state dir (`summary`). Long runs belong in the
-background:
+(parts) merge into one report, built from the whole state dir (`summary`). When the run store's
+evidence changed since a dataset was planned (runs added, e.g. a portfolio run; the benchmark's own
+runs do not count), the dataset is planned again: a recommended run of another config is made
+again, and a finished search is re-paired with the new recommended run of its seed (resumed from
+its stored trials up to 10x the new run's time; trials beyond it no longer count). Long runs
+belong in the background:
 
     METALLMIX_DATA=../shared/data/medmnist nohup metallmix eval e2e --all-offline --time-to-match \\
         --budget "CPU only, 1 minute" --no-progress > e2e_match.log 2>&1 &
@@ -25,6 +29,7 @@ background:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -83,6 +88,13 @@ def estimate_seconds(n_datasets: int, budget: Budget, *, seeds: int, search_seed
     default = default_limit_s or 2 * rec
     per_dataset = seeds * (rec + 2 * default) + search_seeds * samplers * max_multiple * rec
     return OVERHEAD * n_datasets * per_dataset
+
+
+def evidence_key(records: Sequence[Any]) -> str:
+    """A short fingerprint of the evidence a plan is made from (the ids of the run store's records
+    outside the benchmark's own runs): another key means another meta-learner fit."""
+    digest = hashlib.sha1("\n".join(sorted(str(r.run_id) for r in records)).encode())
+    return f"{len(records)}:{digest.hexdigest()[:12]}"
 
 
 def _hours(seconds: float) -> str:
@@ -146,6 +158,7 @@ def run_time_to_match(
     records = [r for r in run_store.query()
                if not str(r.provenance.study or "").startswith(arms.STUDY_PREFIX + ":")]
     known = base_datasets(records)
+    evidence = evidence_key(records)
     extra = sorted({e.strip().lower() for e in exclude if e.strip()})
     for name in extra:
         if name not in known:
@@ -193,10 +206,17 @@ def run_time_to_match(
     common = dict(num_threads=num_threads, store=run_store)
     for spec, dataset in loaded:
         plan = state.load(dataset.id, "plan")
+        if plan is not None and plan.get("evidence") != evidence:
+            progress.stage(spec, f"the run store's evidence changed since this dataset was planned "
+                                 f"({plan.get('evidence') or 'unrecorded'} -> {evidence}): planned "
+                                 "again (a recommended run of another config is made again, the "
+                                 "searches are re-paired with it)")
+            plan = None
         if plan is None:
-            plan = _plan(spec, dataset, records, known=known, extra=extra, budget=parsed,
-                         fit_seed=fit_seed, limit_factor=limit_factor, backend=backend, download_weights=download_weights,
-                         progress=progress)
+            plan = {**_plan(spec, dataset, records, known=known, extra=extra, budget=parsed,
+                            fit_seed=fit_seed, limit_factor=limit_factor, backend=backend,
+                            download_weights=download_weights, progress=progress),
+                    "evidence": evidence}
             save(dataset, "plan", plan)
         current = _default_configs(backend, download_weights, int(plan["native_px"]))
         if any(plan.get(k) != v for k, v in current.items()):  # planned with other default arms:
@@ -230,8 +250,14 @@ def run_time_to_match(
                 continue
             for sampler in samplers:
                 unit = f"{sampler}-s{seed}"
-                if state.load(dataset.id, unit) is not None:
+                done_search = state.load(dataset.id, unit)
+                if done_search is not None and paired(done_search, rec_seconds):
                     continue
+                if done_search is not None:
+                    progress.stage(spec, f"seed {seed}: the recommended run changed "
+                                         f"({done_search.get('rec_seconds')} s -> "
+                                         f"{rec_seconds:.3f} s of training): the {sampler} search "
+                                         "is re-paired with it (resumed from its stored trials)")
                 progress.stage(spec, f"seed {seed}: {sampler} search over {space.name} for up to "
                                      f"{max_multiple * rec_seconds:.0f} s of training "
                                      f"({max_multiple:g}x {rec_seconds:.0f} s)")
@@ -252,6 +278,12 @@ def run_time_to_match(
     report = build_report(**context, total_s=time.perf_counter() - started)
     progress.stage("e2e", f"{done[0]} unit(s) run in {time.perf_counter() - started:.0f} s")
     return report
+
+
+def paired(search: dict[str, Any], rec_seconds: float) -> bool:
+    """Whether a finished search was run against a recommended run of `rec_seconds` training
+    seconds (a search paired with an earlier recommended run is re-paired: `run_search` resumes)."""
+    return abs(float(search.get("rec_seconds") or 0.0) - round(rec_seconds, 3)) <= 1e-3
 
 
 def _default_configs(backend: Backend, download_weights: bool, native_px: int) -> dict[str, Any]:

@@ -13,7 +13,8 @@ Candidates come from the evidence, not from a free cross product (`Evidence.cand
   (AdamW, lr 1e-4, weight decay 0.01, batch 64, 100 epochs) of each published model x scheme x
   resolution, and our CPU portfolio (`knowledge/data/cpu_portfolio.json`, run on every own variant);
 - *shortened* variations: a portfolio config with fewer epochs (down to a third: still backed by the
-  run it comes from), offered only when no portfolio config fits the time budget;
+  run it comes from), offered for the portfolio configs too slow for the time budget (beside those
+  that fit), and for all of them when none fits (`knowledge.recommend.algorithm`);
 - linear probing of a randomly initialised network is never a candidate.
 """
 

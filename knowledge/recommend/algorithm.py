@@ -78,8 +78,9 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
     if not best.supported:
         notes.append(_extrapolation_note(budget, nearest))
     elif tier == "shortened":
-        notes.append(f"no recorded config fits {budget_text_of(budget)}: the pick trains fewer epochs "
-                     "than the recorded runs it comes from (still within 3x of them)")
+        notes.append(f"to fit {budget_text_of(budget)}, the pick trains fewer epochs than the "
+                     "recorded runs it comes from (still within 3x of them): its forecast for the "
+                     "shorter schedule is the meta-learner's")
 
     faster: RankedConfig | None = built[faster_pos] if faster_pos is not None else None
     if best.predicted_seconds is None:
@@ -177,7 +178,14 @@ def _score_by_evidence(meta: MetaFeatures, learner: MetaLearner, budget: Budget 
     if not len(evidence):  # an artifact without its runs: the free sample, as before
         return score_candidates(meta, learner, budget=budget, supported_only=supported_only,
                                 order_by=RANK_BY), "extrapolated", None
-    tiers = [("recorded", restrict(evidence_candidates(evidence, cpu_only=cpu_only), require)),
+    recorded = restrict(evidence_candidates(evidence, cpu_only=cpu_only), require)
+    # a recorded config too slow for the budget is offered cut to fewer epochs (down to a third,
+    # still backed by its runs) beside the recorded configs that fit, as a practitioner would cut
+    # a schedule - not only when nothing fits (issue 17: on MNIST-5k in 1 CPU minute the only
+    # fitting configs were weaker than the 10-epoch ResNet-18 cut to 4 epochs)
+    cut = [c for c in evidence.shortened(_too_slow(meta, learner, budget, recorded))
+           if c not in set(recorded)]
+    tiers = [("recorded", list(dict.fromkeys([*recorded, *cut]))),
              ("shortened", restrict(evidence_candidates(evidence, shortened=True,
                                                         cpu_only=cpu_only), require))]
     rewritten: Scored | None = None  # required values no recorded config has: the recorded
@@ -191,6 +199,9 @@ def _score_by_evidence(meta: MetaFeatures, learner: MetaLearner, budget: Budget 
         except ConfigError:
             continue
         if scored.supported_fits:
+            if tier == "recorded" and cut and len(scored.order) \
+                    and scored.candidates[int(scored.order[0])].key() in {c.key() for c in cut}:
+                tier = "shortened"  # the pick is a recorded config cut to fit the budget
             return scored, tier, None
         if require and rewritten is None and len(scored.order):
             rewritten = scored
@@ -208,6 +219,20 @@ def _score_by_evidence(meta: MetaFeatures, learner: MetaLearner, budget: Budget 
         raise ConfigError(f"{exc}. The nearest supported option: {config_label(nearest)}, "
                           f"~{_time(nearest)} on {nearest.device}") from None
     return scored, "extrapolated", nearest
+
+
+def _too_slow(meta: MetaFeatures, learner: MetaLearner, budget: Budget | None,
+              configs: list) -> list:
+    """The configs predicted to train longer than the budget's time limit (none without one)."""
+    if budget is None or budget.max_seconds is None or meta.n_instances is None or not configs:
+        return []
+    try:
+        scored = score_candidates(meta, learner, candidates=configs,
+                                  budget=budget.model_copy(update={"max_seconds": None}))
+    except ConfigError:
+        return []
+    seconds = np.nan_to_num(scored.seconds, nan=np.inf)
+    return [c for c, t in zip(scored.candidates, seconds) if t > budget.max_seconds]
 
 
 def _nearest_supported(meta: MetaFeatures, learner: MetaLearner, budget: Budget | None,

@@ -52,8 +52,8 @@ class Recommendation(BaseModel):
     n_candidates: int = Field(description="candidate configs scored within the budget")
     evidence_tier: str = Field(
         "recorded", description="where the candidates came from: 'recorded' (configs recorded on "
-                                "several datasets), 'shortened' (the same with fewer epochs: no "
-                                "recorded config fit the budget), 'extrapolated' (the free sample "
+                                "several datasets), 'shortened' (the pick is a recorded config cut "
+                                "to fewer epochs to fit the budget), 'extrapolated' (the free sample "
                                 "of the search space: no supported config fit)")
     supported_fits: bool = Field(
         True, description="whether some config backed by recorded runs fits the budget")

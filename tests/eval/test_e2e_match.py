@@ -282,3 +282,38 @@ def test_the_benchmarks_own_runs_never_train_its_meta_learner(env: dict) -> None
     run(env, seeds=(0,), search_seeds=(), max_multiple=1)  # tiny.npz's e2e runs are stored
     assert any(str(r.provenance.study or "").startswith("e2e:") for r in env["store"].query())
     assert plan_other("later") == before
+
+
+def test_new_evidence_replans_and_re_pairs_the_searches(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs added to the store (a portfolio run) re-plan the dataset; a recommended run of
+    another config is made again and each search is re-paired with it, resumed from its trials."""
+    from eval.e2e import timematch
+    from tests.knowledge.recommend_fixtures import synthetic_records
+
+    CALLS.clear()
+    first = run(env)["match"]["datasets"][0]
+    n = len(CALLS)
+    tpe_before = first["searches"]["tpe"]["runs"][0]
+    again = run(env)  # same evidence: nothing is planned or trained again
+    assert len(CALLS) == n and again["match"]["datasets"][0]["recommended_config"] == first["recommended_config"]
+
+    shorter = TrainConfig(model="resnet18", pretrained=False, lr=1e-3, epochs=1)  # 0.5 s vs the pick's
+    monkeypatch.setattr(arms, "pick_recommended",
+                        lambda rec, why_not: rec.best.model_copy(update={"config": shorter}))
+    extra = synthetic_records(per_dataset=1)[0].model_copy(update={"run_id": "portfolio-run-added"})
+    env["store"].add(extra)
+    report = run(env)
+    entry = report["match"]["datasets"][0]
+    rec_runs = entry["arms"]["recommended"]["runs"]
+    assert [TrainConfig(**r["config"]) for r in rec_runs] == [shorter, shorter]
+    # two recommended runs made again; default, fine-tune and the (shorter-budget) searches kept
+    assert len(CALLS) == n + 2
+    plan = json.loads(next(env["state"].rglob("plan.json")).read_text())
+    assert plan["evidence"] == timematch.evidence_key(
+        [r for r in env["store"].query() if not str(r.provenance.study or "").startswith("e2e:")])
+    for sampler in ("tpe", "random"):
+        search = entry["searches"][sampler]["runs"][0]
+        assert search["rec_seconds"] == rec_runs[0]["train_seconds"] == 0.5
+        budget = 3 * 0.5  # max_multiple x the new recommended run's time
+        assert search["trials"] and all(t["cumulative_seconds"] <= budget * 1.05 for t in search["trials"])
+    assert tpe_before["rec_seconds"] != 0.5

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from knowledge.metafeatures import from_traits
+from knowledge.metalearner.budget import parse_budget
 from knowledge.metalearner.candidates import evidence_candidates
 from knowledge.metalearner.support import Evidence, Support, recommendable
 from knowledge.search_space import PUBLISHED_PROTOCOL, TrainConfig, is_published_protocol
@@ -214,6 +215,32 @@ def test_shortened_then_extrapolated_with_the_nearest_supported_option(advised) 
         assert rec.nearest_supported is not None and rec.nearest_supported.supported
         assert rec.nearest_supported.predicted_seconds > limit
         assert "This config extrapolates" in rec.to_markdown()
+
+
+def test_a_recorded_config_too_slow_is_offered_cut_beside_those_that_fit(advised) -> None:
+    """Issue 17: the recorded configs that fit and the cut variants of those that do not compete
+    (before, the cut variants were offered only when no recorded config fit)."""
+    import copy
+
+    from knowledge.metalearner.ranking import score_candidates
+    from knowledge.recommend import recommend
+
+    fast = dict(OWN, model="mobilenetv3_small_100", resolution=28, epochs=1)
+    learner = copy.copy(advised[0])
+    learner.support = Evidence.from_frame(pd.concat(
+        [_frame(), pd.DataFrame([_row(fast, f"own{i}", 0.5) for i in range(3)])]))
+    t_fast, t_own = score_candidates(META, learner, budget=parse_budget("CPU only"),
+                                     candidates=[TrainConfig(**fast), TrainConfig(**OWN)]).seconds
+    t_cut = t_own * 3 / OWN["epochs"]  # OWN cut to half its epochs
+    assert t_fast < t_cut < t_own
+    limit = (t_cut + t_own) / 2  # the fast config and the cut OWN fit, the recorded OWN does not
+    rec = recommend(META, budget=f"CPU only, {limit:.2f} seconds", learner=learner, index=advised[1])
+    models = {(r.config.model, r.config.epochs) for r in rec.pareto + rec.top}
+    assert rec.n_candidates >= 2 and ("resnet18", 3) in models  # before: only the fast config
+    assert all(r.supported for r in rec.top) and rec.supported_fits
+    cut = rec.best.config.model == "resnet18"
+    assert rec.evidence_tier == ("shortened" if cut else "recorded")
+    assert any("fewer epochs than the recorded runs" in n for n in rec.notes) == cut
 
 
 def test_nothing_fits_names_the_nearest_supported_option(advised) -> None:
