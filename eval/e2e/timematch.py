@@ -126,9 +126,11 @@ def run_time_to_match(
     backend: Backend | None = None,
     progress: Progress | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    report_only: bool = False,
 ) -> dict[str, Any]:
     """The time-to-match benchmark (module doc); a JSON-ready report of every dataset in the state
-    dir. ConfigError / DatasetError / StoreError before any training for bad input."""
+    dir. ConfigError / DatasetError / StoreError before any training for bad input.
+    `report_only`: plan and train nothing, report what the state dir holds."""
     started = time.perf_counter()
     progress = progress or LogProgress()
     backend = backend or sweep_backend.REAL
@@ -147,7 +149,7 @@ def run_time_to_match(
     if limit_factor is not None and not limit_factor > 0:
         raise ConfigError(f"the limit factor must be positive, got {limit_factor:g}")
     all_specs = list(dict.fromkeys([*(offline.ALL_OFFLINE if all_offline else ()), *specs]))
-    if not all_specs:
+    if not all_specs and not report_only:
         raise ConfigError("no dataset given: name at least one (e.g. medmnist:breastmnist) or "
                           "use --all-offline")
     budget_spec = budget or default_budget_text(device)
@@ -164,13 +166,15 @@ def run_time_to_match(
         if name not in known:
             raise DatasetError(f"--exclude {name!r} names no base dataset of the run store "
                                f"{run_store.path}")
-    if all_offline:
+    if report_only:  # the report covers the state dir's datasets: nothing to load
+        loaded, skipped = [], []
+    elif all_offline:
         loaded, skipped = offline.available(all_specs, backend.load_dataset)
         for line in skipped:
             progress.stage("e2e", line)
     else:
         loaded, skipped = [(s, backend.load_dataset(s)) for s in all_specs], []
-    if not loaded:
+    if not loaded and not report_only:
         raise DatasetError("none of the datasets is available here: " + "; ".join(skipped))
 
     settings = {
@@ -180,6 +184,8 @@ def run_time_to_match(
         # a plan made by another meta-learner definition would mix two advisors in one table
         "learner": definition_fingerprint()}
     state = StateDir(state_dir or default_state_dir())
+    if report_only and not state.plans():
+        raise ConfigError(f"the state dir {state.root} holds no planned dataset: nothing to report")
     state.check_settings(settings)
     estimate = estimate_seconds(len(loaded), parsed, seeds=len(seeds), search_seeds=len(search_seeds),
                                 samplers=len(samplers), max_multiple=max_multiple,

@@ -317,3 +317,26 @@ def test_new_evidence_replans_and_re_pairs_the_searches(env: dict, monkeypatch: 
         budget = 3 * 0.5  # max_multiple x the new recommended run's time
         assert search["trials"] and all(t["cumulative_seconds"] <= budget * 1.05 for t in search["trials"])
     assert tpe_before["rec_seconds"] != 0.5
+
+
+def test_report_only_trains_nothing(env: dict, capsys: pytest.CaptureFixture) -> None:
+    CALLS.clear()
+    with pytest.raises(ConfigError, match="holds no planned dataset"):
+        run(env, report_only=True)
+    full = run(env)
+    n = len(CALLS)
+    again = run_time_to_match([], store=env["store"], budget="CPU only, 3 seconds", seeds=(0, 1),
+                              search_seeds=(0,), max_multiple=3, tpe_warmup=1, state_dir=env["state"],
+                              backend=FAKE, num_threads=1, report_only=True)
+    assert len(CALLS) == n and again["match"]["datasets"] == full["match"]["datasets"]
+    with pytest.raises(ConfigError, match="other settings"):  # another budget: not this state dir's
+        run(env, budget="CPU only, 4 seconds", report_only=True)
+    out = env["tmp"] / "match.json"
+    code = main(["eval", "e2e", "--time-to-match", "--report-only", "--budget", "CPU only, 3 seconds",
+                 "--store", str(env["store"].path), "--seeds", "0,1", "--search-seeds", "0",
+                 "--max-multiple", "3", "--tpe-warmup", "1", "--state-dir", str(env["state"]),
+                 "--out", str(out), "--figures", str(env["tmp"] / "figs"), "--no-progress", "--json"])
+    assert code == 0 and len(CALLS) == n
+    assert json.loads(out.read_text())["match"]["datasets"] == full["match"]["datasets"]
+    assert main(["eval", "e2e", str(env["npz"]), "--report-only", "--no-progress"]) == 2
+    assert "--report-only goes with --time-to-match" in capsys.readouterr().err

@@ -19,6 +19,8 @@ covers every dataset in the state dir):
     nohup metallmix eval e2e --all-offline --time-to-match --budget "CPU only, 1 minute" \
         --no-progress > e2e_match.log 2>&1 &
     tail -f e2e_match.log          # one line per unit and per search trial
+    metallmix eval e2e --all-offline --time-to-match --budget "CPU only, 1 minute" \
+        --report-only --markdown e2e_match.md    # the report so far (trains nothing)
 """
 
 from __future__ import annotations
@@ -186,6 +188,10 @@ def e2e(
                                             "a Markdown fragment."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of tables."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress on stderr."),
+    report_only: bool = typer.Option(False, "--report-only", help="Time to match: write the "
+                                     "report, tables and figures of what the state dir holds, "
+                                     "training nothing (e.g. while a run goes on in the "
+                                     "background)."),
 ) -> None:
     """End to end on held-out datasets: train the advisor's pick vs default config, TPE, published.
 
@@ -197,6 +203,8 @@ def e2e(
     if time_to_match:
         _time_to_match(**locals())
         return
+    if report_only:
+        raise typer.BadParameter("--report-only goes with --time-to-match", param_hint="--report-only")
     if all_offline:
         from eval.e2e.offline import ALL_OFFLINE
 
@@ -238,7 +246,7 @@ def _time_to_match(*, console: Console, datasets: Optional[list[str]], all_offli
             limit_factor=kw["limit_factor"], default_limit_s=kw["default_limit"],
             device=kw["device"], num_threads=kw["threads"],
             download_weights=kw["download_weights"], published_csv=kw["published_csv"],
-            state_dir=kw["state_dir"], progress=bar,
+            state_dir=kw["state_dir"], progress=bar, report_only=kw["report_only"],
             checkpoint=lambda partial: write_json(partial, out))
     write_json(report, out)
     pictures = match_figures(report, figures_dir)
