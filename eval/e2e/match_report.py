@@ -100,8 +100,10 @@ def match_markdown(report: dict[str, Any]) -> str:
     for d in match["datasets"]:
         if d.get("load_avg_1min"):
             ld = d["load_avg_1min"]
+            threads = ", ".join(str(t) for t in ld.get("threads") or []) or "not recorded"
             lines.append(f"- {d['dataset']}: load average (1 min) when its units ended: median "
-                         f"{ld['median']:.1f}, max {ld['max']:.1f} over {ld['n']} unit(s) (2 cores).")
+                         f"{ld['median']:.1f}, max {ld['max']:.1f} over {ld['n']} unit(s) "
+                         f"({ld.get('cpus') or '?'} cores; threads per run: {threads}).")
     for line in report.get("skipped_datasets", []):
         lines.append(f"- {line}")
     return "\n".join(lines) + "\n"

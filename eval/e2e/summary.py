@@ -14,6 +14,8 @@ Two views:
 
 from __future__ import annotations
 
+import os
+
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -78,7 +80,9 @@ def match_entry(plan: dict[str, Any], state: StateDir, *, seeds: list[int], sear
                        for m in curves.MULTIPLES},
             "speed_up_median": curves.median_multiple(speeds, max_multiple)}
     loads = sorted(float(u["load_avg"][0]) for u in finished if u.get("load_avg"))
-    load = ({"n": len(loads), "median": loads[len(loads) // 2], "max": loads[-1]} if loads else None)
+    threads = sorted({int(u["threads"]) for u in finished if u.get("threads")})
+    load = ({"n": len(loads), "median": loads[len(loads) // 2], "max": loads[-1],
+             "threads": threads, "cpus": os.cpu_count()} if loads else None)
     expected = len(ARMS) * len(seeds) + len(samplers) * len(search_seeds)
     found = sum(len(r) for r in runs.values()) + sum(len(s["runs"]) for s in searches.values())
     rec = arms_view["recommended"]["test_acc"]

@@ -25,6 +25,10 @@ belong in the background:
         --budget "CPU only, 1 minute" --no-progress > e2e_match.log 2>&1 &
     tail -f e2e_match.log        # progress: one line per unit and per search trial
     # stopped or crashed? run the same command again: finished units are skipped
+
+Two commands may share a state dir when they hold out different datasets (e.g. `--threads 1` each on
+a 2-core machine; each unit records the threads it trained with and the load when it ended);
+`--report-only` then writes the report of every dataset in it without training.
 """
 
 from __future__ import annotations
@@ -203,7 +207,8 @@ def run_time_to_match(
 
     def save(dataset: ImageDataset, unit: str, data: dict[str, Any]) -> None:
         # the machine's load when the unit ended: timings on a shared 2-core machine need it
-        state.save(dataset.id, unit, {**data, "load_avg": [round(x, 2) for x in os.getloadavg()]})
+        state.save(dataset.id, unit, {**data, "load_avg": [round(x, 2) for x in os.getloadavg()],
+                                      "threads": num_threads or os.cpu_count()})
         done[0] += 1
         if checkpoint is not None:
             checkpoint(build_report(**context, total_s=time.perf_counter() - started))

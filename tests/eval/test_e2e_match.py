@@ -233,6 +233,7 @@ def test_report_table_and_figures(env: dict) -> None:
     load = report["match"]["datasets"][0]["load_avg_1min"]  # every unit records the machine's load
     assert load["n"] == report["match"]["datasets"][0]["units_done"] and load["max"] >= load["median"] >= 0
     assert "load average (1 min) when its units ended" in text
+    assert load["threads"] == [1] and "threads per run: 1)" in text  # run(...) trains on 1 thread
     pngs = match_figures(report, env["tmp"] / "figs")
     assert len(pngs) == 1 and pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     json.dumps(report)
