@@ -15,7 +15,6 @@ Two views:
 from __future__ import annotations
 
 import os
-
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
