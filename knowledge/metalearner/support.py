@@ -12,9 +12,8 @@ Candidates come from the evidence, not from a free cross product (`Evidence.cand
   that was recorded on at least `PORTFOLIO_MIN_DATASETS` datasets - the published MedMNIST+ protocol
   (AdamW, lr 1e-4, weight decay 0.01, batch 64, 100 epochs) of each published model x scheme x
   resolution, and our CPU portfolio (`knowledge/data/cpu_portfolio.json`, run on every own variant);
-- *shortened* variations: a portfolio config with fewer epochs (down to a third: still backed by the
-  run it comes from), offered for the portfolio configs too slow for the time budget (beside those
-  that fit), and for all of them when none fits (`knowledge.recommend.algorithm`);
+- *shortened* variations: a portfolio config with fewer epochs (down to a third, still backed by its
+  run): of those too slow for the budget beside those that fit, of all when none fits;
 - linear probing of a randomly initialised network is never a candidate.
 """
 
