@@ -52,6 +52,12 @@ def search_sampler_seed(seed: int, n_existing: int) -> int:
     return int(np.random.SeedSequence([SEED_SALT, seed, n_existing]).generate_state(1)[0])
 
 
+def paired(search: dict[str, Any], rec_seconds: float) -> bool:
+    """Whether a finished search (`run_search`'s result) was run against a recommended run of
+    `rec_seconds` training seconds; one paired with an earlier recommended run is re-paired."""
+    return abs(float(search.get("rec_seconds") or 0.0) - round(float(rec_seconds), 3)) <= 1e-3
+
+
 def stored_trials(study: optuna.Study) -> list[dict[str, Any]]:
     """The finished trials of a study (a run that ended: ok, failed, diverged, oom, timeout), in
     order, with their run summary and trial number."""

@@ -22,6 +22,7 @@ from typing import Any
 from eval.e2e import arms, curves
 from eval.e2e.published import CITATION, published_results
 from eval.e2e.report import compare
+from eval.e2e.search import paired
 from eval.e2e.state import StateDir
 from knowledge.search_space import TrainConfig
 
@@ -32,12 +33,6 @@ def _gap(a: dict[str, Any], b: dict[str, Any]) -> float | None:
     if a["mean"] is None or b["mean"] is None:
         return None
     return round(100 * (a["mean"] - b["mean"]), 2)
-
-
-def _paired(search: dict[str, Any], rec: dict[str, Any]) -> bool:
-    """Whether a search was run against this recommended run (its training time)."""
-    return abs(float(search.get("rec_seconds") or 0.0)
-               - round(float(rec.get("train_seconds") or 0.0), 3)) <= 1e-3
 
 
 def match_entry(plan: dict[str, Any], state: StateDir, *, seeds: list[int], search_seeds: list[int],
@@ -61,7 +56,7 @@ def match_entry(plan: dict[str, Any], state: StateDir, *, seeds: list[int], sear
         for seed in search_seeds:
             search, rec = state.load(did, f"{sampler}-s{seed}"), rec_by_seed.get(seed)
             finished += [search] if search is not None else []
-            if search is None or rec is None or not _paired(search, rec):
+            if search is None or rec is None or not paired(search, rec.get("train_seconds") or 0.0):
                 continue  # not run yet, or run against an earlier recommended run (re-paired next)
             covered = (search["budget_seconds"] if search["stopped"] == "budget"
                        else search["train_seconds"])

@@ -53,7 +53,7 @@ from eval.e2e.pipeline import (
     machine,
     majority_class_acc,
 )
-from eval.e2e.search import SAMPLERS, run_search
+from eval.e2e.search import SAMPLERS, paired, run_search
 from eval.e2e.state import StateDir
 from eval.e2e.summary import build_report
 from knowledge import paths
@@ -289,12 +289,6 @@ def run_time_to_match(
     report = build_report(**context, total_s=time.perf_counter() - started)
     progress.stage("e2e", f"{done[0]} unit(s) run in {time.perf_counter() - started:.0f} s")
     return report
-
-
-def paired(search: dict[str, Any], rec_seconds: float) -> bool:
-    """Whether a finished search was run against a recommended run of `rec_seconds` training
-    seconds (a search paired with an earlier recommended run is re-paired: `run_search` resumes)."""
-    return abs(float(search.get("rec_seconds") or 0.0) - round(rec_seconds, 3)) <= 1e-3
 
 
 def _default_configs(backend: Backend, download_weights: bool, native_px: int) -> dict[str, Any]:

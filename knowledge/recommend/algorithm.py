@@ -183,8 +183,10 @@ def _score_by_evidence(meta: MetaFeatures, learner: MetaLearner, budget: Budget 
     # still backed by its runs) beside the recorded configs that fit, as a practitioner would cut
     # a schedule - not only when nothing fits (issue 17: on MNIST-5k in 1 CPU minute the only
     # fitting configs were weaker than the 10-epoch ResNet-18 cut to 4 epochs)
-    cut = [c for c in evidence.shortened(_too_slow(meta, learner, budget, recorded))
-           if c not in set(recorded)]
+    # (not when the user pinned the epochs: a cut config would not have them)
+    known = set(recorded)
+    cut = [] if "epochs" in (require or {}) else [
+        c for c in evidence.shortened(_too_slow(meta, learner, budget, recorded)) if c not in known]
     tiers = [("recorded", list(dict.fromkeys([*recorded, *cut]))),
              ("shortened", restrict(evidence_candidates(evidence, shortened=True,
                                                         cpu_only=cpu_only), require))]

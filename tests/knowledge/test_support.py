@@ -241,6 +241,9 @@ def test_a_recorded_config_too_slow_is_offered_cut_beside_those_that_fit(advised
     cut = rec.best.config.model == "resnet18"
     assert rec.evidence_tier == ("shortened" if cut else "recorded")
     assert any("fewer epochs than the recorded runs" in n for n in rec.notes) == cut
+    pinned = recommend(META, budget=f"CPU only, {limit:.2f} seconds", learner=learner,
+                       index=advised[1], require={"epochs": 6})  # pinned epochs: never cut
+    assert {r.config.epochs for r in pinned.top} == {6}
 
 
 def test_nothing_fits_names_the_nearest_supported_option(advised) -> None:
