@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from knowledge.metalearner import cost
+from knowledge.metalearner.cputime import THREADS, thread_column
 from knowledge.metalearner.features import featurize
 from knowledge.metalearner.model import COST_FEATURES, MetaLearner, cost_prior_shape, log_cost_target
 from knowledge.search_space import MODELS, TrainConfig
@@ -57,7 +58,8 @@ def cpu_lodo(frame: Any = None) -> dict[str, Any]:
         X = featurize(test)
         prior = cost_prior_shape(X) + learner.cost_c0
         model = learner.cost_model
-        pred = (np.asarray(model.predict(X[list(COST_FEATURES)], base_margin=prior))
+        inputs = X[list(COST_FEATURES)].assign(**{THREADS: thread_column(test).to_numpy()})
+        pred = (np.asarray(model.predict(inputs, base_margin=prior))
                 if model is not None else prior)
         y = target.loc[test.index].to_numpy()
         for p, q, t, m in zip(pred, prior, y, test["cfg.model"].astype(str)):

@@ -36,6 +36,7 @@ from knowledge.metalearner.features import CATEGORIES, FEATURE_COLUMNS
 from knowledge.metalearner.forest import load_forests, save_forests
 from knowledge.metalearner.model import QUANTILES, MetaLearner
 from knowledge.metalearner.support import Evidence
+from knowledge.metalearner.targets import TIMING_ONLY_STUDIES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,7 +52,7 @@ FOREST_FILE = "forests.npz"
 _MODEL_FILES = {"acc": ACC_FILE, "cost": COST_FILE, "rank": RANK_FILE}
 # The columns a fit reads; the data hash covers exactly these (sorted by run_id).
 _HASH_PREFIXES = ("mf.", "cfg.")
-_HASH_COLUMNS = ("run_id", "base_dataset", "status", "prov.source", "prov.device", "out.test_acc",
+_HASH_COLUMNS = ("run_id", "base_dataset", "status", "prov.source", "prov.device", "prov.threads", "out.test_acc",
                  "out.val_acc", "out.train_seconds", "out.epochs_completed")
 
 
@@ -78,6 +79,7 @@ def metadata(learner: MetaLearner, *, cv: dict[str, Any] | None = None) -> dict[
 
     return {
         "format_version": FORMAT_VERSION,
+        "timing_only_studies": list(TIMING_ONLY_STUDIES),
         "package_version": __version__,
         "code_version": paths.code_version(),
         "xgboost_version": xgb.__version__,
@@ -155,6 +157,8 @@ def incompatibility(meta: dict[str, Any]) -> str | None:
         return "its feature columns differ from this code's"
     if meta.get("categories") != CATEGORIES:
         return "its category lists differ from this code's"
+    if meta.get("timing_only_studies") != list(TIMING_ONLY_STUDIES):
+        return "it was fitted with other timing-only studies (or before they existed)"
     return None
 
 

@@ -34,6 +34,7 @@ data-parallel run of the same config would take.
 
 from __future__ import annotations
 
+import os
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -76,6 +77,8 @@ class Budget(BaseModel):
     n_devices: int = Field(1, ge=1, le=MAX_DEVICES, description="identical cards, data-parallel "
                                                                 "(see PARALLEL_EFFICIENCY)")
     notes: tuple[str, ...] = Field((), description="every assumption made reading the budget")
+    threads: int | None = Field(None, ge=1, le=1024, description="CPU threads training uses (None: "
+                                "all of this machine's cores, as the launcher trains by default)")
 
     @field_validator("device", mode="before")
     @classmethod
@@ -102,6 +105,12 @@ class Budget(BaseModel):
     def device_speedup(self) -> float:
         """One card: how many times faster than the CPU the runs were timed on (rough)."""
         return self.device_info.speedup
+
+    @property
+    def cpu_threads(self) -> int | None:
+        """On a CPU, the threads training uses (`threads`, or this machine's cores); None on a GPU
+        (its times come from the timm-benchmark model, not from the CPU time model's threads)."""
+        return (self.threads or cpu_threads_default()) if self.cpu_only else None
 
     @property
     def speedup(self) -> float:
@@ -193,3 +202,8 @@ __all__ = [
     "parse_budget",
     "parse_duration",
 ]
+
+
+def cpu_threads_default() -> int:
+    """The threads a CPU run uses unless told otherwise: all cores (`knowledge.training.device`)."""
+    return max(1, os.cpu_count() or 1)

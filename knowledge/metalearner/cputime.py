@@ -11,6 +11,9 @@ nothing is timed.
 With at least `MIN_TIMED` timed runs an XGBoost model learns the residual over the prior
 (`base_margin` = log prior), so it is exact where measured and falls back to the prior's scaling
 elsewhere. Predictions for a model that was never timed here are flagged `time_is_estimate`.
+Threads: the residual model also reads the intra-op threads a run trained with (`THREADS`), so a
+run on all the cores of a machine is predicted from the runs timed that way (a ResNet-18 gains ~1.5x
+from a second thread here, an EfficientNet-Lite0 little: docs/BENCHMARKS.md, "Training threads").
 
 `fit_cost_model` fits it (called by `MetaLearner.fit`); `MetaLearner.predict_matrix` applies it.
 """
@@ -42,6 +45,13 @@ COST_FEATURES: tuple[str, ...] = (
     "model", "family", "params_m", "pretrained", "scheme", "resolution", "batch_size",
     "augmentation", "channels",
 )
+# The cost model's last input: the intra-op CPU threads a run trains with (`prov.threads`). Own CPU
+# runs recorded before threads were stored count as `ASSUMED_THREADS` (the portfolio trains on 1
+# thread; the sweeps ran 2 workers x 1 thread on the 2-core machine: docs/META_DATASET.md). A
+# prediction without a thread count is for `ASSUMED_THREADS` (the times the model was built on).
+THREADS = "threads"
+COST_INPUTS: tuple[str, ...] = (*COST_FEATURES, THREADS)
+ASSUMED_THREADS = 1
 MIN_TIMED = 10
 # Anchor of the FLOPs-proxy prior when no run is timed: ResNet-18 (11.7 M parameters) at 28 px,
 # end-to-end, ~6 ms per image-epoch. Measured once on the 2-core development machine (1 thread,
@@ -71,6 +81,26 @@ def log_cost_target(frame: pd.DataFrame) -> pd.Series:
     on_gpu = device.map(lambda d: bool(_GPU_DEVICE.search(d)) if isinstance(d, str) else False)
     ok = frame["status"].eq("ok") if "status" in frame else pd.Series(True, index=frame.index)
     return np.log(per.where((per > 0) & ok & ~on_gpu.astype(bool))).astype("float64")
+
+
+def thread_column(frame: pd.DataFrame) -> pd.Series:
+    """The threads each run trained with (`prov.threads`; `ASSUMED_THREADS` where not recorded)."""
+    import pandas as pd
+
+    threads = pd.to_numeric(frame.get("prov.threads", pd.Series(np.nan, index=frame.index)),
+                            errors="coerce")
+    return threads.fillna(ASSUMED_THREADS).astype("float64")
+
+
+def cost_inputs(M: np.ndarray, threads: float | np.ndarray | None, names: list[str]) -> np.ndarray:
+    """The cost forest's input rows from a `to_matrix` array: `COST_FEATURES`, then (when the forest
+    was fitted with it, i.e. `names` holds it) the threads (`ASSUMED_THREADS` when None)."""
+    cols = M[:, [FEATURE_COLUMNS.index(c) for c in COST_FEATURES]]
+    if THREADS not in names:  # an artifact fitted before the cost model read threads
+        return cols
+    t = np.broadcast_to(np.asarray(ASSUMED_THREADS if threads is None else threads, dtype="float64"),
+                        (M.shape[0],))
+    return np.column_stack([cols.astype("float64"), t])
 
 
 def cost_prior_shape(features: pd.DataFrame) -> np.ndarray:
@@ -113,5 +143,6 @@ def fit_cost_model(frame: pd.DataFrame, seed: int, params: dict[str, Any]
 
         model = xgb.XGBRegressor(objective="reg:squarederror", enable_categorical=True,
                                  random_state=seed, **params)
-        model = model.fit(X[list(COST_FEATURES)], y, base_margin=shape + c0)
+        inputs = X[list(COST_FEATURES)].assign(**{THREADS: thread_column(timed).to_numpy()})
+        model = model.fit(inputs, y, base_margin=shape + c0)
     return model, c0, timed_models, n_timed

@@ -70,6 +70,7 @@ from knowledge.metalearner.cputime import (  # noqa: F401
     LINEAR_PROBE_FACTOR,
     MIN_TIMED,
     REFERENCE_RESOLUTION,
+    cost_inputs,
     cost_prior_matrix,
     cost_prior_shape,
     fit_cost_model,
@@ -298,11 +299,12 @@ class MetaLearner(LazyBoosters):
 
     def predict_matrix(self, M: np.ndarray, *, intervals: bool = True, cost: bool = True,
                        score: bool = True, model_codes: np.ndarray | None = None,
-                       margins: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                       margins: np.ndarray | None = None, threads: float | None = None
+                       ) -> dict[str, np.ndarray]:
         """`predict` on a `features.to_matrix` array (columns `FEATURE_COLUMNS`): a dict of arrays.
         `cost=False` skips the training-time model (sec_per_img_epoch NaN), `score=False` the
         ranker (score NaN); `margins` (per row) replaces the pooled interval margin (see
-        `margins_for`)."""
+        `margins_for`); `threads`: the CPU threads training will use (None: `ASSUMED_THREADS`)."""
         acc_forest = self.forest("acc")
         if acc_forest is None:
             raise StoreError("the meta-learner is not fitted (run `metallmix fit`)")
@@ -327,10 +329,10 @@ class MetaLearner(LazyBoosters):
         else:
             out["score"] = np.full(n, np.nan)
         if cost:
-            cols = [FEATURE_COLUMNS.index(c) for c in COST_FEATURES]
             margin = cost_prior_matrix(M) + self.cost_c0
             cost_forest = self.forest("cost")
-            log_sec = cost_forest.predict(M[:, cols], base_margin=margin) if cost_forest else margin
+            log_sec = (cost_forest.predict(cost_inputs(M, threads, cost_forest.feature_names),
+                                           base_margin=margin) if cost_forest else margin)
             out["sec_per_img_epoch"] = np.exp(np.asarray(log_sec, dtype="float64"))
         else:
             out["sec_per_img_epoch"] = np.full(n, np.nan)

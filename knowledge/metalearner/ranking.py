@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge.errors import ConfigError, DatasetError
 from knowledge.metafeatures import MetaFeatures
-from knowledge.metalearner.budget import Budget, format_seconds
+from knowledge.metalearner.budget import Budget, cpu_threads_default, format_seconds
 from knowledge.metalearner.constraints import (  # noqa: F401  (re-exported)
     _config_columns,
     _constrained,
@@ -117,6 +117,7 @@ class Scored:
     n_devices: int = 1
     time_sources: list[str] | None = None  # per candidate, where `seconds` came from (`cost`)
     shrunk_from: dict[str, int] | None = None  # config key -> batch size before the memory fit
+    threads: int | None = None  # the CPU threads training uses (`Budget.cpu_threads`)
 
     @property
     def supported_fits(self) -> bool:
@@ -156,7 +157,7 @@ class Scored:
                    else [None] * len(positions))
         if not self.has_times:
             seconds, sources = _seconds(self.learner, sub, self.meta, self.candidates, positions,
-                                        self.speedup, self.device, self.n_devices)
+                                        self.speedup, self.device, self.n_devices, self.threads)
         return [
             RankedConfig(
                 config=self.candidates[p],
@@ -180,10 +181,12 @@ class Scored:
 
 def _seconds(learner: MetaLearner, matrix: np.ndarray, meta: MetaFeatures,
              candidates: Sequence[TrainConfig], positions: Sequence[int], speedup: float,
-             device: str = "cpu", n_devices: int = 1) -> tuple[np.ndarray, list[str]]:
-    """Predicted training seconds and their sources: on a CPU, per image-epoch (CPU) x
-    n_instances x epochs / speed-up; on a GPU the timm-benchmark cost model (`cost`)."""
-    per = learner.predict_matrix(matrix, intervals=False, cost=True)["sec_per_img_epoch"]
+             device: str = "cpu", n_devices: int = 1, threads: int | None = None
+             ) -> tuple[np.ndarray, list[str]]:
+    """Predicted training seconds and their sources: on a CPU, per image-epoch (CPU, on `threads`)
+    x n_instances x epochs / speed-up; on a GPU the timm-benchmark cost model (`cost`)."""
+    per = learner.predict_matrix(matrix, intervals=False, cost=True,
+                                 threads=threads)["sec_per_img_epoch"]
     epochs = np.fromiter((candidates[p].epochs for p in positions), dtype="float64",
                          count=len(positions))
     n = float(meta.n_instances) if meta.n_instances is not None else math.nan
@@ -212,13 +215,14 @@ def score_candidates(
         raise ConfigError(f"order_by must be 'score' or 'acc', got {order_by!r}")
     device = budget.device if budget else "cpu"
     speedup = budget.speedup if budget else 1.0
+    threads = budget.cpu_threads if budget else cpu_threads_default()
     chosen, shrunk_from = _constrained(candidates, budget, pretrained_only, max_resolution, learner)
     if not chosen:
         raise ConfigError("no candidate config satisfies the constraints")
     limited = budget is not None and budget.max_seconds is not None
     matrix = candidate_matrix(meta, chosen)
     pred = learner.predict_matrix(matrix, intervals=False, cost=times or limited,
-                                  score=order_by == "score")
+                                  score=order_by == "score", threads=threads)
     flag_fields, flags = learner.extrapolation_flags(_config_columns(chosen))
     n_extrapolated = flags.sum(axis=1).astype("float64")
     epochs = np.fromiter((c.epochs for c in chosen), dtype="float64", count=len(chosen))
@@ -262,7 +266,7 @@ def score_candidates(
                   score=pred["score"], seconds=seconds, time_is_estimate=pred["time_is_estimate"],
                   flag_fields=flag_fields, flags=flags, order=order, device=device, speedup=speedup,
                   has_times=times or limited, keep=keep, eligible=eligible, supported=supported,
-                  n_devices=n_devices, time_sources=sources, shrunk_from=shrunk_from)
+                  n_devices=n_devices, time_sources=sources, shrunk_from=shrunk_from, threads=threads)
 
 
 SETUP_LEADERS = 5  # per training setup, the configs whose interval is computed to compare setups

@@ -12,6 +12,12 @@ if TYPE_CHECKING:
 QUANTILES: tuple[float, float, float] = (0.1, 0.5, 0.9)
 MEDIAN = QUANTILES.index(0.5)
 MIN_ACC_RECORDS = 10
+# Studies whose runs are timing evidence only: they train the CPU time model (`cputime`), not the
+# accuracy model, the ranker or the evidence a pick must be backed by. `e2e-harvest`: the end-to-end
+# benchmark's runs (`eval.e2e.harvest`): three seeds of each config the advisor picked and search
+# trials on its held-out datasets - selection-biased as accuracy evidence (each pick weighed 3x),
+# and they would let the advisor's benchmarks grade it on its own picks; their times are unbiased.
+TIMING_ONLY_STUDIES: tuple[str, ...] = ("e2e-harvest:",)
 
 
 def accuracy_target(frame: pd.DataFrame) -> pd.Series:
@@ -26,13 +32,24 @@ def accuracy_target(frame: pd.DataFrame) -> pd.Series:
 
 
 def training_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows the accuracy model learns from: status 'ok' and an accuracy known."""
+    """The rows the accuracy model learns from: status 'ok', an accuracy known, and not a
+    timing-only study (`TIMING_ONLY_STUDIES`)."""
     import pandas as pd
 
     if len(frame) == 0:
         return frame
     ok = frame["status"].eq("ok") if "status" in frame else pd.Series(True, index=frame.index)
-    return frame[ok & accuracy_target(frame).notna()]
+    return frame[ok & ~timing_only(frame) & accuracy_target(frame).notna()]
+
+
+def timing_only(frame: pd.DataFrame) -> pd.Series:
+    """Per row: whether the run is timing evidence only (`TIMING_ONLY_STUDIES`)."""
+    import pandas as pd
+
+    if "prov.study" not in frame:
+        return pd.Series(False, index=frame.index)
+    study = frame["prov.study"].astype("string")
+    return study.str.startswith(TIMING_ONLY_STUDIES).fillna(False).astype(bool)
 
 
 

@@ -38,7 +38,7 @@ REQUIRED_COLUMNS = ("dataset", "n_images", "n_classes", "image_size", "model", "
 OPTIONAL_COLUMNS = ("run_id", "status", "image_width", "channels", "modality", "imbalance_ratio",
                     "task", "medical", "pretrained", "scheme", "resolution", "optimizer",
                     "weight_decay", "augmentation", "label_smoothing", "val_accuracy", "test_f1",
-                    "test_auc", "train_seconds", "device", "seed", "timestamp", "study")
+                    "test_auc", "train_seconds", "device", "seed", "timestamp", "study", "threads")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 _TRAIT_COLUMNS = {"n_images": "n_instances", "n_classes": "n_classes", "image_size": "height",
                   "image_width": "width", "channels": "channels", "modality": "modality",
@@ -48,7 +48,7 @@ _INT_TRAITS = ("n_images", "n_classes", "image_size", "image_width", "channels")
 _RECORD_COLUMNS = {"out.test_acc": "accuracy", "out.val_acc": "accuracy", "out.test_f1": "test_f1",
                    "out.test_auc": "test_auc", "out.train_seconds": "train_seconds",
                    "prov.timestamp": "timestamp", "prov.seed": "seed", "prov.device": "device",
-                   "prov.study": "study"}
+                   "prov.study": "study", "prov.threads": "threads"}
 
 
 def _open_checked(path: str | Path, limit: int | None) -> tuple[Path, bytes]:
@@ -128,6 +128,13 @@ class _RowError(Exception):
     def __init__(self, column: str | None, message: str) -> None:
         super().__init__(message)
         self.column, self.message = column, message
+
+
+def _threads(text: str) -> int:
+    value = int(_number(text, integer=True))
+    if not 1 <= value <= 1024:
+        raise ValueError(f"{value} is no thread count (1 to 1024)")
+    return value
 
 
 def _cell_value(cells: Mapping[str, str], column: str, parse: Any) -> Any:
@@ -214,6 +221,7 @@ def _row_record(cells: dict[str, str], value_is: str, occurrence: int) -> tuple[
     outcome["train_seconds"] = seconds
     medical = _cell_value(cells, "medical", lambda t: coerce("pretrained", t))
     seed = _cell_value(cells, "seed", lambda t: _number(t, integer=True))
+    threads = _cell_value(cells, "threads", _threads)  # the CPU threads the run used
     run_id = cells.get("run_id") or RunRecord.stable_id(
         "user-csv", *sorted(cells.items()), value_is, occurrence)
     try:
@@ -222,7 +230,7 @@ def _row_record(cells: dict[str, str], value_is: str, occurrence: int) -> tuple[
             medical=_medical(meta.modality) if medical is None else medical, meta_features=meta,
             config=config, outcome=Outcome(**{k: v for k, v in outcome.items() if v is not None}),
             status=status, error=None if status == "ok" else f"{status} (imported)",
-            provenance=Provenance(source="user", seed=seed, device=device,
+            provenance=Provenance(source="user", seed=seed, device=device, threads=threads,
                                   study=cells.get("study") or None,
                                   **({"timestamp": cells["timestamp"]} if cells.get("timestamp") else {})),
         )

@@ -73,6 +73,9 @@ class Provenance(BaseModel):
     timestamp: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     citation: str | None = None
     study: str | None = None  # the sweep/study that produced it, if any
+    # the intra-op CPU threads the training used (None: a GPU run, a published record, or a run
+    # recorded before threads were; the cost model reads those own CPU runs as 1 thread)
+    threads: int | None = Field(None, ge=1, le=1024)
 
     @field_validator("timestamp")
     @classmethod

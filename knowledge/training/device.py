@@ -52,11 +52,16 @@ def device_name(dev: torch.device) -> str:
     return cpu_name()
 
 
+def thread_count(n: int | None) -> int:
+    """The intra-op threads `cpu_threads(n)` uses: `n`, or all cores when `n` is None."""
+    return max(1, int(n or os.cpu_count() or 1))
+
+
 @contextmanager
 def cpu_threads(n: int | None) -> Iterator[int]:
     """Use `n` (default: all cores) intra-op threads for the block, then restore the old setting."""
     old = torch.get_num_threads()
-    n = max(1, int(n or os.cpu_count() or 1))
+    n = thread_count(n)
     torch.set_num_threads(n)
     try:
         yield n

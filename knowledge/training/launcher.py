@@ -47,7 +47,7 @@ from knowledge.search_space import (
 )
 from knowledge.training import data as D
 from knowledge.training import models as M
-from knowledge.training.device import MemoryMeter, cpu_threads, device_name, is_oom, resolve_device
+from knowledge.training.device import MemoryMeter, cpu_threads, device_name, is_oom, resolve_device, thread_count
 from knowledge.training.events import ProgressCallback, ProgressEvent
 from knowledge.training.metrics import accuracy, scores
 
@@ -129,14 +129,12 @@ def train(
     source = M.resolve_weights(cfg, weights_path)
     prepared = D.prepare(dataset, resolution=cfg.resolution, seed=seed)
     about = dict(  # the record's fields known before the run (its timestamp: the start)
-        dataset_id=dataset.id,
-        base_dataset=dataset.base,
-        variant=dataset.variant,
-        medical=dataset.medical,
+        dataset_id=dataset.id, base_dataset=dataset.base, variant=dataset.variant, medical=dataset.medical,
         meta_features=dataset.meta_features(),
         config=cfg,
         provenance=Provenance(source="own", code_version=paths.code_version(), seed=seed,
-                              device=device_name(dev), study=study),
+                              device=device_name(dev), study=study,  # threads: as `cpu_threads` sets
+                              threads=thread_count(num_threads) if dev.type == "cpu" else None),
     )
     run = _Run(cfg, prepared, dev, source, seed=seed, time_budget_s=time_budget_s,
                progress=progress, cancel=cancel)

@@ -270,6 +270,14 @@ def test_csv_file_checks(tmp_path) -> None:
     timed = _csv(tmp_path / "t.csv", [GOOD[0] + ["120"]], header=HEADER + ["train_seconds"])
     with pytest.raises(RunImportError, match="row 1, column train_seconds: needs the device column"):
         import_csv.user_csv_records(timed)
+    with_threads = _csv(tmp_path / "th.csv", [GOOD[0] + ["120", "cpu", "4"]],
+                        header=HEADER + ["train_seconds", "device", "threads"])
+    (record,) = import_csv.user_csv_records(with_threads)
+    assert record.provenance.threads == 4 and record.outcome.train_seconds == 120
+    zero = _csv(tmp_path / "z.csv", [GOOD[0] + ["120", "cpu", "0"]],
+                header=HEADER + ["train_seconds", "device", "threads"])
+    with pytest.raises(RunImportError, match="row 1, column threads: "):
+        import_csv.user_csv_records(zero)
 
 
 def test_export_csv_still_imports_as_before(tmp_path) -> None:

@@ -204,6 +204,11 @@ def test_load_errors_are_one_line(tmp_path, learner) -> None:
     (path / "metadata.json").write_text(json.dumps(dict(meta, format_version=999)))
     with pytest.raises(StoreError, match="incompatible"):
         artifact.load(path)
+    # fitted before timing-only studies existed: its accuracy model may have learnt from them
+    (path / "metadata.json").write_text(json.dumps({k: v for k, v in meta.items()
+                                                    if k != "timing_only_studies"}))
+    with pytest.raises(StoreError, match="incompatible: it was fitted with other timing-only studies"):
+        artifact.load(path)
 
 
 def test_load_or_fit_refits_only_when_stale(tmp_path, monkeypatch) -> None:

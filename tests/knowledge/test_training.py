@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 
@@ -97,6 +98,7 @@ def test_ok_run_fields_and_metric_ranges():
     prov = rec.provenance
     assert prov.source == "own" and prov.seed == 3 and prov.study == "unit" and prov.device
     assert prov.code_version
+    assert prov.threads == os.cpu_count()  # no num_threads: all cores, as the run trained
     assert store.records == [rec]
     kinds = [e.kind for e in events]
     assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 2
@@ -113,8 +115,9 @@ def test_same_seed_same_result():
 
 
 def test_learns_an_easy_task():
-    rec = train(tiny(120), cfg(epochs=4, lr=3e-3, augmentation="none"), seed=0)
+    rec = train(tiny(120), cfg(epochs=4, lr=3e-3, augmentation="none"), seed=0, num_threads=1)
     assert rec.status == "ok" and rec.outcome.test_acc >= 0.6  # chance is 1/3
+    assert rec.provenance.threads == 1  # the threads it trained with are recorded
 
 
 def test_linear_probing_only_trains_the_head(monkeypatch):
