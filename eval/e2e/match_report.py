@@ -97,6 +97,21 @@ def match_markdown(report: dict[str, Any]) -> str:
     lines.append(f"- Recommended within 1 point of (or above) the space default on "
                  f"{match['rec_within_1_point_of_default']} of {n} dataset(s), of the fine-tune "
                  f"default on {match['rec_within_1_point_of_finetune']}.")
+    same = [d for d in match["datasets"] if d.get("same_time")]
+    if same:
+        lines += ["", "**Same time as the space default**: the advisor's `recommend()` pick when the "
+                  "budget is the space default's mean training time here (CPU), trained on the same "
+                  "seeds:", "",
+                  "| dataset | budget (s) | pick | ACC | train s | space default ACC | Δ vs space default |",
+                  "|---|---:|---|---:|---:|---:|---:|"]
+        for d in same:
+            t, secs = d["same_time"], d["same_time"]["train_seconds"]["mean"]
+            lines.append(f"| {d['dataset']} | {t['budget_s']:.0f} | {t['config']} | {_pm(t['test_acc'])} | "
+                         f"{'–' if secs is None else f'{secs:.0f}'} | {_pm(d['arms']['default']['test_acc'])} | "
+                         f"{_signed(t['gap_points_default'])} |")
+        lines += ["", f"- Same-time pick within 1 point of (or above) the space default on "
+                      f"{match.get('same_time_within_1_point_of_default', 0)} of "
+                      f"{match.get('same_time_compared', 0)} dataset(s)."]
     for d in match["datasets"]:
         if d.get("load_avg_1min"):
             ld = d["load_avg_1min"]

@@ -9,7 +9,8 @@ Two views:
   1x is not stopped there, so it is not counted). Only datasets with all three runs appear.
 - `report['match']`: per dataset the arms over seeds (test accuracy mean ± std), the searches'
   incumbent at 1x / 3x / 10x and the speed-ups (`curves`), paired by seed; and across datasets the
-  median speed-up per sampler (the median over datasets of each dataset's median over seeds).
+  median speed-up per sampler (the median over datasets of each dataset's median over seeds); and
+  the same-time view (`same_time`: the advisor's pick given the space default's training time).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def match_entry(plan: dict[str, Any], state: StateDir, *, seeds: list[int], sear
     expected = len(ARMS) * len(seeds) + len(samplers) * len(search_seeds)
     found = sum(len(r) for r in runs.values()) + sum(len(s["runs"]) for s in searches.values())
     rec = arms_view["recommended"]["test_acc"]
+    same = same_time_entry(state, did, seeds, arms_view["default"]["test_acc"])
     return {
         "dataset": plan["dataset"], "dataset_id": did, "base_dataset": plan["base_dataset"],
         "recommended_config": plan["recommended"]["label"],
@@ -90,8 +92,24 @@ def match_entry(plan: dict[str, Any], state: StateDir, *, seeds: list[int], sear
         "gap_points": {"default": _gap(rec, arms_view["default"]["test_acc"]),
                        "finetune": _gap(rec, arms_view["finetune"]["test_acc"])},
         "complete": found == expected, "units_done": found, "units_expected": expected,
-        "load_avg_1min": load,
+        "load_avg_1min": load, "same_time": same,
     }
+
+
+def same_time_entry(state: StateDir, did: str, seeds: list[int],
+                    default_acc: dict[str, Any]) -> dict[str, Any] | None:
+    """The same-time view of one dataset (`timematch` item 4), None before it is planned; its gap
+    to the space default only once every seed of both is done."""
+    planned = state.load(did, "plan-sametime")
+    if planned is None:
+        return None
+    config = TrainConfig(**planned["recommended"]["config"])
+    runs = [u for s in seeds if arms.unit_matches(u := state.load(did, f"sametime-s{s}"), config)]
+    acc = curves.mean_std(r["test_acc"] for r in runs)
+    return {"budget_s": planned["budget_s"], "config": planned["recommended"]["label"], "runs": runs,
+            "test_acc": acc, "train_seconds": curves.mean_std(r["train_seconds"] for r in runs),
+            "gap_points_default": (_gap(acc, default_acc)
+                                   if len(runs) == len(seeds) and default_acc["n"] == len(seeds) else None)}
 
 
 def _legacy_tpe(search: dict[str, Any], rec_seconds: float) -> dict[str, Any]:
@@ -177,6 +195,11 @@ def build_report(*, settings: dict[str, Any], state: StateDir, seeds: list[int],
             "rec_within_1_point_of_finetune": sum(
                 e["gap_points"]["finetune"] is not None and e["gap_points"]["finetune"] >= -1.0
                 for e in entries),
-            "n_compared": len(within)},
+            "n_compared": len(within),
+            "same_time_within_1_point_of_default": sum(
+                e["same_time"]["gap_points_default"] >= -1.0 for e in entries
+                if e["same_time"] and e["same_time"]["gap_points_default"] is not None),
+            "same_time_compared": sum(1 for e in entries if e["same_time"]
+                                      and e["same_time"]["gap_points_default"] is not None)},
         "total_s": round(total_s, 2),
     }

@@ -10,7 +10,10 @@ Per held-out dataset (each held out with all its variants, the meta-learner refi
 3. per search seed (`search_seeds`, default 0 1) and sampler (TPE, random): a search whose trials
    run until their summed training time reaches `max_multiple` (10) x the training time of the
    recommended run of the same seed (`search`); the incumbent curve, its test accuracy at 1x, 3x
-   and 10x, and the speed-up (`curves`).
+   and 10x, and the speed-up (`curves`);
+4. `same_time`: once every seed's space-default run is done, the advisor's pick for a budget equal
+   to their mean training time ("what the advisor picks given the default's time"; unit
+   `plan-sametime`), trained on the same seeds (a pick equal to the default reuses its runs).
 
 Every unit is stored in the state dir once finished (`state`): a rerun of the same command skips
 finished units and resumes a search from its finished trials; datasets run in separate commands
@@ -131,6 +134,7 @@ def run_time_to_match(
     progress: Progress | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
     report_only: bool = False,
+    same_time: bool = True,
 ) -> dict[str, Any]:
     """The time-to-match benchmark (module doc); a JSON-ready report of every dataset in the state
     dir. ConfigError / DatasetError / StoreError before any training for bad input.
@@ -215,6 +219,36 @@ def run_time_to_match(
 
     trainer = arms.Trainer(backend, device=device, on_event=progress.event)
     common = dict(num_threads=num_threads, store=run_store)
+
+    def run_same_time(spec: str, dataset: ImageDataset, default: TrainConfig) -> None:
+        """Item 4 of the module doc."""
+        did = dataset.id
+        runs = [state.load(did, f"default-s{seed}") for seed in seeds]
+        if any(u is None or not u.get("train_seconds") for u in runs):
+            return
+        budget_s = round(sum(u["train_seconds"] for u in runs) / len(runs), 1)
+        planned = state.load(did, "plan-sametime")
+        if planned is None or planned.get("evidence") != evidence or planned["budget_s"] != budget_s:
+            progress.stage(spec, f"same time as the default: recommending for {budget_s:g} s")
+            same = _plan(spec, dataset, records, known=known, extra=extra, fit_seed=fit_seed,
+                         budget=Budget(device="cpu", max_seconds=budget_s), limit_factor=limit_factor,
+                         backend=backend, download_weights=download_weights, progress=progress)
+            planned = {"budget_s": budget_s, "evidence": evidence, "recommended": same["recommended"],
+                       "top": same["recommendation"]["top"]}
+            save(dataset, "plan-sametime", planned)
+        config = TrainConfig(**planned["recommended"]["config"])
+        for seed, default_run in zip(seeds, runs):
+            unit = f"sametime-s{seed}"
+            if arms.unit_matches(state.load(did, unit), config):
+                continue
+            if config == default and arms.unit_matches(default_run, default):  # same seed, same run
+                save(dataset, unit, {**default_run, "arm": "sametime", "reused": f"default-s{seed}"})
+                continue
+            progress.stage(spec, f"seed {seed}: training the same-time pick: {arms.label(config)}")
+            record = trainer(dataset, config, seed=seed, time_budget_s=planned["recommended"]["time_limit_s"],
+                             study=arms.study_tag(dataset.id, unit), **common)
+            save(dataset, unit, {**arms.run_summary(record, trainer.walls[record.run_id]), "seed": seed,
+                                 "arm": "sametime", "time_limit_s": planned["recommended"]["time_limit_s"]})
     for spec, dataset in loaded:
         plan = state.load(dataset.id, "plan")
         if plan is not None and plan.get("evidence") != evidence:
@@ -285,6 +319,8 @@ def run_time_to_match(
                     max_trials=max_trials, storage_url=state.storage_url(dataset.id, unit),
                     store=run_store, num_threads=num_threads, on_trial=on_trial)
                 save(dataset, unit, result)
+        if same_time:
+            run_same_time(spec, dataset, configs["default"])
         progress.stage(spec, "done")
     report = build_report(**context, total_s=time.perf_counter() - started)
     progress.stage("e2e", f"{done[0]} unit(s) run in {time.perf_counter() - started:.0f} s")

@@ -170,8 +170,51 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
 
 def run(env: dict, **kw: object) -> dict:
     args = dict(store=env["store"], budget="CPU only, 3 seconds", seeds=(0, 1), search_seeds=(0,),
-                max_multiple=3, tpe_warmup=1, state_dir=env["state"], backend=FAKE, num_threads=1)
+                max_multiple=3, tpe_warmup=1, state_dir=env["state"], backend=FAKE, num_threads=1,
+                same_time=False)
     return run_time_to_match([str(env["npz"])], **{**args, **kw})
+
+
+def test_same_time_view_recommends_for_the_default_time_and_trains_its_seeds(env: dict) -> None:
+    CALLS.clear()
+    report = run(env, same_time=True)
+    entry = report["match"]["datasets"][0]
+    default_runs = entry["arms"]["default"]["runs"]
+    mean_default = sum(r["train_seconds"] for r in default_runs) / len(default_runs)
+    same = entry["same_time"]
+    assert same["budget_s"] == round(mean_default, 1)  # the default's measured time is the budget
+    assert [r["seed"] for r in same["runs"]] == [0, 1] and same["gap_points_default"] is not None
+    assert all(r["train_seconds"] <= 1.5 * same["budget_s"] for r in same["runs"])  # the time limit
+    pick = TrainConfig(**same["runs"][0]["config"])
+    default = TrainConfig(**default_runs[0]["config"])
+    trained = [c for c in CALLS if ":sametime-s" in c]
+    assert len(trained) == (0 if pick == default else 2)  # a pick equal to the default reuses its runs
+    n = len(CALLS)
+    again = run(env, same_time=True)
+    assert len(CALLS) == n and again["match"]["datasets"][0]["same_time"] == same  # resumable
+    text = match_markdown(again)
+    assert "**Same time as the space default**" in text and "Same-time pick within 1 point" in text
+    assert again["match"]["same_time_compared"] == 1
+    json.dumps(again)
+
+
+def test_a_same_time_pick_equal_to_the_default_reuses_its_runs(env: dict, monkeypatch) -> None:
+    from eval.e2e import timematch
+
+    real = timematch._plan
+
+    def plan_the_default(*args, budget, **kw):  # noqa: ANN001, ANN202
+        out = real(*args, budget=budget, **kw)
+        if budget.max_seconds != 3.0:  # the same-time plan: its pick is the default config
+            out["recommended"] = {**out["recommended"], "config": out["default_config"]}
+        return out
+
+    monkeypatch.setattr(timematch, "_plan", plan_the_default)
+    CALLS.clear()
+    entry = run(env, same_time=True)["match"]["datasets"][0]
+    assert not [c for c in CALLS if ":sametime-s" in c]  # nothing trained for it
+    assert [r["reused"] for r in entry["same_time"]["runs"]] == ["default-s0", "default-s1"]
+    assert entry["same_time"]["gap_points_default"] == 0.0
 
 
 def test_units_are_stored_and_a_rerun_skips_them(env: dict) -> None:

@@ -192,6 +192,9 @@ def e2e(
                                      "report, tables and figures of what the state dir holds, "
                                      "training nothing (e.g. while a run goes on in the "
                                      "background)."),
+    same_time: bool = typer.Option(True, "--same-time/--no-same-time", help="Time to match: also "
+                                   "the advisor's pick for a budget equal to the space default's "
+                                   "training time, trained on the same seeds."),
 ) -> None:
     """End to end on held-out datasets: train the advisor's pick vs default config, TPE, published.
 
@@ -203,8 +206,9 @@ def e2e(
     if time_to_match:
         _time_to_match(**locals())
         return
-    if report_only:
-        raise typer.BadParameter("--report-only goes with --time-to-match", param_hint="--report-only")
+    if report_only or not same_time:
+        flag = "--report-only" if report_only else "--no-same-time"
+        raise typer.BadParameter(f"{flag} goes with --time-to-match", param_hint=flag)
     if all_offline:
         from eval.e2e.offline import ALL_OFFLINE
 
@@ -247,7 +251,7 @@ def _time_to_match(*, console: Console, datasets: Optional[list[str]], all_offli
             device=kw["device"], num_threads=kw["threads"],
             download_weights=kw["download_weights"], published_csv=kw["published_csv"],
             state_dir=kw["state_dir"], progress=bar, report_only=kw["report_only"],
-            checkpoint=lambda partial: write_json(partial, out))
+            same_time=kw["same_time"], checkpoint=lambda partial: write_json(partial, out))
     write_json(report, out)
     pictures = match_figures(report, figures_dir)
     if markdown is not None:
