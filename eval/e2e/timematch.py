@@ -161,7 +161,7 @@ def run_time_to_match(
         raise ConfigError("no dataset given: name at least one (e.g. medmnist:breastmnist) or "
                           "use --all-offline")
     budget_spec = budget or default_budget_text(device)
-    parsed = parse_budget(budget_spec)
+    parsed = parse_budget(budget_spec).model_copy(update={"threads": num_threads})  # the runs' threads
     run_store = store if isinstance(store, RunStore) else open_store(store)
     # the benchmark's own runs never train its meta-learner: a dataset planned in a later part (or
     # after a crash) must see the same evidence as one planned first
@@ -231,7 +231,8 @@ def run_time_to_match(
         if planned is None or planned.get("evidence") != evidence or planned["budget_s"] != budget_s:
             progress.stage(spec, f"same time as the default: recommending for {budget_s:g} s")
             same = _plan(spec, dataset, records, known=known, extra=extra, fit_seed=fit_seed,
-                         budget=Budget(device="cpu", max_seconds=budget_s), limit_factor=limit_factor,
+                         budget=Budget(device="cpu", max_seconds=budget_s, threads=num_threads),
+                         limit_factor=limit_factor,
                          backend=backend, download_weights=download_weights, progress=progress)
             planned = {"budget_s": budget_s, "evidence": evidence, "recommended": same["recommended"],
                        "top": same["recommendation"]["top"]}

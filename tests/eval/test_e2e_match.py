@@ -198,6 +198,17 @@ def test_same_time_view_recommends_for_the_default_time_and_trains_its_seeds(env
     json.dumps(again)
 
 
+def test_the_plans_predict_times_for_the_threads_the_runs_train_with(env: dict, monkeypatch) -> None:
+    from eval.e2e import timematch
+
+    budgets = []
+    real = timematch.recommend
+    monkeypatch.setattr(timematch, "recommend", lambda *a, budget, **kw: budgets.append(budget) or real(
+        *a, budget=budget, **kw))
+    run(env, same_time=True, num_threads=1)
+    assert len(budgets) == 2 and [b.cpu_threads for b in budgets] == [1, 1]  # one-minute and same-time
+
+
 def test_a_same_time_pick_equal_to_the_default_reuses_its_runs(env: dict, monkeypatch) -> None:
     from eval.e2e import timematch
 
