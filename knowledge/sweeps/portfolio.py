@@ -22,6 +22,7 @@ from typing import Any
 from knowledge import paths
 from knowledge.errors import ConfigError
 from knowledge.meta_dataset.shipped import open_store
+from knowledge.metalearner.targets import TIMING_ONLY_STUDIES
 from knowledge.search_space import TrainConfig, validate_config
 from knowledge.sweeps.backend import REAL, Backend
 
@@ -57,14 +58,23 @@ def load_portfolio(path: str | Path | None = None) -> list[TrainConfig]:
     return list(dict.fromkeys(out))
 
 
-def done_pairs(store: Any, dataset_ids: Iterable[str]) -> set[tuple[str, str]]:
+def done_pairs(store: Any, dataset_ids: Iterable[str], *, redo_timeouts_under: float | None = None
+               ) -> set[tuple[str, str]]:
     """(dataset_id, config key) of every record of these datasets in the store, whatever its
-    status - except `cancelled` (stopped by the user: trained again on the next run)."""
+    status - except `cancelled` (stopped by the user: trained again on the next run), timing-only
+    records (`TIMING_ONLY_STUDIES`: not accuracy evidence) and, with
+    `redo_timeouts_under`, a `timeout` that trained less than 95 % of that many seconds (the
+    pair is trained again with the longer budget: a time limit censors long configs)."""
     out: set[tuple[str, str]] = set()
     for dataset_id in dataset_ids:
         for record in store.query(dataset_id=dataset_id):
-            if record.status != "cancelled":
-                out.add((record.dataset_id, record.config.key()))
+            if record.status == "cancelled" or str(record.provenance.study or "").startswith(
+                    TIMING_ONLY_STUDIES):  # timing evidence only: not the portfolio's record
+                continue
+            if (redo_timeouts_under is not None and record.status == "timeout"
+                    and (record.outcome.train_seconds or 0.0) < 0.95 * redo_timeouts_under):
+                continue
+            out.add((record.dataset_id, record.config.key()))
     return out
 
 
@@ -89,11 +99,15 @@ def run_portfolio(
     backend: Backend = REAL,
     progress: bool = True,
     on_run: Callable[[str, TrainConfig, Any], None] | None = None,
+    only: Sequence[int] | None = None,
+    redo_timeouts: bool = False,
 ) -> PortfolioReport:
     """Train every portfolio config on every source that has no record of it yet (resumable).
 
     Each run is stored with `provenance.study = 'metallmix:<dataset id>:portfolio#<i>'` (i: the
-    config's index in the portfolio). A source that cannot be loaded raises (nothing is trained)."""
+    config's index in the portfolio). A source that cannot be loaded raises (nothing is trained).
+    `only`: these indices of the portfolio; `redo_timeouts`: also the pairs recorded only as
+    timeouts shorter than `time_budget_s` (`done_pairs`)."""
     from tqdm import tqdm
 
     if not sources:
@@ -102,12 +116,19 @@ def run_portfolio(
         raise ConfigError("the portfolio is empty")
     if time_budget_s is not None and not 0 < time_budget_s < float("inf"):
         raise ConfigError(f"--trial-budget {time_budget_s:g}: must be a positive, finite number of seconds")
+    bad = sorted(set(only or ()) - set(range(len(configs))))
+    if bad:
+        raise ConfigError(f"--only {bad}: the portfolio has configs 0 to {len(configs) - 1}")
+    if redo_timeouts and time_budget_s is None:
+        raise ConfigError("redoing timeouts needs a trial budget longer than theirs")
     store = open_store(store_path)
     loaded = {spec: backend.load_dataset(spec) for spec in sources}
-    done = done_pairs(store, [d.id for d in loaded.values()])
-    todo = [(spec, i, cfg) for spec, ds in loaded.items() for i, cfg in enumerate(configs)
-            if (ds.id, cfg.key()) not in done]
-    report = PortfolioReport(skipped=len(sources) * len(configs) - len(todo), sources=list(sources))
+    done = done_pairs(store, [d.id for d in loaded.values()],
+                      redo_timeouts_under=time_budget_s if redo_timeouts else None)
+    chosen = [i for i in range(len(configs)) if only is None or i in set(only)]
+    todo = [(spec, i, configs[i]) for spec, ds in loaded.items() for i in chosen
+            if (ds.id, configs[i].key()) not in done]
+    report = PortfolioReport(skipped=len(sources) * len(chosen) - len(todo), sources=list(sources))
     log.info("portfolio: %d runs to train, %d already recorded", len(todo), report.skipped)
     bar = tqdm(todo, desc="portfolio", unit="run", disable=not progress)
     for spec, i, cfg in bar:

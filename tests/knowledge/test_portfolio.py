@@ -88,3 +88,38 @@ def test_trial_budget_must_be_positive_and_finite(tmp_path: Path, budget: float)
         run_portfolio(["fake:a"], CONFIGS[:1], store_path=store, backend=FAKE, progress=False,
                       time_budget_s=budget)
     assert not store.exists() or len(RunStore(store)) == 0
+
+
+def test_only_some_configs_and_short_timeouts_trained_again(tmp_path: Path) -> None:
+    store = tmp_path / "runs.sqlite"
+    first = run_portfolio(["fake:a"], CONFIGS, store_path=store, backend=FAKE, progress=False, only=[1])
+    assert first.trained == 1 and first.skipped == 0
+    (record,) = RunStore(store).query()
+    assert record.config == CONFIGS[1] and record.provenance.study == "metallmix:fake:a:portfolio#1"
+    s = RunStore(store)  # the run stopped at a 120 s limit: a timeout after 120 s of training
+    s.add(record.model_copy(update={"status": "timeout", "outcome": record.outcome.model_copy(
+        update={"train_seconds": 120.0})}), replace=True)
+    assert done_pairs(s, ["fake:a"], redo_timeouts_under=900.0) == set()  # censored: to redo
+    assert done_pairs(s, ["fake:a"], redo_timeouts_under=120.0) == {("fake:a", CONFIGS[1].key())}
+    same = run_portfolio(["fake:a"], CONFIGS, store_path=store, backend=FAKE, progress=False, only=[1],
+                         redo_timeouts=True, time_budget_s=120.0)
+    assert same.trained == 0  # a timeout at the same budget would time out again
+    longer = run_portfolio(["fake:a"], CONFIGS, store_path=store, backend=FAKE, progress=False,
+                           only=[1], redo_timeouts=True, time_budget_s=900.0)
+    assert longer.trained == 1 and longer.statuses == {"ok": 1}
+    assert sorted(r.status for r in RunStore(store).query()) == ["ok", "timeout"]  # both kept
+    with pytest.raises(ConfigError, match=r"--only \[7\]: the portfolio has configs 0 to 2"):
+        run_portfolio(["fake:a"], CONFIGS, store_path=store, backend=FAKE, progress=False, only=[7])
+
+
+def test_a_timing_only_record_does_not_count_as_the_portfolio_run(tmp_path: Path) -> None:
+    store = tmp_path / "runs.sqlite"
+    run_portfolio(["fake:a"], CONFIGS[:1], store_path=store, backend=FAKE, progress=False)
+    s = RunStore(store)
+    (record,) = s.query()
+    s.add(record.model_copy(update={"provenance": record.provenance.model_copy(
+        update={"study": "e2e-harvest:fake:a:default-s0"})}), replace=True)  # a benchmark's run
+    assert done_pairs(s, ["fake:a"]) == set()
+    again = run_portfolio(["fake:a"], CONFIGS[:1], store_path=store, backend=FAKE, progress=False)
+    assert again.trained == 1
+

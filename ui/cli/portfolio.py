@@ -20,6 +20,11 @@ def portfolio(
         None, "--store", help="Run store: a file path or a database URL (postgresql://...); default $METALLMIX_STORE or <home>/runs.sqlite."),
     seed: int = typer.Option(0, "--seed", help="Training seed."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+    only: Optional[list[int]] = typer.Option(
+        None, "--only", help="Only the portfolio config with this index (repeatable)."),
+    redo_timeouts: bool = typer.Option(
+        False, "--redo-timeouts", help="Also train again the pairs recorded only as timeouts shorter "
+        "than --trial-budget (a longer budget than theirs: a time limit censors long configs)."),
 ) -> None:
     """Train each portfolio config on each dataset that has no record of it yet, storing every run
     (Ctrl-C stops; the same command resumes)."""
@@ -29,7 +34,7 @@ def portfolio(
     chosen = list(sources) if sources else list(DEFAULT_PLAN)
     report = run_portfolio(chosen, load_portfolio(configs), store_path=store,
                            time_budget_s=trial_budget, num_threads=threads, seed=seed,
-                           progress=progress)
+                           progress=progress, only=only, redo_timeouts=redo_timeouts)
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(report.statuses.items())) or "none"
     typer.echo(f"portfolio: trained {report.trained} runs ({statuses}); "
                f"{report.skipped} (dataset, config) pairs were already recorded")
