@@ -12,8 +12,9 @@ With at least `MIN_TIMED` timed runs an XGBoost model learns the residual over t
 (`base_margin` = log prior), so it is exact where measured and falls back to the prior's scaling
 elsewhere. Predictions for a model that was never timed here are flagged `time_is_estimate`.
 Threads: the residual model also reads the intra-op threads a run trained with (`THREADS`), so a
-run on all the cores of a machine is predicted from the runs timed that way (a ResNet-18 gains ~1.5x
-from a second thread here, an EfficientNet-Lite0 little: docs/BENCHMARKS.md, "Training threads").
+run on all the cores of a machine is predicted from the runs timed that way (the fitted model gives
+ResNet-18 ~1.3x from a second thread on the 2-core machine, EfficientNet-Lite0 ~1.15x, MobileNetV3-Small
+nothing: docs/BENCHMARKS.md, "Training threads").
 
 `fit_cost_model` fits it (called by `MetaLearner.fit`); `MetaLearner.predict_matrix` applies it.
 """
@@ -50,7 +51,6 @@ COST_FEATURES: tuple[str, ...] = (
 # thread; the sweeps ran 2 workers x 1 thread on the 2-core machine: docs/META_DATASET.md). A
 # prediction without a thread count is for `ASSUMED_THREADS` (the times the model was built on).
 THREADS = "threads"
-COST_INPUTS: tuple[str, ...] = (*COST_FEATURES, THREADS)
 ASSUMED_THREADS = 1
 MIN_TIMED = 10
 # Anchor of the FLOPs-proxy prior when no run is timed: ResNet-18 (11.7 M parameters) at 28 px,

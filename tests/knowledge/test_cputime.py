@@ -25,7 +25,8 @@ from knowledge.search_space import TrainConfig
 from tests.knowledge.synthetic_runs import synthetic_frame
 
 FAST = dict(ACC_PARAMS, n_estimators=80, n_jobs=1)
-# what a second thread buys (measured here: ResNet-18 ~1.5x, EfficientNet-Lite0 ~1x)
+# what a second thread buys in this synthetic frame (on the 2-core machine the fitted model says
+# ResNet-18 ~1.3x, EfficientNet-Lite0 ~1.15x)
 SPEEDUP = {"resnet18": 1.6, "mobilenetv3_small_100": 1.0, "efficientnet_lite0": 1.0}
 
 
