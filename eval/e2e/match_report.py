@@ -128,8 +128,8 @@ def full_markdown(report: dict[str, Any]) -> str:
     """The time-to-match table, then the original same-time view (first search seed)."""
     text = match_markdown(report)
     if report["datasets"]:
-        text += ("\nSame-time view (seed " + str(report["settings"]["seed"]) + "; TPE = the "
-                 "search's incumbent at 1×):\n\n" + to_markdown(report))
+        text += ("\nThe original end-to-end view (seed " + str(report["settings"]["seed"]) + "; TPE = "
+                 "the search's incumbent at 1× the recommended run's time):\n\n" + to_markdown(report))
     return text
 
 
