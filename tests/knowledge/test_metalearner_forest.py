@@ -14,6 +14,7 @@ import pytest
 from knowledge.metafeatures import from_traits
 from knowledge.metalearner import artifact
 from knowledge.metalearner.candidates import candidate_configs
+from knowledge.metalearner.cputime import THREADS, cost_inputs
 from knowledge.metalearner.features import (
     CATEGORIES,
     FEATURE_COLUMNS,
@@ -66,10 +67,13 @@ def test_predictions_equal_xgboost(learner: MetaLearner, features: pd.DataFrame)
     np.testing.assert_allclose(learner.forest("rank").predict(M),
                                learner.rank_model.predict(features), atol=2e-6)
     margin = cost_prior_shape(features) + learner.cost_c0
-    cols = [FEATURE_COLUMNS.index(c) for c in COST_FEATURES]
+    threads = np.where(np.arange(len(features)) % 2 == 0, 1.0, 2.0)  # the cost model's last input
+    cost_forest = learner.forest("cost")
+    assert cost_forest.feature_names[-1] == THREADS
     np.testing.assert_allclose(
-        learner.forest("cost").predict(M[:, cols], base_margin=margin),
-        learner.cost_model.predict(features[list(COST_FEATURES)], base_margin=margin),
+        cost_forest.predict(cost_inputs(M, threads, cost_forest.feature_names), base_margin=margin),
+        learner.cost_model.predict(features[list(COST_FEATURES)].assign(**{THREADS: threads}),
+                                   base_margin=margin),
         rtol=1e-5)  # log-seconds around -8: XGBoost adds up in float32
 
 
