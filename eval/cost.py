@@ -31,14 +31,25 @@ from typing import Any
 import numpy as np
 
 from knowledge.metalearner import cost
-from knowledge.metalearner.cputime import THREADS, thread_column
+from knowledge.metalearner.cputime import cost_frame, thread_column
 from knowledge.metalearner.features import featurize
-from knowledge.metalearner.model import COST_FEATURES, MetaLearner, cost_prior_shape, log_cost_target
+from knowledge.metalearner.model import MetaLearner, cost_prior_shape, log_cost_target
 from knowledge.search_space import MODELS, TrainConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEVICES = ("rtx3090", "t4", "a100", "h100")
 SIZES = (28, 64, 128, 224)
+
+
+def log_seconds(learner: MetaLearner, rows: Any, threads: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The learner's log(seconds per image-epoch) for flat records trained on `threads`, and the
+    FLOPs-proxy prior alone (the prediction when no residual model is fitted)."""
+    X = featurize(rows)
+    prior = cost_prior_shape(X) + learner.cost_c0
+    model = learner.cost_model
+    if model is None:
+        return prior, prior
+    return np.asarray(model.predict(cost_frame(X, threads), base_margin=prior)), prior
 
 
 def cpu_lodo(frame: Any = None) -> dict[str, Any]:
@@ -55,12 +66,7 @@ def cpu_lodo(frame: Any = None) -> dict[str, Any]:
         learner = MetaLearner()
         learner._fit_cost(frame.loc[~held], seed=0)
         test = timed.loc[timed["base_dataset"].astype(str).eq(base)]
-        X = featurize(test)
-        prior = cost_prior_shape(X) + learner.cost_c0
-        model = learner.cost_model
-        inputs = X[list(COST_FEATURES)].assign(**{THREADS: thread_column(test).to_numpy()})
-        pred = (np.asarray(model.predict(inputs, base_margin=prior))
-                if model is not None else prior)
+        pred, prior = log_seconds(learner, test, thread_column(test))
         y = target.loc[test.index].to_numpy()
         for p, q, t, m in zip(pred, prior, y, test["cfg.model"].astype(str)):
             rows.append({"base": base, "model": m, "err": abs(float(p - t)),

@@ -29,22 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from eval.cost import log_seconds
 from knowledge.metalearner import cost
-from knowledge.metalearner.cputime import THREADS, thread_column
-from knowledge.metalearner.features import featurize
-from knowledge.metalearner.model import COST_FEATURES, MetaLearner, cost_prior_shape, log_cost_target
+from knowledge.metalearner.cputime import thread_column
+from knowledge.metalearner.model import MetaLearner, log_cost_target
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _predict(learner: MetaLearner, rows: Any, threads: Any) -> np.ndarray:
-    X = featurize(rows)
-    prior = cost_prior_shape(X) + learner.cost_c0
-    model = learner.cost_model
-    if model is None:
-        return prior
-    return np.asarray(model.predict(X[list(COST_FEATURES)].assign(**{THREADS: threads}),
-                                    base_margin=prior))
 
 
 def evaluate(frame: Any) -> dict[str, Any]:
@@ -64,8 +54,8 @@ def evaluate(frame: Any) -> dict[str, Any]:
         before._fit_cost(frame.loc[~held & (threads <= 1)], seed=0)
         after._fit_cost(frame.loc[~held], seed=0)
         y = target.loc[test.index].to_numpy()
-        p_before = _predict(before, test, np.ones(len(test)))
-        p_after = _predict(after, test, threads.loc[test.index].to_numpy())
+        p_before = log_seconds(before, test, np.ones(len(test)))[0]
+        p_after = log_seconds(after, test, threads.loc[test.index])[0]
         for b, a, t, m, n in zip(p_before, p_after, y, test["cfg.model"].astype(str),
                                  threads.loc[test.index]):
             rows.append({"base": base, "model": m, "threads": int(n),

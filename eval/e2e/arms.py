@@ -56,6 +56,11 @@ def study_tag(dataset_id: str, arm: str) -> str:
     return study_name(dataset_id, arm, prefix=STUDY_PREFIX)
 
 
+def is_benchmark_run(study: str | None) -> bool:
+    """Whether a run of this study was made by the benchmark itself (`study_tag`)."""
+    return str(study or "").startswith(STUDY_PREFIX + ":")
+
+
 @dataclass
 class Trainer:
     """The backend's `train` with the task's device and progress callback; remembers every record

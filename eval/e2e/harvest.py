@@ -1,4 +1,4 @@
-"""Copy the end-to-end benchmark's own runs into a run store as evidence (timing data on all cores).
+"""Copy the end-to-end benchmark's own runs into a run store as timing evidence (runs on all cores).
 
     python -m eval.e2e.harvest --from E2E_STORE --to STORE [--threads-if-missing N] [--dry-run]
 
@@ -9,7 +9,7 @@ the CPU time model what a second thread buys per architecture (`knowledge.metale
 
 Each `e2e:<dataset>:<arm>` record is copied with a new deterministic run id and the study
 `e2e-harvest:<dataset>:<arm>` (the benchmark ignores its own `e2e:` runs as evidence; the copies
-are evidence like any campaign run). Records made before runs stored their threads get
+are timing evidence only: `knowledge.metalearner.targets.TIMING_ONLY_STUDIES`). Records made before runs stored their threads get
 `--threads-if-missing` (the e2e units record the count each unit trained with: `threads` in
 `<state>/<dataset>/*.json`). Copying twice adds nothing (same ids).
 """
@@ -20,7 +20,7 @@ import argparse
 import logging
 from collections import Counter
 
-from eval.e2e.arms import STUDY_PREFIX
+from eval.e2e.arms import STUDY_PREFIX, is_benchmark_run
 from knowledge.runs.record import RunRecord
 from knowledge.runs.store import RunStore
 
@@ -29,10 +29,10 @@ log = logging.getLogger(__name__)
 
 
 def harvested(record: RunRecord, threads_if_missing: int | None) -> RunRecord:
-    """The evidence copy of one benchmark run (new id and study; threads filled when missing)."""
+    """The timing-evidence copy of one benchmark run (new id and study; threads filled when missing)."""
     prov = record.provenance
     study = str(prov.study or "")
-    if not study.startswith(STUDY_PREFIX + ":"):
+    if not is_benchmark_run(study):
         raise ValueError(f"run {record.run_id} is not a benchmark run (study {study!r})")
     threads = prov.threads
     if threads is None and record.outcome.train_seconds is not None and threads_if_missing is None:
@@ -49,7 +49,7 @@ def harvest(source: RunStore, target: RunStore, *, threads_if_missing: int | Non
             dry_run: bool = False) -> Counter:
     """Copy every benchmark run of `source` into `target`; counts by (base dataset, status)."""
     copies = [harvested(r, threads_if_missing) for r in source.query()
-              if str(r.provenance.study or "").startswith(STUDY_PREFIX + ":")]
+              if is_benchmark_run(r.provenance.study)]
     if not dry_run:
         target.add_many(copies)
     return Counter((r.base_dataset, r.status) for r in copies)

@@ -166,7 +166,7 @@ def run_time_to_match(
     # the benchmark's own runs never train its meta-learner: a dataset planned in a later part (or
     # after a crash) must see the same evidence as one planned first
     records = [r for r in run_store.query()
-               if not str(r.provenance.study or "").startswith(arms.STUDY_PREFIX + ":")]
+               if not arms.is_benchmark_run(r.provenance.study)]
     known = base_datasets(records)
     evidence = evidence_key(records)
     extra = sorted({e.strip().lower() for e in exclude if e.strip()})
@@ -218,7 +218,14 @@ def run_time_to_match(
             checkpoint(build_report(**context, total_s=time.perf_counter() - started))
 
     trainer = arms.Trainer(backend, device=device, on_event=progress.event)
-    common = dict(num_threads=num_threads, store=run_store)
+
+    def train_unit(dataset: ImageDataset, unit: str, arm: str, config: TrainConfig, seed: int,
+                   limit: float | None) -> None:
+        """Train one arm's run of one seed and store it as `unit`."""
+        record = trainer(dataset, config, seed=seed, time_budget_s=limit, num_threads=num_threads,
+                         store=run_store, study=arms.study_tag(dataset.id, unit))
+        save(dataset, unit, {**arms.run_summary(record, trainer.walls[record.run_id]),
+                             "seed": seed, "arm": arm, "time_limit_s": limit})
 
     def run_same_time(spec: str, dataset: ImageDataset, default: TrainConfig) -> None:
         """Item 4 of the module doc."""
@@ -246,10 +253,7 @@ def run_time_to_match(
                 save(dataset, unit, {**default_run, "arm": "sametime", "reused": f"default-s{seed}"})
                 continue
             progress.stage(spec, f"seed {seed}: training the same-time pick: {arms.label(config)}")
-            record = trainer(dataset, config, seed=seed, time_budget_s=planned["recommended"]["time_limit_s"],
-                             study=arms.study_tag(dataset.id, unit), **common)
-            save(dataset, unit, {**arms.run_summary(record, trainer.walls[record.run_id]), "seed": seed,
-                                 "arm": "sametime", "time_limit_s": planned["recommended"]["time_limit_s"]})
+            train_unit(dataset, unit, "sametime", config, seed, planned["recommended"]["time_limit_s"])
     for spec, dataset in loaded:
         plan = state.load(dataset.id, "plan")
         if plan is not None and plan.get("evidence") != evidence:
@@ -282,10 +286,7 @@ def run_time_to_match(
                     continue
                 progress.stage(spec, f"seed {seed}: training the {arm} config: "
                                      f"{arms.label(configs[arm])}")
-                record = trainer(dataset, configs[arm], seed=seed, time_budget_s=limits[arm],
-                                 study=arms.study_tag(dataset.id, f"{arm}-s{seed}"), **common)
-                save(dataset, unit, {**arms.run_summary(record, trainer.walls[record.run_id]),
-                                     "seed": seed, "arm": arm, "time_limit_s": limits[arm]})
+                train_unit(dataset, unit, arm, configs[arm], seed, limits[arm])
             if seed not in search_seeds:
                 continue
             rec_run = state.load(dataset.id, f"recommended-s{seed}") or {}

@@ -92,6 +92,11 @@ def thread_column(frame: pd.DataFrame) -> pd.Series:
     return threads.fillna(ASSUMED_THREADS).astype("float64")
 
 
+def cost_frame(X: pd.DataFrame, threads: Any) -> pd.DataFrame:
+    """The cost model's input frame from `featurize` output: `COST_FEATURES`, then the threads."""
+    return X[list(COST_FEATURES)].assign(**{THREADS: np.asarray(threads, dtype="float64")})
+
+
 def cost_inputs(M: np.ndarray, threads: float | np.ndarray | None, names: list[str]) -> np.ndarray:
     """The cost forest's input rows from a `to_matrix` array: `COST_FEATURES`, then (when the forest
     was fitted with it, i.e. `names` holds it) the threads (`ASSUMED_THREADS` when None)."""
@@ -143,6 +148,5 @@ def fit_cost_model(frame: pd.DataFrame, seed: int, params: dict[str, Any]
 
         model = xgb.XGBRegressor(objective="reg:squarederror", enable_categorical=True,
                                  random_state=seed, **params)
-        inputs = X[list(COST_FEATURES)].assign(**{THREADS: thread_column(timed).to_numpy()})
-        model = model.fit(inputs, y, base_margin=shape + c0)
+        model = model.fit(cost_frame(X, thread_column(timed)), y, base_margin=shape + c0)
     return model, c0, timed_models, n_timed

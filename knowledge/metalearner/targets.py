@@ -42,6 +42,11 @@ def training_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[ok & ~timing_only(frame) & accuracy_target(frame).notna()]
 
 
+def is_timing_only(study: str | None) -> bool:
+    """Whether a run of this study is timing evidence only (`TIMING_ONLY_STUDIES`)."""
+    return str(study or "").startswith(TIMING_ONLY_STUDIES)
+
+
 def timing_only(frame: pd.DataFrame) -> pd.Series:
     """Per row: whether the run is timing evidence only (`TIMING_ONLY_STUDIES`)."""
     import pandas as pd

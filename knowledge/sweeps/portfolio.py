@@ -22,7 +22,7 @@ from typing import Any
 from knowledge import paths
 from knowledge.errors import ConfigError
 from knowledge.meta_dataset.shipped import open_store
-from knowledge.metalearner.targets import TIMING_ONLY_STUDIES
+from knowledge.metalearner.targets import is_timing_only
 from knowledge.search_space import TrainConfig, validate_config
 from knowledge.sweeps.backend import REAL, Backend
 
@@ -68,8 +68,7 @@ def done_pairs(store: Any, dataset_ids: Iterable[str], *, redo_timeouts_under: f
     out: set[tuple[str, str]] = set()
     for dataset_id in dataset_ids:
         for record in store.query(dataset_id=dataset_id):
-            if record.status == "cancelled" or str(record.provenance.study or "").startswith(
-                    TIMING_ONLY_STUDIES):  # timing evidence only: not the portfolio's record
+            if record.status == "cancelled" or is_timing_only(record.provenance.study):
                 continue
             if (redo_timeouts_under is not None and record.status == "timeout"
                     and (record.outcome.train_seconds or 0.0) < 0.95 * redo_timeouts_under):
@@ -125,7 +124,7 @@ def run_portfolio(
     loaded = {spec: backend.load_dataset(spec) for spec in sources}
     done = done_pairs(store, [d.id for d in loaded.values()],
                       redo_timeouts_under=time_budget_s if redo_timeouts else None)
-    chosen = [i for i in range(len(configs)) if only is None or i in set(only)]
+    chosen = sorted(set(only)) if only is not None else list(range(len(configs)))
     todo = [(spec, i, configs[i]) for spec, ds in loaded.items() for i in chosen
             if (ds.id, configs[i].key()) not in done]
     report = PortfolioReport(skipped=len(sources) * len(chosen) - len(todo), sources=list(sources))

@@ -14,7 +14,7 @@ import pytest
 from knowledge.metafeatures import from_traits
 from knowledge.metalearner import artifact
 from knowledge.metalearner.candidates import candidate_configs
-from knowledge.metalearner.cputime import THREADS, cost_inputs
+from knowledge.metalearner.cputime import THREADS, cost_frame, cost_inputs
 from knowledge.metalearner.features import (
     CATEGORIES,
     FEATURE_COLUMNS,
@@ -26,7 +26,6 @@ from knowledge.metalearner.features import (
 from knowledge.metalearner.forest import Forest, load_forests, save_forests
 from knowledge.metalearner.model import (
     ACC_PARAMS,
-    COST_FEATURES,
     MEDIAN,
     MetaLearner,
     cost_prior_shape,
@@ -72,8 +71,7 @@ def test_predictions_equal_xgboost(learner: MetaLearner, features: pd.DataFrame)
     assert cost_forest.feature_names[-1] == THREADS
     np.testing.assert_allclose(
         cost_forest.predict(cost_inputs(M, threads, cost_forest.feature_names), base_margin=margin),
-        learner.cost_model.predict(features[list(COST_FEATURES)].assign(**{THREADS: threads}),
-                                   base_margin=margin),
+        learner.cost_model.predict(cost_frame(features, threads), base_margin=margin),
         rtol=1e-5)  # log-seconds around -8: XGBoost adds up in float32
 
 
