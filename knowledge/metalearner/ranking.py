@@ -276,16 +276,19 @@ def _setup_leaders(learner: MetaLearner, matrix: np.ndarray, chosen: Sequence[Tr
                    keep: np.ndarray, supported: np.ndarray, setups: np.ndarray,
                    acc: np.ndarray) -> np.ndarray | None:
     """Per candidate, the value its training setup is compared by (None with only one setup):
-    the highest lower end of the 80 % interval among the setup's `SETUP_LEADERS` best-supported
-    configs with the highest predicted accuracy.
+    the highest midpoint of the forecast and the lower end of its 80 % interval among the setup's
+    `SETUP_LEADERS` best-supported configs with the highest predicted accuracy.
 
     Why setups: the pairwise ranker only ever compared configs recorded on the same task, and no
     task has runs of both setups (100-epoch GPU runs of the published protocol vs short CPU runs),
-    so its scores say nothing about one setup against the other. Why the lower end: the accuracy
-    model has never seen the two setups on one dataset either, so the comparison is the least
-    evidenced one the ranking makes; it is made on the pessimistic forecast, which also carries
-    how well each setup's configs are backed (less support, wider interval, lower end). Within a
-    setup the interval is never used.
+    so its scores say nothing about one setup against the other. Why not the forecast alone: the
+    accuracy model has never seen the two setups on one dataset either, so the comparison is the
+    least evidenced one the ranking makes; it is made on a pessimistic forecast, which also carries
+    how well each setup's configs are backed (less support, wider interval, lower end). Why not the
+    lower end alone (the rule until issue 17): it let a setup forecast 10 points lower win on a
+    0.2-point edge of its lower end (a 28-px scratch run of under a minute chosen for two hours of
+    an L4), and the midpoint gave the same leave-one-dataset-out regret (docs/BENCHMARKS.md).
+    Within a setup the interval is never used.
     """
     idx = np.flatnonzero(keep)
     values = np.unique(setups[idx])
@@ -298,9 +301,9 @@ def _setup_leaders(learner: MetaLearner, matrix: np.ndarray, chosen: Sequence[Tr
         members = members[supported[members] == best]
         top = members[np.argsort(-acc[members], kind="stable")[:SETUP_LEADERS]]
         configs = [chosen[i] for i in top]
-        lo = learner.predict_matrix(matrix[top], intervals=True, cost=False, score=False,
-                                    margins=learner.margins_for(configs))["acc_lo"]
-        leader[setups == value] = float(np.max(lo))
+        pred = learner.predict_matrix(matrix[top], intervals=True, cost=False, score=False,
+                                      margins=learner.margins_for(configs))
+        leader[setups == value] = float(np.max((pred["acc"] + pred["acc_lo"]) / 2))
     return leader
 
 

@@ -328,30 +328,35 @@ def test_evidence_on_data_of_the_users_size_comes_first(advised) -> None:
     assert "extrapolates in dataset size" in cpu.to_markdown()
 
 
-def test_setups_are_compared_by_their_leaders_lower_bound() -> None:
+def test_setups_are_compared_by_their_leaders_pessimistic_forecast() -> None:
     """Two setups the ranker never saw on one task: the setup whose best configs have the higher
-    lower interval end leads, whatever the ranking score says; within a setup the score orders."""
+    midpoint of forecast and lower interval end leads, whatever the ranking score says; within a
+    setup the score orders; a slightly higher lower end does not beat a far higher forecast."""
     from knowledge.metalearner.ranking import _order, _setup_leaders
 
-    class Learner:  # the two methods `_setup_leaders` uses; intervals from the matrix column
+    class Learner:  # the two methods `_setup_leaders` uses; forecast and lower end from the matrix
         def predict_matrix(self, M, **_):
-            return {"acc_lo": M[:, 0]}
+            return {"acc": M[:, 0], "acc_lo": M[:, 1]}
 
         def margins_for(self, configs):
             return None
 
     acc = np.array([0.95, 0.90, 0.85, 0.84])  # the CPU setup forecasts higher ...
-    lower = np.array([[0.40], [0.45], [0.70], [0.60]])  # ... but far less surely
+    matrix = np.array([[0.95, 0.40], [0.90, 0.45], [0.85, 0.70], [0.84, 0.60]])  # ... less surely
     setups = np.array([False, False, True, True])
     keep = np.ones(4, dtype=bool)
     level = np.ones(4)
     configs = [TrainConfig(**OWN)] * 2 + [TrainConfig(**PUBLISHED)] * 2
-    leaders = _setup_leaders(Learner(), lower, configs, keep, level, setups, acc)
-    assert leaders.tolist() == [0.45, 0.45, 0.70, 0.70]
+    leaders = _setup_leaders(Learner(), matrix, configs, keep, level, setups, acc)
+    assert np.allclose(leaders, [0.675, 0.675, 0.775, 0.775])
     score = np.array([0.9, 0.8, 0.1, 0.2])
     assert _order(score, keep, np.zeros(4), np.zeros(4), level, leaders).tolist() == [3, 2, 0, 1]
+    # a 0.2-point higher lower end with a 10-point lower forecast no longer wins (lower end alone did)
+    close = np.array([[0.777, 0.686], [0.70, 0.60], [0.881, 0.684], [0.80, 0.60]])
+    leaders = _setup_leaders(Learner(), close, configs, keep, level, setups, close[:, 0])
+    assert leaders[2] > leaders[0]
     # one setup only: no leaders, the score alone orders
-    assert _setup_leaders(Learner(), lower, configs, keep, level, np.zeros(4, dtype=bool), acc) is None
+    assert _setup_leaders(Learner(), matrix, configs, keep, level, np.zeros(4, dtype=bool), acc) is None
     # a higher support level (backed on data of the user's size) beats any setup value
     assert _order(score, keep, np.zeros(4), np.zeros(4), np.array([2, 1, 1, 1]),
                   leaders).tolist()[0] == 0
