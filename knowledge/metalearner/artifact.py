@@ -34,6 +34,7 @@ from knowledge.errors import StoreError
 from knowledge.meta_dataset.shipped import open_store
 from knowledge.metalearner.features import CATEGORIES, FEATURE_COLUMNS
 from knowledge.metalearner.forest import load_forests, save_forests
+from knowledge.metalearner import model as _model
 from knowledge.metalearner.model import QUANTILES, MetaLearner
 from knowledge.metalearner.support import Evidence
 from knowledge.metalearner.targets import TIMING_ONLY_STUDIES
@@ -98,6 +99,8 @@ def metadata(learner: MetaLearner, *, cv: dict[str, Any] | None = None) -> dict[
         "source_weight": learner.source_weight,
         "seed": learner.seed,
         "acc_params": learner.acc_params,
+        # fitted with the code's default settings: refit when the defaults change (`incompatibility`)
+        "default_params": _normal(learner.acc_params) == _normal(_model.ACC_PARAMS),
         "cost_params": learner.cost_params,
         "rank_params": learner.rank_params,
         "blend": learner.blend,
@@ -159,7 +162,14 @@ def incompatibility(meta: dict[str, Any]) -> str | None:
         return "its category lists differ from this code's"
     if meta.get("timing_only_studies") != list(TIMING_ONLY_STUDIES):
         return "it was fitted with other timing-only studies (or before they existed)"
+    if meta.get("default_params", True) and _normal(meta.get("acc_params")) != _normal(_model.ACC_PARAMS):
+        return "it was fitted with older default settings of the accuracy model"
     return None
+
+
+def _normal(params: Any) -> Any:
+    """`params` as JSON reads them back (tuples as lists, keys as strings)."""
+    return json.loads(json.dumps(params, default=str, sort_keys=True))
 
 
 def load(directory: str | Path | None = None) -> MetaLearner:

@@ -112,6 +112,10 @@ ACC_PARAMS: dict[str, Any] = dict(
     min_child_weight=2.0,
     subsample=0.8,
     colsample_bytree=0.8,
+    # four subsampled trees averaged per round (a boosted random forest): with one, the fit's seed
+    # alone changed 13-18 of the 38 question picks; with four 5-7, at the same LODO regret
+    # (docs/BENCHMARKS.md, "Recommendations on the production path", session 11); fits take ~3.4x
+    num_parallel_tree=4,
     reg_lambda=1.0,
     tree_method="hist",
     max_cat_to_onehot=1,  # partition-based categorical splits

@@ -209,6 +209,18 @@ def test_load_errors_are_one_line(tmp_path, learner) -> None:
                                                     if k != "timing_only_studies"}))
     with pytest.raises(StoreError, match="incompatible: it was fitted with other timing-only studies"):
         artifact.load(path)
+    # fitted with the code's defaults of an older version (e.g. one tree per round): refit ...
+    older = dict(meta["acc_params"], num_parallel_tree=1, n_estimators=7)
+    (path / "metadata.json").write_text(json.dumps(dict(meta, acc_params=older, default_params=True)))
+    with pytest.raises(StoreError, match="incompatible: it was fitted with older default settings"):
+        artifact.load(path)
+    (path / "metadata.json").write_text(json.dumps({k: (older if k == "acc_params" else v)
+                                                    for k, v in meta.items() if k != "default_params"}))
+    with pytest.raises(StoreError, match="older default settings"):
+        artifact.load(path)  # an artifact from before the marker counts as fitted with defaults
+    # ... but one fitted with settings of the user's own choice is kept
+    (path / "metadata.json").write_text(json.dumps(dict(meta, acc_params=older, default_params=False)))
+    assert artifact.load(path).fitted
 
 
 def test_load_or_fit_refits_only_when_stale(tmp_path, monkeypatch) -> None:
