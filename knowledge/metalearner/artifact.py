@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 from knowledge import __version__, paths
 from knowledge.errors import StoreError
 from knowledge.meta_dataset.shipped import open_store
+from knowledge.metalearner import model as _model
 from knowledge.metalearner.features import CATEGORIES, FEATURE_COLUMNS
 from knowledge.metalearner.forest import load_forests, save_forests
-from knowledge.metalearner import model as _model
 from knowledge.metalearner.model import QUANTILES, MetaLearner
 from knowledge.metalearner.support import Evidence
 from knowledge.metalearner.targets import TIMING_ONLY_STUDIES
