@@ -285,9 +285,9 @@ def _setup_leaders(learner: MetaLearner, matrix: np.ndarray, chosen: Sequence[Tr
     accuracy model has never seen the two setups on one dataset either, so the comparison is the
     least evidenced one the ranking makes; it is made on a pessimistic forecast, which also carries
     how well each setup's configs are backed (less support, wider interval, lower end). Why not the
-    lower end alone (the rule until issue 17): it let a setup forecast 10 points lower win on a
-    0.2-point edge of its lower end (a 28-px scratch run of under a minute chosen for two hours of
-    an L4), and the midpoint gave the same leave-one-dataset-out regret (docs/BENCHMARKS.md).
+    lower end alone (the rule until issue 17): it let a setup forecast up to 15 points lower win on
+    a narrower interval (a 64-px scratch run at 72 % over the 224-px pretrained protocol at 88 %),
+    and the midpoint gave the same leave-one-dataset-out regret (docs/BENCHMARKS.md).
     Within a setup the interval is never used.
     """
     idx = np.flatnonzero(keep)
