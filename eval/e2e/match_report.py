@@ -54,10 +54,13 @@ def match_markdown(report: dict[str, Any]) -> str:
     s, m, match = report["settings"], report["machine"], report["match"]
     samplers = s["samplers"]
     mult = "/".join(f"{x:g}×" for x in s["multiples"])
+    devices = sorted({x for d in match["datasets"] for x in (d.get("load_avg_1min") or {}).get("devices", [])})
+    where = (f"trained on {m['training_device']}" if len(devices) <= 1 else
+             f"each dataset trained on one machine ({' or '.join(devices)}: its line below)")
     lines = [
         f"Time to match (`metallmix eval e2e --time-to-match`), budget \"{s['budget']}\", seeds "
         f"{', '.join(map(str, s['seeds']))} (searches: {', '.join(map(str, s['search_seeds']))}), "
-        f"trained on {m['training_device']} ({m['cpu_count']} CPUs). Per dataset the meta-learner "
+        f"{where} ({m['cpu_count']} CPUs). Per dataset the meta-learner "
         "is fitted without every record of its base dataset (all its variants). *Recommended*: the "
         "advisor's `recommend()` pick within the budget; *space default*: "
         f"{s['default_config']}; *fine-tune default*: {s['finetune_config']}. Searches over "
@@ -116,7 +119,8 @@ def match_markdown(report: dict[str, Any]) -> str:
         if d.get("load_avg_1min"):
             ld = d["load_avg_1min"]
             threads = ", ".join(str(t) for t in ld.get("threads") or []) or "not recorded"
-            lines.append(f"- {d['dataset']}: load average (1 min) when its units ended: median "
+            on = f"trained on {', '.join(ld['devices'])}; " if ld.get("devices") else ""
+            lines.append(f"- {d['dataset']}: {on}load average (1 min) when its units ended: median "
                          f"{ld['median']:.1f}, max {ld['max']:.1f} over {ld['n']} unit(s) "
                          f"({ld.get('cpus') or '?'} cores; threads per run: {threads}).")
     for line in report.get("skipped_datasets", []):

@@ -14,6 +14,11 @@ search rebuilds its trial list and cumulative time from the finished trials and 
 (which reads them from the storage) for the next. A trial that was running when the process died
 is marked failed and does not count (its training is lost).
 
+Replaying: a finished search's JSON unit holds its trials; where its storage is gone (the state dir
+is committed as text, its SQLite files are not; `restore`), `run_search(replay=...)` adds them to the
+empty storage as finished trials with the parameters the sampler drew (`replay_trials`), so a
+re-paired search continues where it stopped instead of training them again.
+
 Sampler seeds: derived from the search seed, a salt of its own (`SEED_SALT`) and the number of
 trials already stored, so a resumed search does not replay the first session's random draws, and
 the draws differ from the sweeps' (`knowledge.sweeps.study.sampler_seed(seed, worker, n)`): the
@@ -36,8 +41,9 @@ from optuna.trial import TrialState
 from eval.e2e import arms
 from eval.e2e.curves import with_cumulative
 from knowledge.datasets.base import ImageDataset
-from knowledge.search_space import SearchSpace
-from knowledge.sweeps.objective import Objective, RunNotOk
+from knowledge.errors import ConfigError, StoreError
+from knowledge.search_space import SearchSpace, TrainConfig
+from knowledge.sweeps.objective import Objective, RunNotOk, suggest_config
 from knowledge.sweeps.study import FINISHED_STATUSES, make_sampler
 
 log = logging.getLogger(__name__)
@@ -70,6 +76,65 @@ def stored_trials(study: optuna.Study) -> list[dict[str, Any]]:
     return out
 
 
+class _Replay:
+    """A stand-in for an Optuna trial that answers each `suggest_*` with a stored config's value
+    and records the parameter and its distribution (what the sampler drew for that config)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = TrainConfig(**config).model_dump(mode="json")
+        self.params: dict[str, Any] = {}
+        self.distributions: dict[str, Any] = {}
+
+    def _value(self, name: str) -> Any:
+        if name.endswith("_nonzero") and name not in self.config:
+            return bool(self.config[name[: -len("_nonzero")]])
+        return self.config[name]
+
+    def _record(self, name: str, dist: Any) -> Any:
+        value = self._value(name)
+        inside = (value in dist.choices if isinstance(dist, optuna.distributions.CategoricalDistribution)
+                  else dist.low <= value <= dist.high)
+        if not inside:
+            raise StoreError(f"{name} = {value!r} is outside the search space's {dist}")
+        self.params[name], self.distributions[name] = value, dist
+        return value
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return self._record(name, optuna.distributions.CategoricalDistribution(choices))
+
+    def suggest_int(self, name: str, low: int, high: int, log: bool = False) -> int:
+        return self._record(name, optuna.distributions.IntDistribution(low, high, log=log))
+
+    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> float:
+        return self._record(name, optuna.distributions.FloatDistribution(low, high, log=log))
+
+
+def replay_trials(study: optuna.Study, trials: list[dict[str, Any]], space: SearchSpace,
+                  pretrained_available: Callable[[str], bool]) -> int:
+    """Add a finished search's stored trials (its JSON unit's `trials`) to an empty study, as the
+    objective left them: complete with the validation accuracy when the run was ok, else failed;
+    their run summary in the user attribute `e2e`. StoreError when a trial's config is not one the
+    space draws (another space, or an edited file)."""
+    for t in sorted(trials, key=lambda t: t["number"]):
+        replay = _Replay(t["config"])
+        try:
+            drawn = suggest_config(replay, space, pretrained_available)  # type: ignore[arg-type]
+        except (StoreError, ConfigError) as exc:
+            drawn, why = None, f" ({exc})"
+        else:
+            why = ""
+        if drawn is None or drawn != TrainConfig(**t["config"]):
+            raise StoreError(f"{study.study_name}: stored trial {t['number']} is not a config of the "
+                             f"{space.name} space{why}: {t['config']}")
+        ok = t.get("status") == "ok" and t.get("val_acc") is not None
+        summary = {k: v for k, v in t.items() if k not in ("number", "cumulative_seconds")}
+        study.add_trial(optuna.trial.create_trial(
+            params=replay.params, distributions=replay.distributions,
+            value=float(t["val_acc"]) if ok else None,
+            state=TrialState.COMPLETE if ok else TrialState.FAIL, user_attrs={ATTR: summary}))
+    return len(trials)
+
+
 def _fail_orphans(study: optuna.Study) -> int:
     """Mark the RUNNING trials of an earlier process failed (one process runs a search at a time)."""
     n = 0
@@ -85,9 +150,11 @@ def _fail_orphans(study: optuna.Study) -> int:
 def run_search(dataset: ImageDataset, trainer: arms.Trainer, *, sampler: str, seed: int,
                rec_seconds: float, max_multiple: float, space: SearchSpace, warmup: int,
                max_trials: int, storage_url: str, store: Any, num_threads: int | None,
-               on_trial: Callable[[dict[str, Any], float, float], None] | None = None) -> dict[str, Any]:
+               on_trial: Callable[[dict[str, Any], float, float], None] | None = None,
+               replay: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Run (or resume) one search; its trials with cumulative times and why it stopped.
-    `on_trial(trial, spent, budget)` after each new trial."""
+    `on_trial(trial, spent, budget)` after each new trial; `replay`: the trials of this search's
+    finished unit, added to its storage when the storage holds none (module doc)."""
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}")
     budget_s = max_multiple * rec_seconds
@@ -99,6 +166,9 @@ def run_search(dataset: ImageDataset, trainer: arms.Trainer, *, sampler: str, se
         storage = optuna.storages.RDBStorage(storage_url)
         study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
                                     load_if_exists=True)
+        if replay and not study.trials:
+            n = replay_trials(study, replay, space, trainer.as_backend().pretrained_available)
+            log.info("%s: %d stored trial(s) replayed into a new storage", name, n)
         lost = _fail_orphans(study)
         if lost:
             log.info("%s: %d trial(s) in flight when the last process stopped are lost", name, lost)

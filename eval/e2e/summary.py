@@ -76,8 +76,11 @@ def match_entry(plan: dict[str, Any], state: StateDir, *, seeds: list[int], sear
             "speed_up_median": curves.median_multiple(speeds, max_multiple)}
     loads = sorted(float(u["load_avg"][0]) for u in finished if u.get("load_avg"))
     threads = sorted({int(u["threads"]) for u in finished if u.get("threads")})
+    # the CPU each run trained on: a state dir restored on another machine holds both (`restore`)
+    devices = sorted({str(r["device"]) for u in finished for r in [u, *u.get("trials", [])]
+                      if r.get("device")})
     load = ({"n": len(loads), "median": loads[len(loads) // 2], "max": loads[-1],
-             "threads": threads, "cpus": os.cpu_count()} if loads else None)
+             "threads": threads, "cpus": os.cpu_count(), "devices": devices} if loads else None)
     expected = len(ARMS) * len(seeds) + len(samplers) * len(search_seeds)
     found = sum(len(r) for r in runs.values()) + sum(len(s["runs"]) for s in searches.values())
     rec = arms_view["recommended"]["test_acc"]

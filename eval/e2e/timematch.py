@@ -319,7 +319,8 @@ def run_time_to_match(
                     dataset, trainer, sampler=sampler, seed=seed, rec_seconds=rec_seconds,
                     max_multiple=max_multiple, space=space, warmup=tpe_warmup,
                     max_trials=max_trials, storage_url=state.storage_url(dataset.id, unit),
-                    store=run_store, num_threads=num_threads, on_trial=on_trial)
+                    store=run_store, num_threads=num_threads, on_trial=on_trial,
+                    replay=(done_search or {}).get("trials"))
                 save(dataset, unit, result)
         if same_time:
             run_same_time(spec, dataset, configs["default"])
