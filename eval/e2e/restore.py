@@ -30,15 +30,15 @@ from eval.e2e.state import SETTINGS_FILE, StateDir, write_json_file
 from eval.e2e.timematch import evidence_key
 from knowledge.errors import ConfigError, StoreError
 from knowledge.meta_dataset.shipped import open_store
-from knowledge.metalearner.model import definition_fingerprint
 
 SETTING_KEYS = ("budget", "exclude", "fit_seed", "limit_factor", "default_limit_s", "space",
-                "tpe_warmup", "max_multiple", "max_trials", "download_weights", "store", "learner")
+                "tpe_warmup", "max_multiple", "max_trials", "download_weights", "store")
 PLAN_KEYS = ("dataset", "dataset_id", "base_dataset", "splits", "meta_features",
              "majority_class_acc", "fit", "recommendation")
 
 
-def _plan(view: dict[str, Any], entry: dict[str, Any], planned_at: str, evidence: str) -> dict[str, Any]:
+def _plan(view: dict[str, Any], entry: dict[str, Any], planned_at: str, evidence: str,
+          learner: str | None) -> dict[str, Any]:
     """A plan unit from a dataset's view in `datasets` and its block in `match`."""
     rec = view["runs"]["recommended"]
     published_note = f"no published MedMNIST v2 result for {view['base_dataset']!r}"
@@ -54,7 +54,7 @@ def _plan(view: dict[str, Any], entry: dict[str, Any], planned_at: str, evidence
         "default_config": entry["arms"]["default"]["runs"][0]["config"],
         "finetune_config": entry["arms"]["finetune"]["runs"][0]["config"],
         "notes": [n for n in view["notes"] if n != published_note],
-        "evidence": evidence, "restored_from_report": True}
+        "evidence": evidence, "learner": learner, "restored_from_report": True}
 
 
 def _search(run: dict[str, Any], sampler: str, dataset_id: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -72,14 +72,12 @@ def _search(run: dict[str, Any], sampler: str, dataset_id: str, settings: dict[s
 
 def restore(report: dict[str, Any], state: StateDir, store: Any) -> dict[str, int]:
     """Write the report's units into `state` (module doc); counts of units written per kind.
-    ConfigError when the state dir already holds a plan or the learner definition changed."""
+    ConfigError when the state dir already holds a plan. Plans made by a meta-learner definition
+    other than this checkout's are restored as such (the next run plans them again)."""
     if state.plans():
         raise ConfigError(f"the state dir {state.root} already holds planned datasets: restore "
                           "into an empty one")
     settings = {**{k: report["settings"][k] for k in SETTING_KEYS}, "store": str(store.path)}
-    if settings["learner"] != definition_fingerprint():
-        raise ConfigError(f"the report was made by meta-learner definition {settings['learner']}, "
-                          f"this checkout has {definition_fingerprint()}: its plans would be refused")
     records = [r for r in store.query() if not arms.is_benchmark_run(r.provenance.study)]
     evidence = evidence_key(records)
     views = {v["dataset_id"]: v for v in report["datasets"]}
@@ -97,7 +95,8 @@ def restore(report: dict[str, Any], state: StateDir, store: Any) -> dict[str, in
         if kept != view["fit"]["n_records"]:
             raise StoreError(f"{did}: its fit kept {view['fit']['n_records']} records, the store "
                              f"{store.path} has {kept} outside {sorted(held)}: other evidence")
-        state.save(did, "plan", _plan(view, entry, f"{stamp}.{i:03d}+00:00", evidence))
+        learner = view.get("learner") or report["settings"].get("learner")  # older reports: settings
+        state.save(did, "plan", _plan(view, entry, f"{stamp}.{i:03d}+00:00", evidence, learner))
         counts["plan"] += 1
         for arm, block in entry["arms"].items():
             for run in block["runs"]:
@@ -111,7 +110,7 @@ def restore(report: dict[str, Any], state: StateDir, store: Any) -> dict[str, in
         if same and same["runs"]:
             first = same["runs"][0]
             state.save(did, "plan-sametime", {
-                "budget_s": same["budget_s"], "evidence": evidence, "top": [],
+                "budget_s": same["budget_s"], "evidence": evidence, "learner": learner, "top": [],
                 "recommended": {"label": same["config"], "config": first["config"],
                                 "time_limit_s": first["time_limit_s"]},
                 "restored_from_report": True})

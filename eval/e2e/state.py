@@ -10,7 +10,9 @@
 Each JSON file is written atomically once its unit has finished, so a unit is either done or not
 started; a rerun skips the done ones. A search in progress resumes from the finished trials in its
 SQLite storage (the trial in flight is lost). The settings file guards against mixing units run
-with different settings (another budget, another search space) in one report.
+with different settings (another budget, another search space) in one report; what a plan was made
+with (the run store's evidence, the meta-learner's definition) is recorded in the plan, and a plan
+made otherwise is made again (`timematch`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from knowledge.errors import ConfigError, StoreError
 
 SETTINGS_FILE = "settings.json"
 PLAN_FILE = "plan.json"
+# recorded per plan (a plan made otherwise is made again), once recorded in the settings file
+PER_PLAN_KEYS = ("learner",)
 
 
 def slug(dataset_id: str) -> str:
@@ -56,18 +60,25 @@ class StateDir:
         self.root = Path(root).expanduser()
 
     def check_settings(self, settings: dict[str, Any]) -> None:
-        """Record `settings` on first use; ConfigError when the folder holds units of others."""
+        """Record `settings` on first use; ConfigError when the folder holds units of others.
+        Keys of `PER_PLAN_KEYS` in an older settings file are not compared (`legacy`)."""
         path = self.root / SETTINGS_FILE
         stored = read_json(path)
         normal = json.loads(json.dumps(settings, default=str))
         if stored is None:
             write_json_file(path, normal)
             return
+        stored = {k: v for k, v in stored.items() if k not in PER_PLAN_KEYS}
         diff = sorted(k for k in set(stored) | set(normal) if stored.get(k) != normal.get(k))
         if diff:
             detail = "; ".join(f"{k}: {stored.get(k)!r} there, {normal.get(k)!r} now" for k in diff)
             raise ConfigError(f"the state dir {self.root} holds runs made with other settings "
                               f"({detail}); use another --state-dir, or the same settings")
+
+    def legacy(self, key: str) -> Any:
+        """A per-plan key (`PER_PLAN_KEYS`) as an older settings file recorded it for every plan of
+        the folder; None when it does not."""
+        return (read_json(self.root / SETTINGS_FILE) or {}).get(key)
 
     def folder(self, dataset_id: str) -> Path:
         return self.root / slug(dataset_id)

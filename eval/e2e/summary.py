@@ -149,6 +149,7 @@ def legacy_entry(plan: dict[str, Any], state: StateDir, seed: int,
     entry = {key: plan[key] for key in ("dataset", "dataset_id", "base_dataset", "splits",
                                         "meta_features", "majority_class_acc", "fit",
                                         "recommendation")}
+    entry["learner"] = plan.get("learner", state.legacy("learner"))  # what `restore` needs
     entry.update(runs={"recommended": recommended, "default": default,
                        "tpe": _legacy_tpe(search, search["rec_seconds"])},
                  published=published, notes=notes, seed=seed)

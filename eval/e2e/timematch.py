@@ -19,15 +19,14 @@ Every unit is stored in the state dir once finished (`state`): a rerun of the sa
 finished units and resumes a search from its finished trials; datasets run in separate commands
 (parts) merge into one report, built from the whole state dir (`summary`). When the run store's
 evidence changed since a dataset was planned (runs added, e.g. a portfolio run; the benchmark's own
-runs do not count), the dataset is planned again: a recommended run of another config is made
-again, and a finished search is re-paired with the new recommended run of its seed (resumed from
+runs do not count) or the meta-learner's definition did (`definition_fingerprint`), the dataset
+is planned again: a recommended run of another config is made again, and a finished search is re-paired with the new recommended run of its seed (resumed from
 its stored trials up to 10x the new run's time; trials beyond it no longer count). Long runs
-belong in the background:
+belong in the background, their state in the repo (text; a new checkout keeps it; `restore`):
 
     METALLMIX_DATA=../shared/data/medmnist nohup metallmix eval e2e --all-offline --time-to-match \\
-        --budget "CPU only, 1 minute" --no-progress > e2e_match.log 2>&1 &
-    tail -f e2e_match.log        # progress: one line per unit and per search trial
-    # stopped or crashed? run the same command again: finished units are skipped
+        --budget "CPU only, 1 minute" --state-dir eval/results/e2e_state --no-progress > e2e.log 2>&1 &
+    # stopped or crashed? run the same command again: finished units are skipped (tail -f e2e.log)
 
 Two commands may share a state dir when they hold out different datasets (e.g. `--threads 1` each on
 a 2-core machine; each unit records the threads it trained with and the load when it ended);
@@ -188,13 +187,23 @@ def run_time_to_match(
     settings = {
         "budget": budget_spec, "exclude": extra, "fit_seed": fit_seed,
         "limit_factor": limit_factor, "default_limit_s": default_limit_s, "space": space.name,
-        "tpe_warmup": tpe_warmup, "max_multiple": max_multiple, "max_trials": max_trials, "download_weights": download_weights, "store": str(run_store.path),
-        # a plan made by another meta-learner definition would mix two advisors in one table
-        "learner": definition_fingerprint()}
+        "tpe_warmup": tpe_warmup, "max_multiple": max_multiple, "max_trials": max_trials,
+        "download_weights": download_weights, "store": str(run_store.path)}
     state = StateDir(state_dir or default_state_dir())
     if report_only and not state.plans():
         raise ConfigError(f"the state dir {state.root} holds no planned dataset: nothing to report")
     state.check_settings(settings)
+    # a plan of another meta-learner definition would mix two advisors in one table: made again
+    learner, legacy_learner = definition_fingerprint(), state.legacy("learner")
+
+    def outdated(planned: dict[str, Any]) -> str | None:
+        """Why a stored plan is not this run's (made from other evidence or by another learner)."""
+        for what, was, now in (("the run store's evidence", planned.get("evidence"), evidence),
+                               ("the meta-learner's definition",
+                                planned.get("learner", legacy_learner), learner)):
+            if was != now:
+                return f"{what} changed since it was planned ({was or 'unrecorded'} -> {now})"
+        return None
     estimate = estimate_seconds(len(loaded), parsed, seeds=len(seeds), search_seeds=len(search_seeds),
                                 samplers=len(samplers), max_multiple=max_multiple,
                                 limit_factor=limit_factor, default_limit_s=default_limit_s)
@@ -235,14 +244,14 @@ def run_time_to_match(
             return
         budget_s = round(sum(u["train_seconds"] for u in runs) / len(runs), 1)
         planned = state.load(did, "plan-sametime")
-        if planned is None or planned.get("evidence") != evidence or planned["budget_s"] != budget_s:
+        if planned is None or outdated(planned) or planned["budget_s"] != budget_s:
             progress.stage(spec, f"same time as the default: recommending for {budget_s:g} s")
             same = _plan(spec, dataset, records, known=known, extra=extra, fit_seed=fit_seed,
                          budget=Budget(device="cpu", max_seconds=budget_s, threads=num_threads),
-                         limit_factor=limit_factor,
-                         backend=backend, download_weights=download_weights, progress=progress)
-            planned = {"budget_s": budget_s, "evidence": evidence, "recommended": same["recommended"],
-                       "top": same["recommendation"]["top"]}
+                         limit_factor=limit_factor, backend=backend,
+                         download_weights=download_weights, progress=progress)
+            planned = {"budget_s": budget_s, "evidence": evidence, "learner": learner,
+                       "recommended": same["recommended"], "top": same["recommendation"]["top"]}
             save(dataset, "plan-sametime", planned)
         config = TrainConfig(**planned["recommended"]["config"])
         for seed, default_run in zip(seeds, runs):
@@ -256,17 +265,16 @@ def run_time_to_match(
             train_unit(dataset, unit, "sametime", config, seed, planned["recommended"]["time_limit_s"])
     for spec, dataset in loaded:
         plan = state.load(dataset.id, "plan")
-        if plan is not None and plan.get("evidence") != evidence:
-            progress.stage(spec, f"the run store's evidence changed since this dataset was planned "
-                                 f"({plan.get('evidence') or 'unrecorded'} -> {evidence}): planned "
-                                 "again (a recommended run of another config is made again, the "
-                                 "searches are re-paired with it)")
+        why = outdated(plan) if plan is not None else None
+        if why:
+            progress.stage(spec, f"{why}: planned again (a recommended run of another config is "
+                                 "made again, the searches are re-paired with it)")
             plan = None
         if plan is None:
             plan = {**_plan(spec, dataset, records, known=known, extra=extra, budget=parsed,
                             fit_seed=fit_seed, limit_factor=limit_factor, backend=backend,
                             download_weights=download_weights, progress=progress),
-                    "evidence": evidence}
+                    "evidence": evidence, "learner": learner}
             save(dataset, "plan", plan)
         current = _default_configs(backend, download_weights, int(plan["native_px"]))
         if any(plan.get(k) != v for k, v in current.items()):  # planned with other default arms:

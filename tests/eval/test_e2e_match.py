@@ -270,13 +270,33 @@ def test_other_settings_in_the_same_state_dir_are_refused(env: dict) -> None:
         run(env, seeds=(0,), search_seeds=(1,))
 
 
-def test_units_of_another_meta_learner_definition_are_refused(env: dict, monkeypatch) -> None:
+def test_plans_of_another_meta_learner_definition_are_made_again(env: dict, monkeypatch) -> None:
+    """Two advisors never mix in one table: a plan made by another learner definition is made
+    again by this one (its runs kept where the pick is the same); older state dirs recorded the
+    definition in their settings file, for every plan."""
     from knowledge.metalearner import model
 
-    run(env, seeds=(0,), search_seeds=(), max_multiple=1)
+    CALLS.clear()
+    first = run(env, seeds=(0,), search_seeds=(), max_multiple=1)
+    n, plan_path = len(CALLS), next(env["state"].rglob("plan.json"))
+    before = json.loads(plan_path.read_text())
+    assert before["learner"] == model.definition_fingerprint()
     monkeypatch.setitem(model.ACC_PARAMS, "max_depth", model.ACC_PARAMS["max_depth"] + 1)
-    with pytest.raises(ConfigError, match="other settings.*learner"):
-        run(env, seeds=(0,), search_seeds=(), max_multiple=1)
+    again = run(env, seeds=(0,), search_seeds=(), max_multiple=1)
+    after = json.loads(plan_path.read_text())
+    assert after["learner"] == model.definition_fingerprint() != before["learner"]
+    assert after["planned_at"] >= before["planned_at"] and after["fit"] != before["fit"]
+    same = after["recommended"]["config"] == before["recommended"]["config"]
+    assert len(CALLS) == n + (0 if same else 1)  # only a recommended run of another pick trains
+    assert again["match"]["datasets"][0]["arms"]["default"] == first["match"]["datasets"][0]["arms"]["default"]
+
+    # an older state dir: no learner in its plans, the settings file names the one that made them
+    settings_path = env["state"] / "settings.json"
+    settings = json.loads(settings_path.read_text())
+    settings_path.write_text(json.dumps({**settings, "learner": "an-older-one"}))
+    plan_path.write_text(json.dumps({k: v for k, v in after.items() if k != "learner"}))
+    run(env, seeds=(0,), search_seeds=(), max_multiple=1)  # accepted: the key is per plan now
+    assert json.loads(plan_path.read_text())["learner"] == model.definition_fingerprint()
 
 
 def test_report_table_and_figures(env: dict) -> None:

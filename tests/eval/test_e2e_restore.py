@@ -48,19 +48,24 @@ def test_a_restored_state_dir_reports_the_same_and_trains_nothing(env: dict) -> 
         restore(full, StateDir(restored), env["store"])
 
 
-def test_restore_refuses_other_evidence_and_another_learner(env: dict, monkeypatch) -> None:  # noqa: F811
+def test_restore_keeps_the_plans_learner_and_refuses_other_evidence(env: dict) -> None:  # noqa: F811
+    from knowledge.metalearner.model import definition_fingerprint
     from tests.knowledge.recommend_fixtures import synthetic_records
 
     full = run(env)
+    assert full["datasets"][0]["learner"] == definition_fingerprint()
     report = env["tmp"] / "report.json"
-    report.write_text(json.dumps(full, default=str))
+    report.write_text(json.dumps({**full, "datasets": [{**full["datasets"][0], "learner": "older"}]},
+                                 default=str))
+    assert restore_main([str(report), "--state-dir", str(env["tmp"] / "b"),
+                         "--store", str(env["store"].path)]) == 0
+    plan = json.loads(next((env["tmp"] / "b").rglob("plan.json")).read_text())
+    assert plan["learner"] == "older"  # made by another learner: the next run plans it again
+    assert "learner" not in json.loads((env["tmp"] / "b" / "settings.json").read_text())
     env["store"].add(synthetic_records(per_dataset=1)[0].model_copy(update={"run_id": "added-later"}))
     with pytest.raises(StoreError, match="other evidence"):
         restore(full, StateDir(env["tmp"] / "a"), env["store"])
-    monkeypatch.setattr("eval.e2e.restore.definition_fingerprint", lambda: "another")
-    with pytest.raises(ConfigError, match="meta-learner definition"):
-        restore_main([str(report), "--state-dir", str(env["tmp"] / "b"), "--store", str(env["store"].path)])
-    assert not list((env["tmp"] / "b").glob("*/plan.json"))
+    assert not list((env["tmp"] / "a").glob("*/plan.json"))
 
 
 def test_a_search_continues_from_replayed_trials(tmp_path: Path) -> None:
