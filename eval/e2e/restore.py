@@ -8,7 +8,8 @@ them back as units, so the next `run_time_to_match` with the same settings skips
 trains and searches only what is missing. What the report does not keep is lost: a search's
 trials beyond what its recommended run paired it with, the load at the end of a search, the
 same-time plan's ranked list, and the plan's time (`planned_at` is the report's time, with the
-report's order kept in its fraction of a second).
+report's order kept in its fraction of a second), and a dataset whose first seed's runs were not
+all done (the report keeps no plan of it: it is skipped and planned again).
 
 The plans' `evidence` is recomputed from `store` (the report does not keep it); each plan's fit must
 have kept exactly the store's records outside its held-out bases, else StoreError: a plan restored
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from knowledge.meta_dataset.shipped import open_store
 
 SETTING_KEYS = ("budget", "exclude", "fit_seed", "limit_factor", "default_limit_s", "space",
                 "tpe_warmup", "max_multiple", "max_trials", "download_weights", "store")
+log = logging.getLogger(__name__)
 PLAN_KEYS = ("dataset", "dataset_id", "base_dataset", "splits", "meta_features",
              "majority_class_acc", "fit", "recommendation")
 
@@ -82,14 +85,15 @@ def restore(report: dict[str, Any], state: StateDir, store: Any) -> dict[str, in
     evidence = evidence_key(records)
     views = {v["dataset_id"]: v for v in report["datasets"]}
     stamp = report["created_at"][:19]
-    counts = {"plan": 0, "arm": 0, "search": 0, "plan-sametime": 0, "sametime": 0}
+    counts = {"plan": 0, "arm": 0, "search": 0, "plan-sametime": 0, "sametime": 0, "skipped": 0}
     write_json_file(state.root / SETTINGS_FILE, settings)
     for i, entry in enumerate(report["match"]["datasets"]):
         did = entry["dataset_id"]
         view = views.get(did)
-        if view is None:
-            raise StoreError(f"{did}: the report keeps no plan of it (its first seed's runs are "
-                             "missing): nothing to restore it from")
+        if view is None:  # its first seed's runs were not all done: its plan is not in the report
+            log.warning("%s: the report keeps no plan of it; not restored (planned again)", did)
+            counts["skipped"] += 1
+            continue
         held = set(view["fit"]["held_out"])
         kept = sum(r.base_dataset.lower() not in held for r in records)
         if kept != view["fit"]["n_records"]:

@@ -39,7 +39,7 @@ def test_a_restored_state_dir_reports_the_same_and_trains_nothing(env: dict) -> 
     n = len(CALLS)
     restored = env["tmp"] / "restored"
     counts = restore(full, StateDir(restored), env["store"])
-    assert counts == {"plan": 1, "arm": 6, "search": 2, "plan-sametime": 1, "sametime": 2}
+    assert counts == {"plan": 1, "arm": 6, "search": 2, "plan-sametime": 1, "sametime": 2, "skipped": 0}
     again = run(env, same_time=True, state_dir=restored)
     assert len(CALLS) == n  # every unit came back: nothing planned or trained again
     assert strip(again["match"]) == strip(full["match"])
@@ -99,3 +99,11 @@ def test_replay_refuses_a_config_the_space_does_not_draw(tmp_path: Path) -> None
     with pytest.raises(StoreError, match="not a config of the cpu space"):
         replay_trials(study, [bad], CPU_SPACE, lambda m: False)
     assert not study.trials
+
+
+def test_a_dataset_the_report_keeps_no_plan_of_is_skipped(env: dict) -> None:  # noqa: F811
+    full = run(env)
+    partial = {**full, "datasets": []}  # as when its first seed's runs were not all done
+    counts = restore(partial, StateDir(env["tmp"] / "c"), env["store"])
+    assert counts["skipped"] == 1 and counts["plan"] == counts["arm"] == 0
+    assert not list((env["tmp"] / "c").glob("*/*.json"))
