@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from knowledge import __version__, paths
 from knowledge.errors import StoreError
 from knowledge.meta_dataset.shipped import open_store
+from knowledge.metalearner import cputime
 from knowledge.metalearner import model as _model
 from knowledge.metalearner.features import CATEGORIES, FEATURE_COLUMNS
 from knowledge.metalearner.forest import load_forests, save_forests
@@ -102,6 +103,7 @@ def metadata(learner: MetaLearner, *, cv: dict[str, Any] | None = None) -> dict[
         # fitted with the code's default settings: refit when the defaults change (`incompatibility`)
         "default_params": _normal(learner.acc_params) == _normal(_model.ACC_PARAMS),
         "cost_params": learner.cost_params,
+        "cost_target": cputime.target_definition(),
         "rank_params": learner.rank_params,
         "blend": learner.blend,
         "acc_spread": learner.acc_spread,
@@ -164,6 +166,8 @@ def incompatibility(meta: dict[str, Any]) -> str | None:
         return "it was fitted with other timing-only studies (or before they existed)"
     if meta.get("default_params", True) and _normal(meta.get("acc_params")) != _normal(_model.ACC_PARAMS):
         return "it was fitted with older default settings of the accuracy model"
+    if meta.get("cost_target") != _normal(cputime.target_definition()):
+        return "its time model was fitted to another target (before the validation pass was discounted)"
     return None
 
 

@@ -62,12 +62,30 @@ MIN_TIMED = 10
 REFERENCE_RESOLUTION = 28
 DEFAULT_C0 = math.log(6e-3 / 11.7)
 LINEAR_PROBE_FACTOR = 1.0 / 3.0
+# A run's train_seconds include a pass over the validation split after every epoch, and the
+# meta-dataset's subsampled variants keep their source's full validation split (OrganAMNIST with
+# 300 training images: 6,491 validation images), so per training image those runs looked up to 4x
+# slower and the model over-predicted full-size datasets (ResNet-18 1.2-1.4x on the end-to-end
+# datasets). A validation image costs about this fraction of a training image (forward only, no
+# gradient): least squares of seconds per epoch on training and validation images over the own
+# 1-thread end-to-end 28-px runs of ResNet-18 (0.15, 42 runs) and MobileNetV3-Small (0.16, 35);
+# docs/BENCHMARKS.md, "Training threads". Predictions are per training image: a validation split
+# of a tenth of the training set adds about 1.5 %.
+VAL_COST = 0.15
 _GPU_DEVICE = re.compile(r"nvidia|cuda|tesla|geforce|rtx|quadro|radeon|\bmps\b|apple m\d|h100|a100",
                          re.IGNORECASE)
 
 
+def target_definition() -> dict[str, Any]:
+    """What defines the time model's target beside the data (a learner fitted to another target
+    is refitted: `artifact.incompatibility`, `model.definition_fingerprint`)."""
+    return {"cost_val_cost": VAL_COST}
+
+
 def log_cost_target(frame: pd.DataFrame) -> pd.Series:
-    """log(seconds per image-epoch) of CPU-timed runs; NaN for untimed (or GPU-timed) rows."""
+    """log(seconds per image-epoch) of CPU-timed runs; NaN for untimed (or GPU-timed) rows. An
+    epoch's images: the training images plus `VAL_COST` x the validation images its closing pass
+    evaluated (`out.val_images`, where recorded)."""
     import pandas as pd
 
     def col(name: str) -> pd.Series:
@@ -75,7 +93,7 @@ def log_cost_target(frame: pd.DataFrame) -> pd.Series:
 
     seconds = col("out.train_seconds")
     epochs = col("out.epochs_completed").fillna(col("cfg.epochs"))
-    n = col("mf.n_instances")
+    n = col("mf.n_instances") + VAL_COST * col("out.val_images").fillna(0.0)
     per = seconds / (n * epochs)
     device = frame.get("prov.device", pd.Series(None, index=frame.index)).astype("object")
     on_gpu = device.map(lambda d: bool(_GPU_DEVICE.search(d)) if isinstance(d, str) else False)

@@ -127,13 +127,16 @@ ACC_PARAMS: dict[str, Any] = dict(
 
 def definition_fingerprint() -> str:
     """A short hash of what defines a fit apart from its data (the feature columns, the accuracy
-    model's settings, the quantiles): results computed with another definition must not be mixed
+    model's settings, the quantiles, the time model's target): results computed with another definition must not be mixed
     with these (e.g. the units of a long benchmark resumed after the learner changed)."""
     import hashlib
     import json
 
+    from knowledge.metalearner import cputime
+
     text = json.dumps({"features": list(FEATURE_COLUMNS), "acc_params": ACC_PARAMS,
-                       "quantiles": list(QUANTILES)}, sort_keys=True, default=str)
+                       "quantiles": list(QUANTILES), **cputime.target_definition()},
+                      sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 

@@ -56,6 +56,9 @@ class Outcome(BaseModel):
     train_seconds: float | None = Field(None, ge=0)
     seconds_per_epoch: float | None = Field(None, ge=0)
     epochs_completed: int | None = Field(None, ge=0)
+    val_images: int | None = Field(
+        None, ge=0, description="validation images evaluated after each epoch (train_seconds include "
+                                "those passes; the CPU time model discounts them)")
     peak_memory_mb: float | None = Field(None, ge=0)
     n_seeds: int | None = Field(None, ge=1)
 

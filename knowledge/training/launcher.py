@@ -195,6 +195,7 @@ class _Run:
             train_seconds=round(s.train_seconds, 3),
             seconds_per_epoch=round(s.train_seconds / done, 3) if done > 0 else None,
             epochs_completed=s.epochs_done,
+            val_images=len(self.data.val) if self.data is not None else None,
             peak_memory_mb=round(self.meter.peak(), 1),
         )
         if val:

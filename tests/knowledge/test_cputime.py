@@ -104,3 +104,25 @@ def test_harvested_benchmark_runs_train_the_time_model_only() -> None:
     learner = MetaLearner(acc_params=FAST).fit(frame, calibrate=False)
     assert learner.n_timed == int(log_cost_target(frame).notna().sum())  # the time side reads them
     assert learner.n_timed > int(log_cost_target(frame[~harvested]).notna().sum())
+
+
+# --- the validation pass ------------------------------------------------------------------------
+
+def test_the_time_target_discounts_each_epochs_validation_pass() -> None:
+    from knowledge.metalearner.cputime import VAL_COST
+
+    frame = pd.DataFrame({"status": ["ok", "ok", "ok"], "out.train_seconds": [10.0, 10.0, 10.0],
+                          "out.epochs_completed": [2, 2, 2], "mf.n_instances": [300, 300, 300],
+                          "out.val_images": [np.nan, 0, 6491], "prov.device": ["AMD EPYC"] * 3})
+    per = np.exp(log_cost_target(frame))
+    assert per[0] == pytest.approx(10 / (2 * 300)) == per[1]  # not recorded: as before
+    # a subsampled variant with its source's whole validation split: most of the time is validation
+    assert per[2] == pytest.approx(10 / (2 * (300 + VAL_COST * 6491)))
+    assert per[2] < per[0] / 4
+
+
+def test_a_learner_fitted_to_another_time_target_is_refitted(learner: MetaLearner) -> None:
+    meta = artifact.metadata(learner)
+    assert artifact.incompatibility(meta) is None
+    older = {k: v for k, v in meta.items() if k != "cost_target"}  # before the discount existed
+    assert "another target" in artifact.incompatibility(older)

@@ -93,6 +93,7 @@ def test_ok_run_fields_and_metric_ranges():
     assert out.train_seconds > 0 and out.seconds_per_epoch == pytest.approx(out.train_seconds / 2, rel=0.01)
     assert out.peak_memory_mb > 0
     assert rec.meta_features.n_instances == 60 and rec.meta_features.n_classes == 3
+    assert out.val_images == len(ds.val)  # each epoch's validation pass is inside train_seconds
     assert rec.config == cfg(epochs=2)
     assert rec.dataset_id == "toy:bands" and rec.base_dataset == "toy"
     prov = rec.provenance
