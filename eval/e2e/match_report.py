@@ -82,6 +82,7 @@ def match_markdown(report: dict[str, Any]) -> str:
         at = [" / ".join(_pct(d["searches"][x]["acc_at"][f"{k:g}"]["mean"]) for k in s["multiples"])
               for x in samplers]
         partial = "" if d["complete"] else f" (partial: {d['units_done']}/{d['units_expected']})"
+        partial += "" if d.get("current_advisor", True) else " (older advisor)"
         secs = a["recommended"]["train_seconds"]["mean"]
         lines.append(
             f"| {d['dataset']}{partial} | {d['recommended_config']} | "
@@ -96,6 +97,11 @@ def match_markdown(report: dict[str, Any]) -> str:
         if med["median"] is not None:
             lines.append(f"- Median speed-up of the zero-shot pick against {SAMPLER_NAMES[x]} over "
                          f"{med['n_datasets']} dataset(s): **{med['median']['label']}**.")
+    older = [d["dataset"] for d in match["datasets"] if not d.get("current_advisor", True)]
+    if older:
+        lines.append(f"- *Older advisor*: {', '.join(older)} planned by an earlier meta-learner "
+                     "definition than this checkout's (planned again, with its runs kept where the "
+                     "pick is the same, by the next run that includes the dataset).")
     n = match["n_compared"]
     lines.append(f"- Recommended within 1 point of (or above) the space default on "
                  f"{match['rec_within_1_point_of_default']} of {n} dataset(s), of the fine-tune "

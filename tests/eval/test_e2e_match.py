@@ -282,6 +282,9 @@ def test_plans_of_another_meta_learner_definition_are_made_again(env: dict, monk
     before = json.loads(plan_path.read_text())
     assert before["learner"] == model.definition_fingerprint()
     monkeypatch.setitem(model.ACC_PARAMS, "max_depth", model.ACC_PARAMS["max_depth"] + 1)
+    stale = run(env, seeds=(0,), search_seeds=(), max_multiple=1, report_only=True)  # not planned yet
+    assert stale["match"]["datasets"][0]["current_advisor"] is False and len(CALLS) == n
+    assert "older advisor" in match_markdown(stale)
     again = run(env, seeds=(0,), search_seeds=(), max_multiple=1)
     after = json.loads(plan_path.read_text())
     assert after["learner"] == model.definition_fingerprint() != before["learner"]
@@ -289,6 +292,8 @@ def test_plans_of_another_meta_learner_definition_are_made_again(env: dict, monk
     same = after["recommended"]["config"] == before["recommended"]["config"]
     assert len(CALLS) == n + (0 if same else 1)  # only a recommended run of another pick trains
     assert again["match"]["datasets"][0]["arms"]["default"] == first["match"]["datasets"][0]["arms"]["default"]
+    assert again["match"]["datasets"][0]["current_advisor"] is True
+    assert "older advisor" not in match_markdown(again)
 
     # an older state dir: no learner in its plans, the settings file names the one that made them
     settings_path = env["state"] / "settings.json"
