@@ -20,9 +20,10 @@ finished units and resumes a search from its finished trials; datasets run in se
 (parts) merge into one report, built from the whole state dir (`summary`). When the run store's
 evidence changed since a dataset was planned (runs added, e.g. a portfolio run; the benchmark's own
 runs do not count) or the meta-learner's definition did (`definition_fingerprint`), the dataset
-is planned again: a recommended run of another config is made again, and a finished search is re-paired with the new recommended run of its seed (resumed from
-its stored trials up to 10x the new run's time; trials beyond it no longer count). Long runs
-belong in the background, their state in the repo (text; a new checkout keeps it; `restore`):
+is planned again: a recommended run of another config is made again, and a finished search is
+re-paired with the new recommended run of its seed (resumed from its stored trials up to 10x the
+new run's time; trials beyond it no longer count). Long runs belong in the background, their state
+in the repo (text; a new checkout keeps it; `restore`):
 
     METALLMIX_DATA=../shared/data/medmnist nohup metallmix eval e2e --all-offline --time-to-match \\
         --budget "CPU only, 1 minute" --state-dir eval/results/e2e_state --no-progress > e2e.log 2>&1 &
@@ -193,11 +194,11 @@ def run_time_to_match(
     if report_only and not state.plans():
         raise ConfigError(f"the state dir {state.root} holds no planned dataset: nothing to report")
     state.check_settings(settings)
-    # a plan of another meta-learner definition would mix two advisors in one table: made again
     learner, legacy_learner = definition_fingerprint(), state.legacy("learner")
 
     def outdated(planned: dict[str, Any]) -> str | None:
-        """Why a stored plan is not this run's (made from other evidence or by another learner)."""
+        """Why a stored plan is not this run's: made from other evidence, or by another learner
+        (two advisors would mix in one table)."""
         for what, was, now in (("the run store's evidence", planned.get("evidence"), evidence),
                                ("the meta-learner's definition",
                                 planned.get("learner", legacy_learner), learner)):

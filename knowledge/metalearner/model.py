@@ -75,6 +75,7 @@ from knowledge.metalearner.cputime import (  # noqa: F401
     cost_prior_shape,
     fit_cost_model,
     log_cost_target,
+    target_definition,
 )
 from knowledge.metalearner.extrapolation import (  # noqa: F401
     EVIDENCE_CATEGORICAL,
@@ -127,15 +128,14 @@ ACC_PARAMS: dict[str, Any] = dict(
 
 def definition_fingerprint() -> str:
     """A short hash of what defines a fit apart from its data (the feature columns, the accuracy
-    model's settings, the quantiles, the time model's target): results computed with another definition must not be mixed
-    with these (e.g. the units of a long benchmark resumed after the learner changed)."""
+    model's settings, the quantiles, the time model's target): results computed with another
+    definition must not be mixed with these (e.g. the units of a long benchmark resumed after the
+    learner changed)."""
     import hashlib
     import json
 
-    from knowledge.metalearner import cputime
-
     text = json.dumps({"features": list(FEATURE_COLUMNS), "acc_params": ACC_PARAMS,
-                       "quantiles": list(QUANTILES), **cputime.target_definition()},
+                       "quantiles": list(QUANTILES), **target_definition()},
                       sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
