@@ -197,8 +197,7 @@ def run_time_to_match(
     learner, legacy_learner = definition_fingerprint(), state.legacy("learner")
 
     def outdated(planned: dict[str, Any]) -> str | None:
-        """Why a stored plan is not this run's: made from other evidence, or by another learner
-        (two advisors would mix in one table)."""
+        """Why a stored plan is not this run's (other evidence, or another learner's: mixed advisors)."""
         for what, was, now in (("the run store's evidence", planned.get("evidence"), evidence),
                                ("the meta-learner's definition",
                                 planned.get("learner", legacy_learner), learner)):
