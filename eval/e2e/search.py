@@ -19,6 +19,12 @@ is committed as text, its SQLite files are not; `restore`), `run_search(replay=.
 empty storage as finished trials with the parameters the sampler drew (`replay_trials`), so a
 re-paired search continues where it stopped instead of training them again.
 
+Re-pairing with a shorter budget: the trials that fit it count (`budget_prefix`); the one that ran
+past it is run again as the next trial, its config cut at the time left (`recut_of`), which is what
+a search given that budget from the start ran, since the draws do not depend on the budget. A
+finished search whose counted trials stop short of its budget (a report-restored unit keeps only
+those) is not `complete` and is resumed with new draws.
+
 Sampler seeds: derived from the search seed, a salt of its own (`SEED_SALT`) and the number of
 trials already stored, so a resumed search does not replay the first session's random draws, and
 the draws differ from the sweeps' (`knowledge.sweeps.study.sampler_seed(seed, worker, n)`): the
@@ -51,6 +57,7 @@ log = logging.getLogger(__name__)
 SAMPLERS = ("tpe", "random")
 ATTR = "e2e"
 SEED_SALT = 170017  # keeps the e2e searches' draws apart from the sweeps' (module doc)
+BUDGET_SLACK = 0.05  # a trial cut at the budget may end past it by up to this share (the report's)
 
 
 def search_sampler_seed(seed: int, n_existing: int) -> int:
@@ -62,6 +69,53 @@ def paired(search: dict[str, Any], rec_seconds: float) -> bool:
     """Whether a finished search (`run_search`'s result) was run against a recommended run of
     `rec_seconds` training seconds; one paired with an earlier recommended run is re-paired."""
     return abs(float(search.get("rec_seconds") or 0.0) - round(float(rec_seconds), 3)) <= 1e-3
+
+
+def budget_prefix(trials: list[dict[str, Any]], budget_s: float
+                  ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The trials a search given `budget_s` of training counts (in order, while their summed time
+    stays within the budget and its `BUDGET_SLACK`), and the first trial that ran past it (None when
+    none did: a search re-paired with a shorter recommended run holds one). A trial re-run cut at
+    this budget (its summary has `recut_of`, `recut_budget`) takes the place of the one it cuts (a
+    search's own list, `run_search`'s result, holds the re-cut trial without its original). A trial
+    the time limit stopped (status 'timeout') that started within the budget counts and ends the list:
+    it was cut at the budget (a long epoch may overshoot it), or at an earlier, longer one."""
+    recuts = {t["recut_of"]: t for t in trials if t.get("recut_of") is not None
+              and abs(float(t.get("recut_budget") or 0.0) - round(budget_s, 3)) <= 1e-3}
+    originals = {t["number"] for t in trials if t.get("recut_of") is None}
+    counted: list[dict[str, Any]] = []
+    spent = 0.0
+    for t in trials:
+        seconds = float(t.get("train_seconds") or 0.0)
+        if t.get("recut_of") is not None:  # counted here only in a list without its original
+            if recuts.get(t["recut_of"]) is t and t["recut_of"] not in originals:
+                counted.append(t)
+                spent += seconds
+            continue
+        if spent + seconds <= budget_s * (1 + BUDGET_SLACK) + 1e-9:
+            counted.append(t)
+            spent += seconds
+            continue
+        if t.get("status") == "timeout" and spent < budget_s:  # cut at a budget: the last trial
+            return counted + [t], None
+        if t["number"] in recuts:
+            return counted + [recuts[t["number"]]], None
+        return counted, t
+    return counted, None
+
+
+def complete(search: dict[str, Any], rec_seconds: float) -> bool:
+    """Whether a finished search is paired with a recommended run of `rec_seconds` and had its
+    budget: one whose counted trials stop short of it (the trial that crossed a shorter budget was
+    dropped when it was re-paired; a report-restored unit keeps only the counted ones) is resumed."""
+    if not paired(search, rec_seconds):
+        return False
+    if search.get("stopped") != "budget":
+        return True
+    budget_s = float(search["budget_seconds"])
+    counted, _ = budget_prefix(search.get("trials") or [], budget_s)
+    spent = sum(float(t.get("train_seconds") or 0.0) for t in counted)
+    return budget_s - spent < max(1.0, arms.MIN_TRIAL_FRACTION * budget_s)
 
 
 def stored_trials(study: optuna.Study) -> list[dict[str, Any]]:
@@ -135,6 +189,17 @@ def replay_trials(study: optuna.Study, trials: list[dict[str, Any]], space: Sear
     return len(trials)
 
 
+def _enqueue_recut(study: optuna.Study, crossed: dict[str, Any], space: SearchSpace,
+                   trainer: arms.Trainer, budget_s: float) -> dict[str, Any]:
+    """Queue the config of the trial that ran past `budget_s` as the next trial (it runs cut at the
+    time left, as in a search given this budget from the start: the sampler's draws do not depend
+    on the budget); the marks its summary carries (`budget_prefix`)."""
+    replay = _Replay(crossed["config"])
+    suggest_config(replay, space, trainer.as_backend().pretrained_available)  # type: ignore[arg-type]
+    study.enqueue_trial(replay.params, skip_if_exists=False)
+    return {"recut_of": crossed["number"], "recut_budget": round(budget_s, 3)}
+
+
 def _fail_orphans(study: optuna.Study) -> int:
     """Mark the RUNNING trials of an earlier process failed (one process runs a search at a time)."""
     n = 0
@@ -172,7 +237,7 @@ def run_search(dataset: ImageDataset, trainer: arms.Trainer, *, sampler: str, se
         lost = _fail_orphans(study)
         if lost:
             log.info("%s: %d trial(s) in flight when the last process stopped are lost", name, lost)
-        trials = stored_trials(study)
+        trials, crossed = budget_prefix(stored_trials(study), budget_s)
         if trials:
             log.info("%s: resuming after %d finished trial(s)", name, len(trials))
         study.sampler = make_sampler(  # TPE counts its random warm-up over the stored trials
@@ -188,6 +253,9 @@ def run_search(dataset: ImageDataset, trainer: arms.Trainer, *, sampler: str, se
                 break
             objective.time_budget_s = max(budget_s - spent, 1.0)
             n_before = len(trainer.records)
+            recut = None
+            if crossed is not None:  # what a search given this budget ran: that config, cut
+                recut, crossed = _enqueue_recut(study, crossed, space, trainer, budget_s), None
 
             def tracked(trial: optuna.Trial) -> float:
                 try:
@@ -195,8 +263,8 @@ def run_search(dataset: ImageDataset, trainer: arms.Trainer, *, sampler: str, se
                 finally:  # the summary rides on the trial, stored before the trial ends
                     if len(trainer.records) > n_before:
                         record = trainer.records[-1]
-                        trial.set_user_attr(ATTR, arms.run_summary(
-                            record, trainer.walls.get(record.run_id)))
+                        trial.set_user_attr(ATTR, {**arms.run_summary(
+                            record, trainer.walls.get(record.run_id)), **(recut or {})})
 
             study.optimize(tracked, n_trials=1, catch=(RunNotOk,))
             if len(trainer.records) == n_before:  # the trial failed before training

@@ -21,9 +21,9 @@ finished units and resumes a search from its finished trials; datasets run in se
 evidence changed since a dataset was planned (runs added, e.g. a portfolio run; the benchmark's own
 runs do not count) or the meta-learner's definition did (`definition_fingerprint`), the dataset
 is planned again: a recommended run of another config is made again, and a finished search is
-re-paired with the new recommended run of its seed (resumed from its stored trials up to 10x the
-new run's time; trials beyond it no longer count). Long runs belong in the background, their state
-in the repo (text; a new checkout keeps it; `restore`):
+re-paired with the new recommended run of its seed (resumed up to 10x its time: trials beyond no
+longer count, the one crossing it is run again cut there, `search.budget_prefix`; as is a search
+short of its budget). Long runs go in the background, their state in the repo (`restore`):
 
     METALLMIX_DATA=../shared/data/medmnist nohup metallmix eval e2e --all-offline --time-to-match \\
         --budget "CPU only, 1 minute" --state-dir eval/results/e2e_state --no-progress > e2e.log 2>&1 &
@@ -56,7 +56,7 @@ from eval.e2e.pipeline import (
     machine,
     majority_class_acc,
 )
-from eval.e2e.search import SAMPLERS, paired, run_search
+from eval.e2e.search import SAMPLERS, complete, paired, run_search
 from eval.e2e.state import StateDir
 from eval.e2e.summary import build_report
 from knowledge import paths
@@ -306,13 +306,13 @@ def run_time_to_match(
             for sampler in samplers:
                 unit = f"{sampler}-s{seed}"
                 done_search = state.load(dataset.id, unit)
-                if done_search is not None and paired(done_search, rec_seconds):
+                if done_search is not None and complete(done_search, rec_seconds):
                     continue
                 if done_search is not None:
-                    progress.stage(spec, f"seed {seed}: the recommended run changed "
-                                         f"({done_search.get('rec_seconds')} s -> "
-                                         f"{rec_seconds:.3f} s of training): the {sampler} search "
-                                         "is re-paired with it (resumed from its stored trials)")
+                    why = ("it stopped short of its budget" if paired(done_search, rec_seconds) else
+                           f"the recommended run changed ({done_search.get('rec_seconds')} s -> "
+                           f"{rec_seconds:.3f} s of training)")
+                    progress.stage(spec, f"seed {seed}: the {sampler} search resumes: {why}")
                 progress.stage(spec, f"seed {seed}: {sampler} search over {space.name} for up to "
                                      f"{max_multiple * rec_seconds:.0f} s of training "
                                      f"({max_multiple:g}x {rec_seconds:.0f} s)")

@@ -13,7 +13,7 @@ import pytest
 
 from eval.e2e import arms, curves, offline
 from eval.e2e.match_report import match_figures, match_markdown
-from eval.e2e.search import run_search
+from eval.e2e.search import complete, run_search
 from eval.e2e.timematch import run_time_to_match
 from knowledge.datasets.loader import load_dataset
 from knowledge.errors import ConfigError
@@ -156,6 +156,50 @@ def test_a_search_resumes_from_its_finished_trials(tmp_path: Path) -> None:
     assert got[-1]["cumulative_seconds"] == pytest.approx(sum(t["train_seconds"] for t in got))
     assert 40.0 - result["train_seconds"] < 1.0 and result["stopped"] == "budget"
     assert all(t["status"] in ("ok", "timeout") for t in got)
+
+
+def test_a_search_re_paired_with_a_shorter_budget_runs_the_crossing_trial_cut(tmp_path: Path) -> None:
+    """Re-paired with a shorter recommended run, a search counts the trials within the new budget and
+    runs the one that crossed it again, cut at the time left (what a search given that budget from
+    the start ran); a rerun trains nothing more, and the unit is complete."""
+    dataset = load_dataset(str(write_npz(tmp_path / "tiny.npz")))
+    kwargs = dict(sampler="tpe", seed=0, max_multiple=10, space=CPU_SPACE, warmup=2, max_trials=100,
+                  storage_url=f"sqlite:///{tmp_path / 'tpe.sqlite'}", store=None, num_threads=1)
+    first = run_search(dataset, arms.Trainer(FAKE), rec_seconds=4.0, **kwargs)["trials"]
+    starts = [t["cumulative_seconds"] - t["train_seconds"] for t in first]
+    crossing = [k for k in range(1, len(first)) if first[k]["train_seconds"] >= 2.5
+                and first[k]["train_seconds"] > 0.11 * starts[k] + 0.1]
+    assert crossing, [t["train_seconds"] for t in first]
+    k = crossing[0]
+    budget = starts[k] + 0.5 * first[k]["train_seconds"]
+    CALLS.clear()
+    second = run_search(dataset, arms.Trainer(FAKE), rec_seconds=budget / 10, **kwargs)
+    got = second["trials"]
+    assert len(CALLS) == 1 and len(got) == k + 1
+    assert [t["config"] for t in got[:k]] == [t["config"] for t in first[:k]]
+    assert got[k]["config"] == first[k]["config"] and got[k]["status"] == "timeout"
+    assert got[k]["recut_of"] == first[k]["number"]
+    assert got[k]["train_seconds"] == pytest.approx(budget - starts[k])
+    assert second["train_seconds"] == pytest.approx(budget) and second["stopped"] == "budget"
+    assert complete(second, budget / 10)
+    CALLS.clear()
+    third = run_search(dataset, arms.Trainer(FAKE), rec_seconds=budget / 10, **kwargs)
+    assert CALLS == [] and [t["run_id"] for t in third["trials"]] == [t["run_id"] for t in got]
+
+
+def test_a_search_short_of_its_budget_is_not_complete() -> None:
+    unit = {"rec_seconds": 10.0, "budget_seconds": 100.0, "stopped": "budget",
+            "trials": trials((20.0, 0.5, 0.5), (30.0, 0.6, 0.6))}  # 50 of 100 s: a restored unit
+    assert not complete(unit, 10.0)
+    assert not complete(unit, 12.0)  # not paired either
+    full = {**unit, "trials": trials((20.0, 0.5, 0.5), (30.0, 0.6, 0.6), (49.5, 0.7, 0.7))}
+    assert complete(full, 10.0)
+    assert complete({**unit, "stopped": "max_trials"}, 10.0)  # stopped by its trial limit: done
+    overshot = trials((20.0, 0.5, 0.5), (30.0, 0.6, 0.6), (70.0, 0.7, 0.7))
+    overshot[-1]["status"] = "timeout"  # cut at the budget after a long last epoch: it counts
+    assert complete({**unit, "trials": overshot}, 10.0)
+    overshot[-1]["status"] = "ok"  # ran past it unstopped (a longer budget's trial): run again cut
+    assert not complete({**unit, "trials": overshot}, 10.0)
 
 
 # --- the whole harness ---------------------------------------------------------------------------
