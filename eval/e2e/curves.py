@@ -13,7 +13,7 @@ search of seed s against the recommended run of seed s). The *speed-up* is the m
 the incumbent's test accuracy first reaches the recommended run's: the search needed that many
 times the recommended run's training to match it (below 1: the search matched it sooner). When it
 never does within the time the search had, it is reported as "> <multiple reached>×" (normally
-"> 10×"); such values sort above every number (`median_multiple`).
+"> 10×"); a median counts such a value as its lower bound and says so (`median_multiple`).
 """
 
 from __future__ import annotations
@@ -113,20 +113,23 @@ def sort_key(speed: dict[str, Any]) -> float:
 
 
 def median_multiple(speeds: Sequence[dict[str, Any]], bound: float) -> dict[str, Any] | None:
-    """The median of speed-ups (unmatched ones count as infinitely slow): {'multiple', 'label'};
-    None for none. A median that falls on an unmatched value is '> <bound>×'."""
+    """The median of speed-ups: {'multiple', 'label'} (None for none). An unmatched speed-up is only
+    known to exceed `bound` (or its `lower`, a median of such values): it enters the median as that
+    lower bound, and a median resting on one is a lower bound too, {'multiple': None, 'lower': x,
+    'label': '> x×'} (two seeds, 2.7× and unmatched: '> 6.4×'); exact values with a lower bound
+    sorted below them give '≥ x×' (that bound may be larger)."""
     if not speeds:
         return None
-    values = sorted(sort_key(s) for s in speeds)
+    values = sorted(((float(s["multiple"]), True) if s.get("multiple") is not None
+                     else (float(s.get("lower") or bound), False) for s in speeds),
+                    key=lambda v: (v[0], not v[1]))
     mid = len(values) // 2
-    if len(values) % 2:
-        median = values[mid]
-    else:
-        a, b = values[mid - 1], values[mid]
-        median = math.inf if math.isinf(b) else (a + b) / 2
-    if math.isinf(median):
-        return {"multiple": None, "label": f"> {multiple_label(bound)}"}
-    return {"multiple": round(median, 3), "label": multiple_label(median)}
+    picked = values[mid:mid + 1] if len(values) % 2 else values[mid - 1:mid + 1]
+    median = sum(v for v, _ in picked) / len(picked)
+    if all(exact for _, exact in picked) and all(exact for _, exact in values[:mid]):
+        return {"multiple": round(median, 3), "label": multiple_label(median)}
+    sign = ">" if not all(exact for _, exact in picked) else "≥"
+    return {"multiple": None, "lower": round(median, 3), "label": f"{sign} {multiple_label(median)}"}
 
 
 def mean_std(values: Iterable[float | None]) -> dict[str, Any]:

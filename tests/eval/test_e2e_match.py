@@ -93,8 +93,16 @@ def test_speed_up_never_matched_and_matched_at_once() -> None:
 def test_median_counts_unmatched_as_slowest() -> None:
     m = curves.median_multiple
     assert m([{"multiple": 2.0}, {"multiple": None}, {"multiple": 4.0}], 10)["multiple"] == 4.0
-    assert m([{"multiple": 2.0}, {"multiple": None}], 10)["label"] == "> 10×"
+    # one seed matched at 2x, the other never within 10x: the median is only known to exceed 6x
+    two = m([{"multiple": 2.0}, {"multiple": None}], 10)
+    assert two == {"multiple": None, "lower": 6.0, "label": "> 6×"}
+    assert m([{"multiple": None}, {"multiple": None}], 10)["label"] == "> 10×"
     assert m([{"multiple": 2.0}, {"multiple": 3.0}], 10)["multiple"] == 2.5
+    # medians of datasets: lower bounds enter as values; a median on an exact value above a bound is "at least"
+    assert m([two, {"multiple": 7.0}, {"multiple": None}], 10)["label"] == "≥ 7×"
+    assert m([two, {"multiple": None}, {"multiple": None}], 10)["label"] == "> 10×"
+    assert m([{"multiple": 3.0}, two, {"multiple": 9.0}], 10) == {"multiple": None, "lower": 6.0,
+                                                                  "label": "> 6×"}
     assert m([], 10) is None
     assert curves.mean_std([0.8, None, 0.9]) == {"mean": 0.85, "std": pytest.approx(0.07071, abs=1e-4), "n": 2}
 
