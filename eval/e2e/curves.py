@@ -25,6 +25,7 @@ from typing import Any
 
 MULTIPLES: tuple[float, ...] = (1.0, 3.0, 10.0)
 EPS = 1e-9
+BUDGET_SLACK = 0.05  # a trial cut at a budget may end past it by this share (the last epoch's steps)
 
 
 def evaluated(trial: dict[str, Any]) -> bool:
@@ -96,7 +97,7 @@ def search_summary(trials: Sequence[dict[str, Any]], rec_seconds: float, rec_acc
     about a larger budget), the speed-up and the curve."""
     at: dict[str, float | None] = {}
     for m in multiples:
-        if m * rec_seconds > covered_seconds * (1 + 0.05) + EPS:  # 5 %: the minimum-trial slack
+        if m * rec_seconds > covered_seconds * (1 + BUDGET_SLACK) + EPS:
             at[f"{m:g}"] = None
             continue
         point = incumbent_at(trials, m * rec_seconds)
@@ -105,11 +106,6 @@ def search_summary(trials: Sequence[dict[str, Any]], rec_seconds: float, rec_acc
             "speed_up": speed_up(trials, rec_seconds, rec_acc, max_multiple),
             "curve": incumbent_curve(trials), "n_trials": len(trials),
             "train_seconds": trials[-1]["cumulative_seconds"] if trials else 0.0}
-
-
-def sort_key(speed: dict[str, Any]) -> float:
-    """A speed-up as a number: its multiple, infinity when the search never matched."""
-    return math.inf if speed.get("multiple") is None else float(speed["multiple"])
 
 
 def median_multiple(speeds: Sequence[dict[str, Any]], bound: float) -> dict[str, Any] | None:

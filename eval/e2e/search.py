@@ -45,7 +45,7 @@ import optuna
 from optuna.trial import TrialState
 
 from eval.e2e import arms
-from eval.e2e.curves import with_cumulative
+from eval.e2e.curves import BUDGET_SLACK, EPS, with_cumulative
 from knowledge.datasets.base import ImageDataset
 from knowledge.errors import ConfigError, StoreError
 from knowledge.search_space import SearchSpace, TrainConfig
@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 SAMPLERS = ("tpe", "random")
 ATTR = "e2e"
 SEED_SALT = 170017  # keeps the e2e searches' draws apart from the sweeps' (module doc)
-BUDGET_SLACK = 0.05  # a trial cut at the budget may end past it by up to this share (the report's)
 
 
 def search_sampler_seed(seed: int, n_existing: int) -> int:
@@ -74,7 +73,7 @@ def paired(search: dict[str, Any], rec_seconds: float) -> bool:
 def budget_prefix(trials: list[dict[str, Any]], budget_s: float
                   ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """The trials a search given `budget_s` of training counts (in order, while their summed time
-    stays within the budget and its `BUDGET_SLACK`), and the first trial that ran past it (None when
+    stays within the budget and `curves.BUDGET_SLACK`), and the first trial that ran past it (None when
     none did: a search re-paired with a shorter recommended run holds one). A trial re-run cut at
     this budget (its summary has `recut_of`, `recut_budget`) takes the place of the one it cuts (a
     search's own list, `run_search`'s result, holds the re-cut trial without its original). A trial
@@ -92,7 +91,7 @@ def budget_prefix(trials: list[dict[str, Any]], budget_s: float
                 counted.append(t)
                 spent += seconds
             continue
-        if spent + seconds <= budget_s * (1 + BUDGET_SLACK) + 1e-9:
+        if spent + seconds <= budget_s * (1 + BUDGET_SLACK) + EPS:
             counted.append(t)
             spent += seconds
             continue

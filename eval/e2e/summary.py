@@ -23,7 +23,7 @@ from typing import Any
 from eval.e2e import arms, curves
 from eval.e2e.published import CITATION, published_results
 from eval.e2e.report import compare
-from eval.e2e.search import paired
+from eval.e2e.search import budget_prefix, paired
 from eval.e2e.state import StateDir
 from knowledge.metalearner.model import definition_fingerprint
 from knowledge.search_space import TrainConfig
@@ -62,9 +62,8 @@ def match_entry(plan: dict[str, Any], state: StateDir, *, seeds: list[int], sear
                 continue  # not run yet, or run against an earlier recommended run (re-paired next)
             covered = (search["budget_seconds"] if search["stopped"] == "budget"
                        else search["train_seconds"])
-            # a search re-paired with a shorter recommended run holds trials beyond its budget
-            trials = [t for t in search["trials"]
-                      if t["cumulative_seconds"] <= covered * (1 + 0.05) + curves.EPS]
+            # the trials the search counts (one re-paired with a shorter recommended run may hold more)
+            trials = curves.with_cumulative(budget_prefix(search["trials"], covered)[0])
             summary = curves.search_summary(trials, search["rec_seconds"],
                                             rec["test_acc"], max_multiple, covered_seconds=covered)
             per_seed.append({"seed": seed, **summary, "stopped": search["stopped"],
