@@ -84,12 +84,18 @@ def budget_prefix(trials: list[dict[str, Any]], budget_s: float
     originals = {t["number"] for t in trials if t.get("recut_of") is None}
     counted: list[dict[str, Any]] = []
     spent = 0.0
+    replacing: dict[str, Any] | None = None  # the re-cut of the crossing trial, once it is met
     for t in trials:
         seconds = float(t.get("train_seconds") or 0.0)
-        if t.get("recut_of") is not None:  # counted here only in a list without its original
-            if recuts.get(t["recut_of"]) is t and t["recut_of"] not in originals:
+        if t.get("recut_of") is not None:  # counted in a list without its original, or in its place
+            if recuts.get(t["recut_of"]) is t and (t["recut_of"] not in originals or t is replacing):
                 counted.append(t)
                 spent += seconds
+                replacing = None
+                if t.get("status") == "timeout":  # cut at the time left: the last trial
+                    return counted, None
+            continue
+        if replacing is not None:  # a longer budget's trials after the crossing one
             continue
         if spent + seconds <= budget_s * (1 + BUDGET_SLACK) + EPS:
             counted.append(t)
@@ -97,8 +103,9 @@ def budget_prefix(trials: list[dict[str, Any]], budget_s: float
             continue
         if t.get("status") == "timeout" and spent < budget_s:  # cut at a budget: the last trial
             return counted + [t], None
-        if t["number"] in recuts:
-            return counted + [recuts[t["number"]]], None
+        if t["number"] in recuts:  # its re-cut (ended early: the draws after it count too)
+            replacing = recuts[t["number"]]
+            continue
         return counted, t
     return counted, None
 

@@ -195,6 +195,21 @@ def test_a_search_re_paired_with_a_shorter_budget_runs_the_crossing_trial_cut(tm
     assert CALLS == [] and [t["run_id"] for t in third["trials"]] == [t["run_id"] for t in got]
 
 
+def test_budget_prefix_counts_the_draws_after_a_recut_that_ended_early() -> None:
+    """A stored study holds the crossing trial, a longer budget's trials after it, its re-cut and the
+    draws made after the re-cut (it ended before the time left, e.g. on a faster machine): the
+    prefix is the trials before the crossing one, the re-cut in its place, then those draws."""
+    from eval.e2e.search import budget_prefix
+    ts = trials((20.0, 0.5, 0.5), (50.0, 0.6, 0.6), (30.0, 0.7, 0.7), (25.0, 0.65, 0.65), (10.0, 0.4, 0.4))
+    ts[3].update(recut_of=1, recut_budget=60.0)  # trial 1 re-run for a 60-s budget: ended at 25 s
+    counted, crossed = budget_prefix(ts, 60.0)
+    assert [t["number"] for t in counted] == [0, 3, 4] and crossed is None
+    ts[3]["status"] = "timeout"  # cut at the time left: nothing after it counts
+    assert [t["number"] for t in budget_prefix(ts, 60.0)[0]] == [0, 3]
+    assert [t["number"] for t in budget_prefix(ts[:3], 60.0)[0]] == [0]  # no re-cut yet: 1 crosses
+    assert budget_prefix(ts[:3], 60.0)[1]["number"] == 1
+
+
 def test_a_search_short_of_its_budget_is_not_complete() -> None:
     unit = {"rec_seconds": 10.0, "budget_seconds": 100.0, "stopped": "budget",
             "trials": trials((20.0, 0.5, 0.5), (30.0, 0.6, 0.6))}  # 50 of 100 s: a restored unit
