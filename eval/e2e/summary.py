@@ -25,7 +25,7 @@ from eval.e2e.published import CITATION, published_results
 from eval.e2e.report import compare
 from eval.e2e.search import budget_prefix, paired
 from eval.e2e.state import StateDir
-from knowledge.metalearner.model import definition_fingerprint
+from knowledge.recommend.algorithm import advisor_fingerprint
 from knowledge.search_space import TrainConfig
 
 ARMS = ("recommended", "default", "finetune")
@@ -90,7 +90,7 @@ def match_entry(plan: dict[str, Any], state: StateDir, *, seeds: list[int], sear
         "dataset": plan["dataset"], "dataset_id": did, "base_dataset": plan["base_dataset"],
         # planned by this checkout's meta-learner definition, or by an older one (planned again
         # by the next run that holds the dataset out)
-        "learner": learner, "current_advisor": learner == definition_fingerprint(),
+        "learner": learner, "current_advisor": learner == advisor_fingerprint(),
         "recommended_config": plan["recommended"]["label"],
         "default_config": arms.label(TrainConfig(**plan["default_config"])),
         "finetune_config": arms.label(TrainConfig(**plan["finetune_config"])),

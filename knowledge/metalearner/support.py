@@ -20,6 +20,7 @@ Candidates come from the evidence, not from a free cross product (`Evidence.cand
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -222,11 +223,9 @@ class Evidence:
         ci = self.run_config[runs]
         distance = np.round(np.abs(np.log(self._lr[ci] / cfg.lr))
                             + np.abs(np.log(self._epochs[ci] / cfg.epochs)), 6)
-        best = int(runs[np.lexsort((self._dataset_distance(runs, meta), distance))[0]])
-        sources: dict[str, int] = {}
-        for s in self.run_source[runs]:
-            sources[str(s)] = sources.get(str(s), 0) + 1
-        exact = self._index.get(cfg.key())
+        best = int(runs[np.lexsort((self.dataset_distance(runs, meta), distance))[0]])
+        sources = dict(Counter(str(s) for s in self.run_source[runs]))
+        exact = self.config_index(cfg)
         return Support(
             n_runs=int(runs.size),
             n_datasets=int(len(set(self.run_dataset[runs].tolist()))),
@@ -237,7 +236,10 @@ class Evidence:
             user_n=int(meta.n_instances) if getattr(meta, "n_instances", None) else None,
         )
 
-    def _dataset_distance(self, runs: np.ndarray, meta: Any) -> np.ndarray:
+    def config_index(self, cfg: TrainConfig) -> int | None:  # `cfg` recorded exactly, if any
+        return self._index.get(cfg.key())
+
+    def dataset_distance(self, runs: np.ndarray, meta: Any) -> np.ndarray:
         """How unlike the user's dataset each run's dataset is (0 without `meta`)."""
         if meta is None:
             return np.zeros(runs.size)
@@ -274,17 +276,15 @@ class Evidence:
                         dtype=int)
 
     def max_n(self, configs: Sequence[TrainConfig]) -> np.ndarray:
-        """Per config, the training images of the largest dataset among its backing runs (NaN:
-        no backing run, or no run's size known)."""
+        """Per config, the training images of its largest backing dataset (NaN: none known)."""
         return self.backing(configs)[1]
 
     def covers_size(self, configs: Sequence[TrainConfig], n_instances: float | None,
                     largest: np.ndarray | None = None) -> np.ndarray:
         """Per config, whether its backing runs include a dataset at least 1/`RATIO` the size of
-        the user's (`n_instances` training images); True where either size is unknown. A config
-        run only on 2,000-image sets, asked for 80,000 images, is still backed (same model, lr,
-        epochs) but its forecast extrapolates in dataset size. `largest`: `max_n(configs)`, when
-        already known."""
+        the user's (`n_instances` images; True where a size is unknown). A config run only on
+        2,000-image sets, asked for 80,000, is backed but extrapolates in dataset size.
+        `largest`: `max_n(configs)`, when already known."""
         if not n_instances:
             return np.ones(len(configs), dtype=bool)
         largest = self.max_n(configs) if largest is None else largest

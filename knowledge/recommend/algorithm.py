@@ -5,6 +5,7 @@ explanation and the similar runs (`_recommend`; `recommend` in `cache` is the en
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -18,12 +19,15 @@ from knowledge.metalearner.artifact import FORMAT_VERSION
 from knowledge.metalearner.budget import Budget, parse_budget
 from knowledge.metalearner.candidates import candidate_configs, evidence_candidates
 from knowledge.metalearner.memory import memory_line
+from knowledge.metalearner.model import definition_fingerprint
 from knowledge.metalearner.ranking import (
     RankedConfig,
     Scored,
     pareto_positions,
     score_candidates,
 )
+from knowledge.metalearner.support import MIN_RUNS, RATIO
+from knowledge.recommend.anchor import anchor
 from knowledge.recommend.require import check_require, restrict
 from knowledge.recommend.result import FASTER_WITHIN_POINTS, Recommendation
 from knowledge.recommend.text import _pct, _time, budget_text_of, config_label
@@ -32,9 +36,19 @@ from knowledge.retrieval.index import RetrievalError
 
 if TYPE_CHECKING:
     from knowledge.metalearner.model import MetaLearner
+    from knowledge.metalearner.support import Evidence
     from knowledge.retrieval.index import RunIndex
+    from knowledge.search_space import TrainConfig
 
 SIMILAR_K = 5
+# names the rules that turn the ranking into a pick (`anchor`, `_cut_to_fit`): benchmark plans made
+# under other rules are made again (eval/e2e/timematch.py)
+ADVISOR_RULES = "anchor-default-v1+cut-to-fit-v1"
+
+
+def advisor_fingerprint() -> str:
+    """The meta-learner's definition and the advisor's rules, in one short key."""
+    return f"{definition_fingerprint()}+{ADVISOR_RULES}"
 RANK_BY = "score"  # what orders the candidates: "score" (accuracy blended with the ranker) or "acc"
 _ACC_EPS = 1e-6  # predicted accuracies closer than this count as equal
 
@@ -62,6 +76,11 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
         budget = parse_budget(budget)
     require = check_require(require)
     scored, tier, nearest = _score_by_evidence(meta, learner, budget, supported_only, require)
+    was = int(scored.order[0]) if len(scored.order) else None
+    scored.order, anchored = anchor(scored, learner.support, meta)  # the default as the anchor
+    if tier != "extrapolated" and was is not None and int(scored.order[0]) != was:
+        recorded = learner.support.config_index(scored.candidates[int(scored.order[0])]) is not None
+        tier = "recorded" if recorded else "shortened"  # the pick moved
     order = scored.order  # every candidate within the budget, best-ranked first
     faster_pos = _faster_position(scored, order)
     pareto_pos = [int(order[i]) for i in pareto_positions(scored.acc[order], scored.seconds[order])]
@@ -71,7 +90,7 @@ def _recommend(meta: MetaFeatures, learner: MetaLearner, index: RunIndex, *,
                                 + ([runner_up_pos] if runner_up_pos is not None else [])))
     built = dict(zip(wanted, scored.ranked(wanted)))
     best, top = built[top_pos[0]], [built[p] for p in top_pos]
-    notes: list[str] = []
+    notes: list[str] = list(anchored)
     outside = outside_ranges(meta, recorded_ranges(index))
     if note := range_note(meta, outside):
         notes.append(note)
@@ -184,9 +203,12 @@ def _score_by_evidence(meta: MetaFeatures, learner: MetaLearner, budget: Budget 
     # a schedule - not only when nothing fits (issue 17: on MNIST-5k in 1 CPU minute the only
     # fitting configs were weaker than the 10-epoch ResNet-18 cut to 4 epochs)
     # (not when the user pinned the epochs: a cut config would not have them)
+    # (and cut to the most epochs predicted to fit, when that is more than the half: a 10-epoch
+    # default predicted 5 % over the limit is cut to 9 epochs, not 5)
     known = set(recorded)
-    cut = [] if "epochs" in (require or {}) else [
-        c for c in evidence.shortened(_too_slow(meta, learner, budget, recorded)) if c not in known]
+    slow = [] if "epochs" in (require or {}) else _too_slow(meta, learner, budget, recorded)
+    cut = [c for c in dict.fromkeys([*evidence.shortened(c for c, _ in slow),
+                                     *_cut_to_fit(evidence, slow, budget)]) if c not in known]
     tiers = [("recorded", list(dict.fromkeys([*recorded, *cut]))),
              ("shortened", restrict(evidence_candidates(evidence, shortened=True,
                                                         cpu_only=cpu_only), require))]
@@ -224,8 +246,9 @@ def _score_by_evidence(meta: MetaFeatures, learner: MetaLearner, budget: Budget 
 
 
 def _too_slow(meta: MetaFeatures, learner: MetaLearner, budget: Budget | None,
-              configs: list) -> list:
-    """The configs predicted to train longer than the budget's time limit (none without one)."""
+              configs: list) -> list[tuple[TrainConfig, float]]:
+    """The configs predicted to train longer than the budget's time limit, with their predicted
+    seconds (none without a limit)."""
     if budget is None or budget.max_seconds is None or meta.n_instances is None or not configs:
         return []
     try:
@@ -234,7 +257,25 @@ def _too_slow(meta: MetaFeatures, learner: MetaLearner, budget: Budget | None,
     except ConfigError:
         return []
     seconds = np.nan_to_num(scored.seconds, nan=np.inf)
-    return [c for c, t in zip(scored.candidates, seconds) if t > budget.max_seconds]
+    return [(c, float(t)) for c, t in zip(scored.candidates, seconds) if t > budget.max_seconds]
+
+
+def _cut_to_fit(evidence: Evidence, slow: list[tuple[TrainConfig, float]],
+                budget: Budget | None) -> list[TrainConfig]:
+    """Each too-slow config with the most epochs its predicted time per epoch fits in the limit,
+    where that keeps at least a third of its epochs (still backed by its runs: `support.RATIO`)."""
+    if budget is None or budget.max_seconds is None:
+        return []
+    out = []
+    for config, seconds in slow:
+        if not 0 < seconds < math.inf:
+            continue
+        epochs = int(config.epochs * budget.max_seconds / seconds)
+        if config.epochs > epochs >= config.epochs / RATIO:
+            cut = config.model_copy(update={"epochs": epochs})
+            if evidence.n_runs([cut])[0] >= MIN_RUNS:
+                out.append(cut)
+    return out
 
 
 def _nearest_supported(meta: MetaFeatures, learner: MetaLearner, budget: Budget | None,

@@ -7,6 +7,7 @@ from typing import Any
 
 from knowledge.metalearner.budget import Budget, format_seconds
 from knowledge.metalearner.ranking import RankedConfig
+from knowledge.search_space import TrainConfig
 
 
 def _pct(x: float) -> str:
@@ -18,9 +19,9 @@ def _time(r: RankedConfig) -> str:
     return text + (" (rough)" if r.time_is_estimate and r.predicted_seconds is not None else "")
 
 
-def config_label(r: RankedConfig) -> str:
-    """'ResNet-18, pretrained, end_to_end, 64 px, lr 1e-04, 10 ep'."""
-    c = r.config
+def config_label(r: RankedConfig | TrainConfig) -> str:
+    """'ResNet-18, pretrained, end_to_end, 64 px, lr 1e-04, 10 ep' (of a ranked config or a config)."""
+    c = r.config if isinstance(r, RankedConfig) else r
     return (f"{c.spec.label}, {'pretrained' if c.pretrained else 'from scratch'}, {c.scheme}, "
             f"{c.resolution} px, lr {c.lr:.0e}, {c.epochs} ep")
 

@@ -17,6 +17,7 @@ from eval.e2e.search import complete, run_search
 from eval.e2e.timematch import run_time_to_match
 from knowledge.datasets.loader import load_dataset
 from knowledge.errors import ConfigError
+from knowledge.recommend.algorithm import advisor_fingerprint
 from knowledge.runs.record import Outcome, Provenance, RunRecord
 from knowledge.search_space import CPU_SPACE, TrainConfig
 from knowledge.sweeps import backend as sweep_backend
@@ -347,14 +348,14 @@ def test_plans_of_another_meta_learner_definition_are_made_again(env: dict, monk
     first = run(env, seeds=(0,), search_seeds=(), max_multiple=1)
     n, plan_path = len(CALLS), next(env["state"].rglob("plan.json"))
     before = json.loads(plan_path.read_text())
-    assert before["learner"] == model.definition_fingerprint()
+    assert before["learner"] == advisor_fingerprint()
     monkeypatch.setitem(model.ACC_PARAMS, "max_depth", model.ACC_PARAMS["max_depth"] + 1)
     stale = run(env, seeds=(0,), search_seeds=(), max_multiple=1, report_only=True)  # not planned yet
     assert stale["match"]["datasets"][0]["current_advisor"] is False and len(CALLS) == n
     assert "older advisor" in match_markdown(stale)
     again = run(env, seeds=(0,), search_seeds=(), max_multiple=1)
     after = json.loads(plan_path.read_text())
-    assert after["learner"] == model.definition_fingerprint() != before["learner"]
+    assert after["learner"] == advisor_fingerprint() != before["learner"]
     assert after["planned_at"] >= before["planned_at"] and after["fit"] != before["fit"]
     same = after["recommended"]["config"] == before["recommended"]["config"]
     assert len(CALLS) == n + (0 if same else 1)  # only a recommended run of another pick trains
@@ -368,7 +369,7 @@ def test_plans_of_another_meta_learner_definition_are_made_again(env: dict, monk
     settings_path.write_text(json.dumps({**settings, "learner": "an-older-one"}))
     plan_path.write_text(json.dumps({k: v for k, v in after.items() if k != "learner"}))
     run(env, seeds=(0,), search_seeds=(), max_multiple=1)  # accepted: the key is per plan now
-    assert json.loads(plan_path.read_text())["learner"] == model.definition_fingerprint()
+    assert json.loads(plan_path.read_text())["learner"] == advisor_fingerprint()
 
 
 def test_report_table_and_figures(env: dict) -> None:

@@ -49,11 +49,11 @@ def test_a_restored_state_dir_reports_the_same_and_trains_nothing(env: dict) -> 
 
 
 def test_restore_keeps_the_plans_learner_and_refuses_other_evidence(env: dict) -> None:  # noqa: F811
-    from knowledge.metalearner.model import definition_fingerprint
+    from knowledge.recommend.algorithm import advisor_fingerprint
     from tests.knowledge.recommend_fixtures import synthetic_records
 
     full = run(env)
-    assert full["datasets"][0]["learner"] == definition_fingerprint()
+    assert full["datasets"][0]["learner"] == advisor_fingerprint()
     report = env["tmp"] / "report.json"
     report.write_text(json.dumps({**full, "datasets": [{**full["datasets"][0], "learner": "older"}]},
                                  default=str))

@@ -1,0 +1,137 @@
+"""Paired evidence against the default (`knowledge.metalearner.paired`) and the anchor of the pick
+(`knowledge.recommend.anchor`): who moves below the default, who stays, and what the note says."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from knowledge.metafeatures import from_traits
+from knowledge.metalearner.paired import MIN_DATASETS, is_default, paired
+from knowledge.recommend.anchor import anchor, judged
+from knowledge.search_space import TrainConfig
+
+DEFAULT = TrainConfig(model="resnet18", pretrained=False)
+FAST = TrainConfig(model="resnet18", pretrained=False, resolution=48, optimizer="adam", lr=7e-3,
+                   batch_size=128, epochs=4, augmentation="none")
+TUNED = TrainConfig(model="efficientnet_lite0", pretrained=True, resolution=48, lr=8e-3, epochs=8,
+                    augmentation="none")
+LONE = TrainConfig(model="mobilenetv3_small_100", pretrained=False, epochs=3)
+
+
+def _row(cfg: TrainConfig, dataset: str, acc: float, n: int) -> dict[str, Any]:
+    return {"dataset_id": dataset, "base_dataset": dataset.split("?")[0], "status": "ok",
+            "prov.source": "own", "out.test_acc": acc, "mf.n_instances": n, "mf.n_classes": 2,
+            "mf.modality": "x-ray", **{f"cfg.{k}": v for k, v in cfg.model_dump().items()}}
+
+
+def _evidence(rows: list[dict[str, Any]]):
+    from knowledge.metalearner.support import Evidence
+
+    return Evidence.from_frame(pd.DataFrame(rows))
+
+
+@pytest.fixture(scope="module")
+def evidence():
+    """Six datasets of growing size with the default; FAST wins on the two largest only (by a lot)
+    and loses elsewhere; TUNED wins by 2-4 points everywhere; LONE never ran beside the default."""
+    rows = []
+    for i, n in enumerate([200, 500, 1000, 2000, 5000, 10000]):
+        d = f"set{i}"
+        rows += [_row(DEFAULT, d, 0.80, n), _row(TUNED, d, 0.82 + 0.004 * i, n),
+                 _row(FAST, d, 0.90 if i >= 4 else 0.76, n)]
+    rows += [_row(DEFAULT, "set0", 0.78, 200)]  # a second seed of the default: averaged (0.79)
+    rows += [_row(LONE, "other", 0.99, 300)]
+    return _evidence(rows)
+
+
+def test_is_default_takes_the_space_default_pretrained_or_not() -> None:
+    assert is_default(DEFAULT) and is_default(TrainConfig(model="resnet18"))
+    assert not is_default(DEFAULT.model_copy(update={"epochs": 9}))
+    assert not is_default(TrainConfig(model="efficientnet_lite0"))
+
+
+def test_paired_uses_the_datasets_run_both_ways_most_similar_first(evidence) -> None:
+    meta = from_traits(n_instances=9000, n_classes=2, modality="x-ray")
+    found = paired(evidence, FAST, DEFAULT, meta, k=3)
+    assert [d for d, _ in found.deltas] == ["set5", "set4", "set3"]  # by size, closest first
+    assert found.deltas[0][1] == pytest.approx(0.10) and found.deltas[2][1] == pytest.approx(-0.04)
+    every = paired(evidence, TUNED, DEFAULT, meta, k=10)
+    assert every.n == 6 and every.wins == 6
+    assert dict(every.deltas)["set0"] == pytest.approx(0.82 - 0.79)  # the default's two runs averaged
+    assert paired(evidence, LONE, DEFAULT, meta).n == 0
+    assert paired(evidence, LONE, DEFAULT, meta).text() == "never run both ways on the same dataset"
+
+
+def test_a_gain_is_shown_only_beyond_a_standard_error_on_enough_datasets(evidence) -> None:
+    small = from_traits(n_instances=300, n_classes=2, modality="x-ray")
+    large = from_traits(n_instances=9000, n_classes=2, modality="x-ray")
+    assert paired(evidence, TUNED, DEFAULT, small).shows_gain
+    mixed = paired(evidence, FAST, DEFAULT, small)  # loses on the 4 small sets, wins on 2 large
+    assert mixed.n == 6 and mixed.wins == 2 and not mixed.shows_gain and mixed.lower < 0
+    two = paired(evidence, FAST, DEFAULT, large, k=2)  # two big wins: too few datasets to count
+    assert two.mean > 0 and two.n < MIN_DATASETS and not two.shows_gain
+    text = paired(evidence, TUNED, DEFAULT, small).text()
+    assert text.startswith("on the 6 most similar recorded datasets run both ways: +") \
+        and "better on 6 of 6" in text and "s.e." in text
+
+
+def _scored(configs: list[TrainConfig], order: list[int]) -> SimpleNamespace:
+    return SimpleNamespace(candidates=configs, order=np.asarray(order, dtype=int))
+
+
+def test_a_pick_shown_no_better_than_the_default_moves_below_it(evidence) -> None:
+    meta = from_traits(n_instances=300, n_classes=2, modality="x-ray")
+    configs = [DEFAULT, FAST, LONE]
+    order, notes = anchor(_scored(configs, [1, 0, 2]), evidence, meta)
+    assert order.tolist() == [0, 1, 2]
+    assert len(notes) == 1 and "do not show it better than the search space's default" in notes[0]
+    assert "ResNet-18, from scratch, end_to_end, 48 px" in notes[0] and "better on 2 of 6" in notes[0]
+    # a config never run beside the default keeps its place above it: the records cannot tell
+    order, notes = anchor(_scored(configs, [2, 1, 0]), evidence, meta)
+    assert order.tolist() == [2, 0, 1] and notes == []
+
+
+def test_a_pick_shown_better_stays_and_says_so(evidence) -> None:
+    meta = from_traits(n_instances=300, n_classes=2, modality="x-ray")
+    order, notes = anchor(_scored([DEFAULT, TUNED, FAST], [1, 2, 0]), evidence, meta)
+    assert order.tolist() == [1, 0, 2]  # TUNED stays first, FAST moves below the default
+    assert len(notes) == 1 and notes[0].startswith("Against the search space's default") \
+        and "did better on the 6 most similar" in notes[0]
+
+
+def test_without_the_default_in_the_budget_nothing_moves(evidence) -> None:
+    meta = from_traits(n_instances=300, n_classes=2, modality="x-ray")
+    order, notes = anchor(_scored([FAST, TUNED], [0, 1]), evidence, meta)
+    assert order.tolist() == [0, 1] and notes == []
+    order, notes = anchor(_scored([DEFAULT, FAST], [0, 1]), evidence, meta)  # default already first
+    assert order.tolist() == [0, 1] and notes == []
+
+
+def test_a_cut_schedule_is_judged_by_its_recorded_longer_one(evidence) -> None:
+    meta = from_traits(n_instances=300, n_classes=2, modality="x-ray")
+    cut = TUNED.model_copy(update={"epochs": 4})
+    found = judged(evidence, cut, DEFAULT, meta)
+    assert found.challenger == TUNED and found.n == 6
+    order, notes = anchor(_scored([DEFAULT, cut], [1, 0]), evidence, meta)
+    assert order.tolist() == [1, 0] and "(its recorded 8-epoch schedule) did better" in notes[0]
+    # more than 3x shorter: not backed by that schedule, so nothing to judge it by
+    assert judged(evidence, TUNED.model_copy(update={"epochs": 2}), DEFAULT, meta).n == 0
+
+
+def test_a_too_slow_config_is_cut_to_the_most_epochs_that_fit(evidence) -> None:
+    from knowledge.metalearner.budget import Budget
+    from knowledge.recommend.algorithm import _cut_to_fit
+
+    budget = Budget(device="cpu", max_seconds=148.8)
+    # predicted 5 % over the limit: 9 of its 10 epochs fit (not the half: `Evidence.shortened`)
+    assert _cut_to_fit(evidence, [(DEFAULT, 157.0)], budget) == [DEFAULT.model_copy(update={"epochs": 9})]
+    # fewer than a third of the epochs would fit: its runs no longer back that
+    assert _cut_to_fit(evidence, [(DEFAULT, 400.0)], budget) == []  # 3 of 10 epochs would fit
+    assert _cut_to_fit(evidence, [(DEFAULT, 300.0)], budget) == [DEFAULT.model_copy(update={"epochs": 4})]
+    assert _cut_to_fit(evidence, [(DEFAULT, float("inf"))], budget) == []  # no time predicted
+    assert _cut_to_fit(evidence, [(DEFAULT, 157.0)], Budget(device="cpu")) == []  # no limit
