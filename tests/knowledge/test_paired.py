@@ -135,3 +135,37 @@ def test_a_too_slow_config_is_cut_to_the_most_epochs_that_fit(evidence) -> None:
     assert _cut_to_fit(evidence, [(DEFAULT, 300.0)], budget) == [DEFAULT.model_copy(update={"epochs": 4})]
     assert _cut_to_fit(evidence, [(DEFAULT, float("inf"))], budget) == []  # no time predicted
     assert _cut_to_fit(evidence, [(DEFAULT, 157.0)], Budget(device="cpu")) == []  # no limit
+
+
+def test_recommend_puts_the_default_first_when_the_records_show_the_top_config_no_better() -> None:
+    """The production path: a pretrained config the meta-learner ranks first (the synthetic signal
+    favours pretrained weights) that did no better than the default where both ran moves below it."""
+    import copy
+
+    from knowledge.recommend import recommend
+    from knowledge.retrieval import HashingEmbedder, RunIndex
+    from tests.knowledge.recommend_fixtures import fitted_learner
+    from tests.knowledge.synthetic_runs import synthetic_records
+
+    challenger = TrainConfig(model="efficientnet_lite0", pretrained=True, resolution=64, epochs=10)
+    rows = []
+    for i, (n, delta) in enumerate([(400, -0.01), (900, 0.01), (1500, -0.02), (3000, 0.0)]):
+        rows += [_row(DEFAULT, f"s{i}", 0.80, n), _row(challenger, f"s{i}", 0.80 + delta, n)]
+    learner = copy.copy(fitted_learner())
+    learner.support = _evidence(rows)
+    index = RunIndex.build(synthetic_records(per_dataset=12), HashingEmbedder(256), embed_text=False)
+    meta = from_traits(n_instances=1000, n_classes=2, modality="x-ray")
+    rec = recommend(meta, learner=learner, index=index, budget="CPU only")
+    assert rec.best.config == DEFAULT and rec.evidence_tier == "recorded"
+    assert any("do not show it better than the search space's default" in n and "better on 1 of 4" in n
+               for n in rec.notes)
+    assert rec.top[1].config == challenger and rec.top[1].rank == 2
+    assert rec.top[1].predicted_acc > rec.best.predicted_acc  # the forecast alone favoured it
+    # where it did better on every dataset, it stays first and the card says by how much
+    rows = [r for i, (n, delta) in enumerate([(400, 0.04), (900, 0.05), (1500, 0.03), (3000, 0.06)])
+            for r in (_row(DEFAULT, f"s{i}", 0.80, n), _row(challenger, f"s{i}", 0.80 + delta, n))]
+    learner.support = _evidence(rows)
+    rec = recommend(meta, learner=learner, index=index, budget="CPU only")
+    assert rec.best.config == challenger
+    assert any(n.startswith("Against the search space's default") and "better on 4 of 4" in n
+               for n in rec.notes)
