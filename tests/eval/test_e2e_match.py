@@ -371,6 +371,16 @@ def test_plans_of_another_meta_learner_definition_are_made_again(env: dict, monk
     run(env, seeds=(0,), search_seeds=(), max_multiple=1)  # accepted: the key is per plan now
     assert json.loads(plan_path.read_text())["learner"] == advisor_fingerprint()
 
+    # other advisor rules (the anchor, the cuts: `algorithm.ADVISOR_RULES`) make another advisor too
+    from knowledge.recommend import algorithm
+
+    planned = json.loads(plan_path.read_text())
+    monkeypatch.setattr(algorithm, "ADVISOR_RULES", algorithm.ADVISOR_RULES + "+test-rule")
+    run(env, seeds=(0,), search_seeds=(), max_multiple=1)
+    replanned = json.loads(plan_path.read_text())
+    assert replanned["learner"] == advisor_fingerprint() and replanned["learner"].endswith("+test-rule")
+    assert replanned["planned_at"] >= planned["planned_at"] and replanned["fit"] != planned["fit"]
+
 
 def test_report_table_and_figures(env: dict) -> None:
     report = run(env)
