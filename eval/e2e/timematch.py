@@ -19,9 +19,8 @@ Every unit is stored in the state dir once finished (`state`): a rerun of the sa
 finished units and resumes a search from its finished trials; datasets run in separate commands
 (parts) merge into one report, built from the whole state dir (`summary`). When the run store's
 evidence changed since a dataset was planned (runs added, e.g. a portfolio run; the benchmark's own
-runs do not count) or the meta-learner's definition or the advisor's rules did
-(`algorithm.advisor_fingerprint`), the dataset
-is planned again: a recommended run of another config is made again, and a finished search is
+runs do not count) or the learner's definition or the advisor's rules did (`advisor_fingerprint`),
+the dataset is planned again: a recommended run of another config is made again, and a finished search is
 re-paired with the new recommended run of its seed (resumed up to 10x its time: trials beyond no
 longer count, the one crossing it is run again cut there, `search.budget_prefix`; as is a search
 short of its budget). Long runs go in the background, their state in the repo (`restore`):
@@ -195,7 +194,6 @@ def run_time_to_match(
     if report_only and not state.plans():
         raise ConfigError(f"the state dir {state.root} holds no planned dataset: nothing to report")
     state.check_settings(settings)
-    # the meta-learner's definition and the advisor's rules (a plan made under others is redone)
     learner, legacy_learner = advisor_fingerprint(), state.legacy("learner")
 
     def outdated(planned: dict[str, Any]) -> str | None:
