@@ -119,8 +119,8 @@ class Recommendation(BaseModel):
             lines = [f"- **Faster**: {config_label(f)} — {_pct(f.predicted_acc)} in ~{_time(f)} "
                      f"(best: {_time(b)}), at most {self.faster_within_points:g} points less."]
         else:
-            lines = ["- **Faster**: none within "
-                     f"{self.faster_within_points:g} points of the best is predicted faster."]
+            lines = ["- **Faster**: no config ranked below the best and predicted at most "
+                     f"{self.faster_within_points:g} points less accurate is faster."]
         if self.more_accurate is not None:
             m = self.more_accurate
             kind = more_accurate_text(self, long=True)

@@ -214,7 +214,8 @@ def render(rec: Recommendation, *, total_seconds: float | None = None) -> None:
         console.print(f"  faster: {escape(config_label(f))}: {_pct(f.predicted_acc)} in ~{_time(f)} "
                       f"(best ~{_time(b)})")
     else:
-        console.print(f"  faster: none within {rec.faster_within_points:g} points is predicted faster")
+        console.print(f"  faster: no config ranked lower and at most {rec.faster_within_points:g} "
+                      "points less accurate is predicted faster")
     if rec.more_accurate is not None:
         m = rec.more_accurate
         kind = more_accurate_text(rec)
