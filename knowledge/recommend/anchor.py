@@ -42,16 +42,20 @@ def anchor(scored: Scored, evidence: Evidence, meta: Any) -> tuple[np.ndarray, l
         verdicts[p] = judged(evidence, scored.candidates[p], reference, meta)
         (behind if shown_no_better(verdicts[p]) else ahead).append(p)
     new = np.asarray([*ahead, order[at], *behind, *order[at + 1:]], dtype=int)
-    if ahead:
+    notes = []
+    if behind and behind[0] == order[0]:  # the meta-learner's first choice moved
+        top, found = scored.candidates[order[0]], verdicts[order[0]]
+        notes.append(f"The meta-learner ranked {config_label(top)} first, but the records do not show "
+                     f"it{_schedule(top, found)} better than the search space's default "
+                     f"({config_label(reference)}): {found.text()}. "
+                     + ("The default fits the budget and is recommended." if not ahead else
+                        "The next-ranked config, which the records cannot compare with the default "
+                        "or show better, is recommended."))
+    if ahead and verdicts[ahead[0]].shows_gain:
         first = verdicts[ahead[0]]
-        return new, ([f"Against the search space's default ({config_label(reference)}), the pick"
-                      f"{_schedule(scored.candidates[ahead[0]], first)} did better {first.text()}."]
-                     if first.shows_gain else [])
-    pick, first = scored.candidates[behind[0]], verdicts[behind[0]]
-    return new, [f"The meta-learner ranked {config_label(pick)} first, but the records do not show "
-                 f"it{_schedule(pick, first)} better than the search space's default "
-                 f"({config_label(reference)}): {first.text()}. The default fits the budget and is "
-                 f"recommended."]
+        notes.append(f"Against the search space's default ({config_label(reference)}), the pick"
+                     f"{_schedule(scored.candidates[ahead[0]], first)} did better {first.text()}.")
+    return new, notes
 
 
 def _schedule(config: TrainConfig, found: Paired) -> str:

@@ -169,3 +169,16 @@ def test_recommend_puts_the_default_first_when_the_records_show_the_top_config_n
     assert rec.best.config == challenger
     assert any(n.startswith("Against the search space's default") and "better on 4 of 4" in n
                for n in rec.notes)
+
+
+def test_when_the_first_choice_moves_below_the_default_the_note_names_it(evidence) -> None:
+    meta = from_traits(n_instances=300, n_classes=2, modality="x-ray")
+    # FAST (shown no better) first, LONE (never beside the default) second: LONE becomes the pick
+    order, notes = anchor(_scored([DEFAULT, FAST, LONE], [1, 2, 0]), evidence, meta)
+    assert order.tolist() == [2, 0, 1]
+    assert len(notes) == 1 and "ranked ResNet-18, from scratch, end_to_end, 48 px" in notes[0]
+    assert "The next-ranked config" in notes[0] and "The default fits" not in notes[0]
+    # FAST first, TUNED (shown better) second: TUNED is the pick, and both notes are given
+    order, notes = anchor(_scored([DEFAULT, FAST, TUNED], [1, 2, 0]), evidence, meta)
+    assert order.tolist() == [2, 0, 1] and len(notes) == 2
+    assert notes[1].startswith("Against the search space's default") and "better on 6 of 6" in notes[1]
