@@ -135,6 +135,16 @@ class TrainConfig(BaseModel):
         return "|".join(f"{k}={v}" for k, v in self.model_dump().items())
 
 
+DEFAULT_MODEL = "resnet18"  # the space default's model: MedMNIST v2's baseline
+
+
+def is_default(cfg: TrainConfig) -> bool:
+    """Whether `cfg` is the search space's default: `TrainConfig`'s defaults on `DEFAULT_MODEL`,
+    pretrained or from scratch (from scratch where the weights are not available)."""
+    return cfg.model == DEFAULT_MODEL and \
+        cfg.model_copy(update={"pretrained": True}) == TrainConfig(model=DEFAULT_MODEL)
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """Allowed values per field of `TrainConfig`."""

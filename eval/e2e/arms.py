@@ -25,7 +25,7 @@ from knowledge.metalearner.budget import Budget
 from knowledge.metalearner.model import MetaLearner
 from knowledge.metalearner.ranking import RankedConfig, rank
 from knowledge.runs.record import RunRecord
-from knowledge.search_space import SearchSpace, TrainConfig
+from knowledge.search_space import DEFAULT_MODEL, SearchSpace, TrainConfig
 from knowledge.sweeps.backend import Backend
 from knowledge.sweeps.objective import Objective, RunNotOk
 from knowledge.sweeps.study import make_sampler, study_name
@@ -167,7 +167,7 @@ def finetune_config(model: str, pretrained_ok: bool, native_px: int | None) -> T
                        **FINETUNE_SETTINGS)
 
 
-PRACTITIONER_MODELS = ("resnet18", "efficientnet_lite0")  # ResNet-18 first: MedMNIST v2's baseline
+PRACTITIONER_MODELS = (DEFAULT_MODEL, "efficientnet_lite0")  # ResNet-18 first: MedMNIST v2's baseline
 PRACTITIONER_DEFAULT_TEXT = (
     "the search space's defaults (`TrainConfig`) on a practitioner's model: ResNet-18 (MedMNIST v2's "
     "baseline), pretrained when its weights are available here (else from scratch), end-to-end, 28 px, "

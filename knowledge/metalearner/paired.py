@@ -2,7 +2,8 @@
 
     result = paired(learner.support, challenger, reference, meta)
     result.shows_gain   # the records show the challenger better than the reference
-    result.text()       # 'on the 6 most similar datasets run both ways: +1.8 points (± 0.6), 5 wins'
+    result.text()       # 'on the 6 most similar recorded datasets run both ways: +1.8 points
+                        #  (± 0.6 s.e.), better on 5 of 6'
 
 The meta-learner forecasts each config on its own; a practitioner compares a proposal with the
 default they would have run. On the recorded datasets where both configs ran (exact configs;
@@ -22,24 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from knowledge.search_space import TrainConfig
-
 if TYPE_CHECKING:
     from knowledge.metalearner.support import Evidence
+    from knowledge.search_space import TrainConfig
 
 K_NEAREST = 8
 MIN_DATASETS = 3
 Z = 1.0
-
-
-DEFAULT_MODEL = "resnet18"  # MedMNIST v2's baseline, the space default's model (eval/e2e/arms.py)
-
-
-def is_default(cfg: TrainConfig) -> bool:
-    """Whether `cfg` is the search space's default (`TrainConfig` defaults on ResNet-18,
-    pretrained or from scratch: from scratch where the weights are not available)."""
-    return cfg.model == DEFAULT_MODEL and \
-        cfg.model_copy(update={"pretrained": True}) == TrainConfig(model=DEFAULT_MODEL)
 
 
 @dataclass(frozen=True)
@@ -99,18 +89,15 @@ def paired(evidence: Evidence, challenger: TrainConfig, reference: TrainConfig,
     both = sorted(set(acc_a) & set(acc_b))
     if not both:
         return Paired(challenger, reference, ())
-    first = {d: j for j, d in reversed(list(enumerate(evidence.run_dataset.tolist())))}
-    runs = np.array([first[d] for d in both], dtype=int)
-    distance = evidence.dataset_distance(runs, meta)
-    order = np.lexsort((np.arange(len(both)), distance))[:k]
+    runs = np.array([acc_a[d][1] for d in both], dtype=int)  # a run of each dataset: its traits
+    order = np.lexsort((np.arange(len(both)), evidence.dataset_distance(runs, meta)))[:k]
     return Paired(challenger, reference,
-                  tuple((both[i], acc_a[both[i]] - acc_b[both[i]]) for i in order))
+                  tuple((both[i], acc_a[both[i]][0] - acc_b[both[i]][0]) for i in order))
 
 
-def _per_dataset(evidence: Evidence, config: int) -> dict[str, float]:
-    """Mean accuracy of one recorded config per dataset."""
-    runs = np.flatnonzero(evidence.run_config == config)
-    sums: dict[str, list[float]] = {}
-    for j in runs:
-        sums.setdefault(str(evidence.run_dataset[j]), []).append(float(evidence.run_acc[j]))
-    return {d: float(np.mean(v)) for d, v in sums.items()}
+def _per_dataset(evidence: Evidence, config: int) -> dict[str, tuple[float, int]]:
+    """Per dataset, the mean accuracy of one recorded config and the index of one of its runs."""
+    runs: dict[str, list[int]] = {}
+    for j in np.flatnonzero(evidence.run_config == config):
+        runs.setdefault(str(evidence.run_dataset[j]), []).append(int(j))
+    return {d: (float(np.mean(evidence.run_acc[js])), js[0]) for d, js in runs.items()}

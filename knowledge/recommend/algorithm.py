@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from knowledge.search_space import TrainConfig
 
 SIMILAR_K = 5
+RANK_BY = "score"  # what orders the candidates: "score" (accuracy blended with the ranker) or "acc"
+_ACC_EPS = 1e-6  # predicted accuracies closer than this count as equal
 # names the rules that turn the ranking into a pick (`anchor`, `_cut_to_fit`): benchmark plans made
 # under other rules are made again (eval/e2e/timematch.py)
 ADVISOR_RULES = "anchor-default-v1+cut-to-fit-v1"
@@ -49,8 +51,6 @@ ADVISOR_RULES = "anchor-default-v1+cut-to-fit-v1"
 def advisor_fingerprint() -> str:
     """The meta-learner's definition and the advisor's rules, in one short key."""
     return f"{definition_fingerprint()}+{ADVISOR_RULES}"
-RANK_BY = "score"  # what orders the candidates: "score" (accuracy blended with the ranker) or "acc"
-_ACC_EPS = 1e-6  # predicted accuracies closer than this count as equal
 
 
 def _learner_info(learner: MetaLearner) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The search space's default as the anchor of a pick (`anchor`).
 
 A practitioner who asks for advice would otherwise run the default (ResNet-18, 28 px, AdamW 1e-3,
-10 epochs: `paired.is_default`). When the default fits the budget and the meta-learner ranks other
+10 epochs: `search_space.is_default`). When the default fits the budget and the meta-learner ranks other
 configs above it, each of those must also hold up against it where both were recorded
 (`knowledge.metalearner.paired`): a config the records show *no better* than the default (at
 least `paired.MIN_DATASETS` similar datasets run both ways, the mean gain minus a standard error
@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from knowledge.metalearner.paired import MIN_DATASETS, Paired, is_default, paired
+from knowledge.metalearner.paired import MIN_DATASETS, Paired, paired
 from knowledge.metalearner.support import RATIO
 from knowledge.recommend.text import config_label
+from knowledge.search_space import is_default
 
 if TYPE_CHECKING:
     from knowledge.metalearner.ranking import Scored

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from knowledge.metafeatures import from_traits
-from knowledge.metalearner.paired import MIN_DATASETS, is_default, paired
+from knowledge.metalearner.paired import MIN_DATASETS, paired
 from knowledge.recommend.anchor import anchor, judged
-from knowledge.search_space import TrainConfig
+from knowledge.search_space import TrainConfig, is_default
 
 DEFAULT = TrainConfig(model="resnet18", pretrained=False)
 FAST = TrainConfig(model="resnet18", pretrained=False, resolution=48, optimizer="adam", lr=7e-3,
