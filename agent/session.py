@@ -39,6 +39,7 @@ from agent.configuration import AgentConfig
 from agent.graph import advise, build_advisor, open_checkpointer, reply_text, thread_config
 from agent.grounding import NOT_STATED
 from agent.llm import BackendInfo, get_chat_model
+from agent.state import recommended_this_turn
 from agent.toolcalls import message_text
 from knowledge.meta_dataset.shipped import open_store
 from tools import get_tools
@@ -241,8 +242,7 @@ class Session:
         calls = [{"tool": t["tool"], "args": t["args"]} for t in (values.get("tool_outputs") or [])[before:]]
         recommendation = values.get("recommendation")
         return {"reply": reply, "recommendation": recommendation, "tool_calls": calls,
-                "new_recommendation": recommendation is not None
-                and recommendation != previous.get("recommendation"),
+                "new_recommendation": recommended_this_turn(values),
                 "thread": thread, "llm": self.backend.description}
 
     def values(self, thread: str) -> dict[str, Any]:

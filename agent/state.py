@@ -51,6 +51,7 @@ class AdvisorState(TypedDict, total=False):
     pending_question: str | None  # the trait the last question asked for
     recommendation: dict[str, Any] | None  # Recommendation.model_dump(mode="json")
     recommended_for: str | None  # key of the traits + constraints it was made for
+    recommended_turn: int | None  # the user turn that made it (a remade one can equal the last)
     tool_outputs: Annotated[list[ToolOutput], operator.add]
     awaiting_launch_confirmation: bool
     pending_launch: dict[str, Any] | None  # launch_training arguments waiting for a "yes"
@@ -81,4 +82,12 @@ def known_traits(state: AdvisorState) -> dict[str, Any]:
     return {k: t["value"] for k, t in (state.get("traits") or {}).items()}
 
 
-__all__ = ["AdvisorState", "Constraints", "Source", "ToolOutput", "Trait", "known_traits"]
+def recommended_this_turn(state: AdvisorState) -> bool:
+    """Whether the last user turn made a recommendation (remade for a new preference, it can equal
+    the last one, to its latency's last digit)."""
+    return (state.get("recommendation") is not None
+            and state.get("recommended_turn") == state.get("turn") is not None)
+
+
+__all__ = ["AdvisorState", "Constraints", "Source", "ToolOutput", "Trait", "known_traits",
+           "recommended_this_turn"]

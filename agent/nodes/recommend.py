@@ -111,7 +111,7 @@ def recommend(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
         logs.append(entry)
     record("similar_runs", {"traits": values, "k": 5}, to_json(similar_output(rec.similar_runs)))
     update.update(recommendation=rec.model_dump(mode="json"), mode="recommend", route="answer",
-                  focus=None,
+                  focus=None, recommended_turn=turn,
                   recommended_for=state_key({**state, "traits": traits,
                                              "constraints": constraints}))
     return update

@@ -204,7 +204,7 @@ def run_scenario(scenario: Scenario, backend: Backend, ws: Workspace, checkpoint
     """Play one scenario; its resolved form (real paths) and what happened."""
     from agent.graph import build_advisor, thread_config, transcript
     from agent.judge import judge_transcript
-    from agent.state import known_traits
+    from agent.state import known_traits, recommended_this_turn
     from tools import get_tools
 
     scenario = scenario.resolved(ws.data, ws.outside)
@@ -254,8 +254,7 @@ def run_scenario(scenario: Scenario, backend: Backend, ws: Workspace, checkpoint
         entry.tool_calls = [ToolCall(tool=o["tool"], args=o["args"], output=o["output"])
                             for o in (after.get("tool_outputs") or [])[n_tools:]]
         entry.recommendation = after.get("recommendation")
-        entry.new_recommendation = (after.get("recommendation") is not None
-                                    and after.get("recommendation") != values.get("recommendation"))
+        entry.new_recommendation = recommended_this_turn(after)
         entry.pending_question = after.get("pending_question")
         entry.awaiting_launch = bool(after.get("awaiting_launch_confirmation"))
         entry.plan = plan_of(after)

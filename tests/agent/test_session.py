@@ -125,3 +125,39 @@ def test_a_question_turn_streams_its_steps(store_path):
     result = events[-1]["result"]
     assert "modality" in result["reply"].lower() and result["recommendation"] is None
     assert result["tool_calls"] == [] and not result["new_recommendation"]
+
+
+def test_a_recommendation_remade_equal_to_the_last_is_a_new_one(store_path, good, monkeypatch):
+    # "make it faster" remakes the recommendation for the speed preference: the ranking is the
+    # same, and with the same latency (here: a clock that stands still) the dump equals the last
+    # one, to the digit; it is still this turn's recommendation
+    from types import SimpleNamespace
+
+    from knowledge.recommend import advisor, algorithm
+
+    for module in (advisor, algorithm):
+        monkeypatch.setattr(module, "time", SimpleNamespace(perf_counter=lambda: 0.0))
+    script = prompt_script(lambda text: {"preference": "speed"} if "faster" in text else TRAITS,
+                           [good], other=good)
+    talk = session(store_path, script)
+    first = talk.turn(MESSAGE, "a")
+    second = talk.turn("Can you make it faster?", "a")
+    assert first["new_recommendation"] and first["recommendation"]["seconds"] == 0.0
+    assert second["recommendation"] == first["recommendation"]  # equal, and remade this turn:
+    assert second["new_recommendation"]
+    assert [c["tool"] for c in second["tool_calls"]][:1] == ["rank_configs"]
+    assert talk.values("a")["recommended_turn"] == 2
+    third = talk.turn("Is that good?", "a")  # a follow-up makes none
+    assert not third["new_recommendation"]
+    talk.close()
+
+
+def test_recommended_this_turn_reads_the_turn_that_made_it():
+    from agent.state import recommended_this_turn
+
+    rec = {"best": {}}
+    assert recommended_this_turn({"recommendation": rec, "recommended_turn": 2, "turn": 2})
+    assert not recommended_this_turn({"recommendation": rec, "recommended_turn": 1, "turn": 2})
+    assert not recommended_this_turn({"recommendation": None, "recommended_turn": 2, "turn": 2})
+    assert not recommended_this_turn({"recommendation": rec, "turn": 2})  # a checkpoint from before
+    assert not recommended_this_turn({"recommendation": rec})
