@@ -91,6 +91,20 @@ def test_speed_up_never_matched_and_matched_at_once() -> None:
     assert curves.speed_up([], 4.0, 0.5, 10)["label"] == "> 10×"
 
 
+def test_same_time_speed_ups_reuse_the_searches_against_the_longer_pick() -> None:
+    from eval.e2e.summary import same_time_speed_ups
+
+    ts = trials((10, 0.7, 0.70), (20, 0.8, 0.75))  # ended at 10 s and 30 s
+    searches = {"tpe": {"runs": [{"seed": 0, "trials": ts}, {"seed": 1, "trials": ts}]}}
+    runs = [{"seed": 0, "train_seconds": 10.0, "test_acc": 0.75},  # matched at 30 s: 3x
+            {"seed": 1, "train_seconds": 8.0, "test_acc": 0.90}]  # never: the trials covered 30/8
+    got = same_time_speed_ups(runs, searches)["tpe"]
+    assert [r["label"] for r in got["runs"]] == ["3×", "> 3.8×"]  # not "> 10x": 10x of a shorter run
+    assert got["median"] == {"multiple": None, "lower": 3.375, "label": "> 3.4×"}
+    # a seed without its same-time run yet is left out
+    assert [r["seed"] for r in same_time_speed_ups(runs[:1], searches)["tpe"]["runs"]] == [0]
+
+
 def test_median_counts_unmatched_as_slowest() -> None:
     m = curves.median_multiple
     assert m([{"multiple": 2.0}, {"multiple": None}, {"multiple": 4.0}], 10)["multiple"] == 4.0
@@ -262,6 +276,9 @@ def test_same_time_view_recommends_for_the_default_time_and_trains_its_seeds(env
     assert len(CALLS) == n and again["match"]["datasets"][0]["same_time"] == same  # resumable
     text = match_markdown(again)
     assert "**Same time as the space default**" in text and "Same-time pick within 1 point" in text
+    speed = same["speed_up"]["tpe"]  # the same search, against the same-time run of seed 0
+    assert [r["seed"] for r in speed["runs"]] == [0] and speed["median"]["label"].endswith("×")
+    assert "Median speed-up of the same-time pick against TPE over 1 dataset(s)" in text
     assert again["match"]["same_time_compared"] == 1
     json.dumps(again)
 
