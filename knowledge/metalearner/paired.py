@@ -10,7 +10,9 @@ default they would have run. On the recorded datasets where both configs ran (ex
 several runs of one config on one dataset are averaged), the per-dataset accuracy differences of
 the `K_NEAREST` datasets most similar to the user's (size, classes, modality: the distance of
 `Evidence.dataset_distance`) are the evidence. They *show a gain* when there are at least
-`MIN_DATASETS` of them and their mean minus `Z` standard errors is above zero. Run-to-run noise
+`MIN_DATASETS` of them and their mean minus `Z` standard errors is above zero; they *show a loss*
+when there are at least two and their mean plus `Z` standard errors is below zero (worse on every
+one of a few datasets is evidence enough against a config). Run-to-run noise
 (seeds) and dataset-to-dataset spread both widen the standard error, so a config that wins big on
 a few large sets and loses on small or seed-sensitive ones does not count as better.
 """
@@ -66,6 +68,11 @@ class Paired:
     @property
     def shows_gain(self) -> bool:
         return self.n >= MIN_DATASETS and bool(self.lower > 0)
+
+    @property
+    def shows_loss(self) -> bool:
+        """At least two datasets, and the mean loss beyond `Z` standard errors."""
+        return self.n >= 2 and bool(self.mean + Z * self.se < 0)
 
     def text(self) -> str:
         """'on the 6 most similar recorded datasets run both ways: +1.8 points (± 0.6 s.e.), 5 of 6

@@ -45,7 +45,7 @@ RANK_BY = "score"  # what orders the candidates: "score" (accuracy blended with 
 _ACC_EPS = 1e-6  # predicted accuracies closer than this count as equal
 # names the rules that turn the ranking into a pick (`anchor`, `_cut_to_fit`): benchmark plans made
 # under other rules are made again (eval/e2e/timematch.py)
-ADVISOR_RULES = "anchor-default-v1+cut-to-fit-v1"
+ADVISOR_RULES = "anchor-default-v2+cut-to-fit-v1"  # v2: a loss shown on 2+ datasets moves too
 
 
 def advisor_fingerprint() -> str:

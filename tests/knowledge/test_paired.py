@@ -96,6 +96,29 @@ def test_a_pick_shown_no_better_than_the_default_moves_below_it(evidence) -> Non
     assert order.tolist() == [2, 0, 1] and notes == []
 
 
+def test_a_config_worse_on_two_datasets_moves_below_the_default() -> None:
+    # too few datasets to show it no better, but worse on both by far more than their spread
+    probe = TrainConfig(model="resnet18", pretrained=True, scheme="linear_probing", lr=1e-4, epochs=100)
+    rows = [_row(DEFAULT, "a", 0.85, 1000), _row(DEFAULT, "b", 0.80, 3000),
+            _row(probe, "a", 0.70, 1000), _row(probe, "b", 0.70, 3000),
+            _row(DEFAULT, "c", 0.80, 2000), _row(LONE, "c", 0.60, 2000)]  # LONE: one dataset only
+    evidence = _evidence(rows)
+    meta = from_traits(n_instances=50000, n_classes=2, modality="x-ray")
+    found = paired(evidence, probe, DEFAULT, meta)
+    assert found.n == 2 < MIN_DATASETS and found.shows_loss and not found.shows_gain
+    assert not paired(evidence, LONE, DEFAULT, meta).shows_loss  # one dataset: no spread to judge
+    cut = probe.model_copy(update={"epochs": 34})  # judged by its recorded 100-epoch schedule
+    order, notes = anchor(_scored([DEFAULT, cut, LONE], [1, 2, 0]), evidence, meta)
+    assert order.tolist() == [2, 0, 1]  # LONE keeps its place; the probe moves below the default
+    assert len(notes) == 1 and "but the records show it (its recorded 100-epoch schedule) worse " \
+        "than the search space's default" in notes[0] and "-12.5 points" in notes[0]
+    assert "The next-ranked config" in notes[0]
+    # a mixed pair is no evidence either way
+    mixed = _evidence([_row(DEFAULT, "a", 0.85, 1000), _row(DEFAULT, "b", 0.80, 3000),
+                       _row(probe, "a", 0.70, 1000), _row(probe, "b", 0.90, 3000)])
+    assert not paired(mixed, probe, DEFAULT, meta).shows_loss
+
+
 def test_a_pick_shown_better_stays_and_says_so(evidence) -> None:
     meta = from_traits(n_instances=300, n_classes=2, modality="x-ray")
     order, notes = anchor(_scored([DEFAULT, TUNED, FAST], [1, 2, 0]), evidence, meta)
