@@ -56,8 +56,24 @@ def wants_speed(preference: str | None) -> bool:
 
 def chosen(rec: Any, preference: str | None) -> Any:
     """The RankedConfig an answer presents for `preference`: the faster alternative when the user
-    wants speed and there is one, else the best within the budget."""
-    return rec.faster if wants_speed(preference) and rec.faster is not None else rec.best
+    wants speed and there is one, else the best within the budget. Without a faster alternative
+    (it is never forecast more accurate than the pick), a config ranked below the pick that is
+    both forecast more accurate and faster, within the budget, is the one for speed: since the
+    default became the anchor, a config the records show no better than the default sits below it
+    although it trains faster ("make it faster" must not answer with the same config)."""
+    return (speed_pick(rec) or rec.best) if wants_speed(preference) else rec.best
+
+
+def speed_pick(rec: Any) -> Any:
+    """The config for speed (`chosen`): the faster alternative, else a faster config ranked lower
+    and forecast more accurate within the budget, else None."""
+    if rec.faster is not None:
+        return rec.faster
+    alt, best = rec.more_accurate, rec.best
+    if (alt is None or rec.more_accurate_kind != "ranked_lower" or not rec.more_accurate_within_budget
+            or alt.predicted_seconds is None or best.predicted_seconds is None):
+        return None
+    return alt if alt.predicted_seconds < best.predicted_seconds else None
 
 
 def pick_config(rec: Any, preference: str | None) -> dict[str, Any]:
@@ -111,7 +127,8 @@ def recommendation_facts(rec: Any, preference: str | None = None,
         "faster_alternative": ranked_facts(rec.faster, compact) if pick is rec.best else None,
         # a runner-up is not "more accurate" (the pick already has the highest prediction)
         "more_accurate_alternative": (ranked_facts(rec.more_accurate, compact)
-                                      if rec.more_accurate_kind != "runner_up" else None),
+                                      if rec.more_accurate_kind != "runner_up"
+                                      and rec.more_accurate is not pick else None),
         "runner_up_alternative": (ranked_facts(rec.more_accurate, compact)
                                   if rec.more_accurate_kind == "runner_up" else None),
         "more_accurate_kind": rec.more_accurate_kind,

@@ -228,14 +228,14 @@ def _presents_recommendation(transcript: dict[str, Any]) -> bool:
 
 
 def _mentions(lowered: str, rec: Any, field: str) -> bool:
-    c = rec.best.config
+    c, fast = rec.best.config, facts.speed_pick(rec)
     if field == "model":
         names = {c.model.lower(), c.spec.label.lower()}
-        if rec.faster is not None:
-            names |= {rec.faster.config.model.lower(), rec.faster.config.spec.label.lower()}
+        if fast is not None:
+            names |= {fast.config.model.lower(), fast.config.spec.label.lower()}
         return any(n in lowered for n in names)
-    return str(c.resolution) in lowered or (rec.faster is not None
-                                            and str(rec.faster.config.resolution) in lowered)
+    return str(c.resolution) in lowered or (fast is not None
+                                            and str(fast.config.resolution) in lowered)
 
 
 def _cited_runs(transcript: dict[str, Any], rec: Any) -> list[str]:

@@ -18,8 +18,9 @@ from knowledge.explain import Factor
 def answer(state: AdvisorState, rt: Runtime) -> dict[str, Any]:
     rec = rec_of(state)
     fact_sheet = facts.recommendation_facts(rec, preference(state), compact=True)
-    if speed_first(state) and rec.faster is not None:  # why THIS config (not the best's)
-        fact_sheet.update(explained(state, rec.faster.config.model_dump()))
+    fast = facts.speed_pick(rec)
+    if speed_first(state) and fast is not None:  # why THIS config (not the best's)
+        fact_sheet.update(explained(state, fast.config.model_dump()))
     draft = None
     attempts = (state.get("attempts") or 0) + 1
     if localize.supported(state.get("language")):  # the card in the user's language, by the graph

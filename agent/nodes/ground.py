@@ -93,9 +93,11 @@ def fallback(state: AdvisorState) -> str:
             return "I could not produce a verified answer; please rephrase the question."
         rec = rec_of(state)
         head = ""
-        if speed_first(state) and rec.faster:
-            head = (f"You asked for speed: the faster alternative is **{config_label(rec.faster)}**"
-                    f" (see Alternatives below).\n\n")
+        fast = facts.speed_pick(rec)
+        if speed_first(state) and fast is not None:
+            which = ("the faster alternative" if fast is rec.faster else
+                     "the faster config (ranked lower, forecast more accurate)")
+            head = f"You asked for speed: {which} is **{config_label(fast)}** (see Alternatives below).\n\n"
         return head + rec.to_markdown()
     turn_outputs = [o for o in state.get("tool_outputs") or [] if o["turn"] == state["turn"]]
     lines = ["I could not verify my own wording against the tool outputs, so here is what the "

@@ -94,6 +94,34 @@ def test_facts_numbers_all_have_declared_kinds(tools, store) -> None:  # noqa: F
     assert speed["recommended"] == ranked_facts(chosen(rec, "speed"))
     assert facts.pick_config(rec, "speed") == chosen(rec, "speed").config.model_dump()
 
+    # no faster alternative, but a config ranked lower that is faster (and forecast more
+    # accurate: the anchor put it below the default): "make it faster" presents it
+    best = rec.best
+    quick = best.model_copy(update={"config": best.config.model_copy(update={"epochs": 4}),
+                                    "predicted_seconds": best.predicted_seconds / 2,
+                                    "predicted_acc": best.predicted_acc + 0.01, "rank": 2})
+    lower = rec.model_copy(update={"faster": None, "more_accurate": quick,
+                                   "more_accurate_kind": "ranked_lower",
+                                   "more_accurate_within_budget": True})
+    assert chosen(lower, "speed") is quick and chosen(lower, None) is best
+    shown = recommendation_facts(lower, "speed")
+    assert shown["recommended"] == ranked_facts(quick) and shown["chosen_for"].startswith("speed")
+    assert shown["best_within_budget"] == ranked_facts(best)
+    assert shown["more_accurate_alternative"] is None  # not the presented config again
+    assert recommendation_facts(lower)["more_accurate_alternative"] == ranked_facts(quick)
+    from agent.nodes.ground import fallback  # the deterministic answer leads with it too
+    from knowledge.recommend import config_label
+
+    card = fallback({"mode": "recommend", "recommendation": lower.model_dump(mode="json"),
+                     "constraints": {"preference": "speed"}})
+    assert card.startswith("You asked for speed: the faster config (ranked lower, forecast more "
+                           f"accurate) is **{config_label(quick)}**")
+    # slower, beyond the budget, or a runner-up: the best stays
+    slow = quick.model_copy(update={"predicted_seconds": best.predicted_seconds * 2})
+    assert chosen(lower.model_copy(update={"more_accurate": slow}), "speed") is best
+    assert chosen(lower.model_copy(update={"more_accurate_within_budget": False}), "speed") is best
+    assert chosen(lower.model_copy(update={"more_accurate_kind": "runner_up"}), "speed") is best
+
     # the grounding sources, once: tool outputs, the user's words (no outcomes), the recommendation
     sources = grounding_sources(["{\"x\": 1}"], [FULL + " It reaches 99.7 %."], rec)
     assert sources == ["{\"x\": 1}", user_source(FULL + " It reaches 99.7 %."),
