@@ -55,25 +55,29 @@ def wants_speed(preference: str | None) -> bool:
 
 
 def chosen(rec: Any, preference: str | None) -> Any:
-    """The RankedConfig an answer presents for `preference`: the faster alternative when the user
-    wants speed and there is one, else the best within the budget. Without a faster alternative
-    (it is never forecast more accurate than the pick), a config ranked below the pick that is
-    both forecast more accurate and faster, within the budget, is the one for speed: since the
-    default became the anchor, a config the records show no better than the default sits below it
-    although it trains faster ("make it faster" must not answer with the same config)."""
+    """The RankedConfig an answer presents for `preference`: for speed `speed_pick` when there is
+    one, else the best within the budget."""
     return (speed_pick(rec) or rec.best) if wants_speed(preference) else rec.best
 
 
 def speed_pick(rec: Any) -> Any:
-    """The config for speed (`chosen`): the faster alternative, else a faster config ranked lower
-    and forecast more accurate within the budget, else None."""
+    """The config for speed: the faster alternative; without one (it is never forecast more
+    accurate than the pick), the highest-ranked config below the pick (`top`, then a 'ranked
+    lower' more accurate one within the budget) that trains faster and is forecast no more than
+    `faster_within_points` less accurate, so forecast more accurate. Since the default became the
+    anchor, configs the records show no better than it sit below it although they train faster:
+    "make it faster" must not answer with the same config. None when nothing is faster."""
     if rec.faster is not None:
         return rec.faster
-    alt, best = rec.more_accurate, rec.best
-    if (alt is None or rec.more_accurate_kind != "ranked_lower" or not rec.more_accurate_within_budget
-            or alt.predicted_seconds is None or best.predicted_seconds is None):
+    best = rec.best
+    if best.predicted_seconds is None:
         return None
-    return alt if alt.predicted_seconds < best.predicted_seconds else None
+    floor = best.predicted_acc - rec.faster_within_points / 100.0
+    lower = [*rec.top[1:], *([rec.more_accurate] if rec.more_accurate is not None
+                             and rec.more_accurate_kind == "ranked_lower"
+                             and rec.more_accurate_within_budget else [])]
+    return next((r for r in lower if r.predicted_seconds is not None
+                 and r.predicted_seconds < best.predicted_seconds and r.predicted_acc >= floor), None)
 
 
 def pick_config(rec: Any, preference: str | None) -> dict[str, Any]:

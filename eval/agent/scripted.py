@@ -158,7 +158,7 @@ def write_answer(facts: dict[str, Any]) -> str:
              f"Expected: {_outcome_text(r)}. Budget: {facts['budget']}."]
     if facts.get("chosen_for", "").startswith("speed") and facts.get("best_within_budget"):
         best = facts["best_within_budget"]
-        lines.append(f"You asked for speed, so this is the faster pick; the most accurate within "
+        lines.append(f"You asked for speed, so this is the faster pick; the top-ranked pick within "
                      f"the budget is {best['model_name']} at {best['predicted_accuracy_pct']} %.")
     if facts.get("why"):
         lines += ["", "### Why", *[f"- {w}" for w in facts["why"][:4]]]

@@ -100,7 +100,7 @@ def test_facts_numbers_all_have_declared_kinds(tools, store) -> None:  # noqa: F
     quick = best.model_copy(update={"config": best.config.model_copy(update={"epochs": 4}),
                                     "predicted_seconds": best.predicted_seconds / 2,
                                     "predicted_acc": best.predicted_acc + 0.01, "rank": 2})
-    lower = rec.model_copy(update={"faster": None, "more_accurate": quick,
+    lower = rec.model_copy(update={"faster": None, "more_accurate": quick, "top": [best],
                                    "more_accurate_kind": "ranked_lower",
                                    "more_accurate_within_budget": True})
     assert chosen(lower, "speed") is quick and chosen(lower, None) is best
@@ -116,8 +116,13 @@ def test_facts_numbers_all_have_declared_kinds(tools, store) -> None:  # noqa: F
                      "constraints": {"preference": "speed"}})
     assert card.startswith("You asked for speed: the faster config (ranked lower, forecast more "
                            f"accurate) is **{config_label(quick)}**")
-    # slower, beyond the budget, or a runner-up: the best stays
+    # one ranked higher that is faster too (the default, above the configs the anchor moved): it
+    default = quick.model_copy(update={"config": best.config.model_copy(update={"epochs": 10}),
+                                       "predicted_seconds": best.predicted_seconds * 0.7})
     slow = quick.model_copy(update={"predicted_seconds": best.predicted_seconds * 2})
+    ranked = lower.model_copy(update={"top": [best, slow, default, quick]})
+    assert chosen(ranked, "speed") is default
+    # slower, beyond the budget, or a runner-up: the best stays
     assert chosen(lower.model_copy(update={"more_accurate": slow}), "speed") is best
     assert chosen(lower.model_copy(update={"more_accurate_within_budget": False}), "speed") is best
     assert chosen(lower.model_copy(update={"more_accurate_kind": "runner_up"}), "speed") is best
