@@ -123,7 +123,8 @@ def completed(text: str, state: AdvisorState) -> str:
     lowered = text.lower()
     parts = [text]
     if not any(w in lowered for w in _ALTERNATIVE_WORDS):
-        parts.append("\n".join(["### Alternatives", *rec.alternative_lines(pareto=False)]))
+        parts.append("\n".join(["### Alternatives", *rec.alternative_lines(
+            pareto=False, presented=facts.chosen(rec, preference(state)))]))
     if not any(w in lowered for w in _SIMILAR_WORDS) and rec.similar_runs:
         parts.append("\n".join(["### Similar past runs", *rec.similar_run_lines(SIMILAR_SHOWN)]))
     return "\n\n".join(parts)

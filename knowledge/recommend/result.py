@@ -111,9 +111,19 @@ class Recommendation(BaseModel):
         return lines
 
     # -- rendering ------------------------------------------------------------------------------
-    def alternative_lines(self, pareto: bool = True) -> list[str]:
-        """The card's "Alternatives" bullets: faster, more accurate and (`pareto`) the front."""
+    def alternative_lines(self, pareto: bool = True, presented: RankedConfig | None = None) -> list[str]:
+        """The card's "Alternatives" bullets: faster, more accurate and (`pareto`) the front. With
+        `presented`, a config below the best that an answer presents instead (for speed, when
+        there is no faster alternative), the first bullet is the best itself."""
         b = self.best
+        if presented is not None and presented is not b and presented is not self.faster:
+            lines = [f"- **Top-ranked within the budget**: {config_label(b)} — {_pct(b.predicted_acc)} "
+                     f"in ~{_time(b)} (this one: ~{_time(presented)})."]
+            if self.more_accurate is not None and self.more_accurate is not presented:
+                m = self.more_accurate
+                lines.append(f"- **More accurate** ({more_accurate_text(self, long=True)}): "
+                             f"{config_label(m)} — {_pct(m.predicted_acc)} in ~{_time(m)}.")
+            return lines
         if self.faster is not None:
             f = self.faster
             lines = [f"- **Faster**: {config_label(f)} — {_pct(f.predicted_acc)} in ~{_time(f)} "

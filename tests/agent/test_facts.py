@@ -116,6 +116,18 @@ def test_facts_numbers_all_have_declared_kinds(tools, store) -> None:  # noqa: F
                      "constraints": {"preference": "speed"}})
     assert card.startswith("You asked for speed: the faster config (ranked lower, forecast more "
                            f"accurate) is **{config_label(quick)}**")
+    # the alternatives appended to a short answer name the best, not "no faster config"
+    from agent.nodes.ground import completed
+
+    speedy = {"mode": "recommend", "recommendation": lower.model_dump(mode="json"),
+              "constraints": {"preference": "speed"}}
+    text = completed("Train it.", speedy)
+    alternatives = text.split("### Alternatives\n", 1)[1].split("\n\n")[0].splitlines()
+    assert alternatives[0].startswith(f"- **Top-ranked within the budget**: {config_label(best)} — ")
+    assert "(this one: ~" in alternatives[0] and len(alternatives) == 1  # quick is not listed again
+    assert "no config ranked below" not in text
+    plain = completed("Train it.", {**speedy, "constraints": {}})
+    assert "- **Faster**: no config ranked below the best" in plain and "**More accurate**" in plain
     # one ranked higher that is faster too (the default, above the configs the anchor moved): it
     default = quick.model_copy(update={"config": best.config.model_copy(update={"epochs": 10}),
                                        "predicted_seconds": best.predicted_seconds * 0.7})
