@@ -13,6 +13,7 @@ from langgraph.graph import END
 
 from agent import facts, localize
 from agent.grounding import check_answer, launch_violations, launched_ok, unstated_pick
+from agent.nodes.answer import explained
 from agent.nodes.runtime import (
     MAX_DRAFTS,
     Runtime,
@@ -31,6 +32,8 @@ from knowledge.recommend import config_label
 # Words that show an answer has the card's alternatives / similar runs (the judge's completeness).
 _ALTERNATIVE_WORDS = ("faster", "alternative", "more accurate")
 _SIMILAR_WORDS = ("similar", "past run", "previous run")
+_WHY_WORDS = ("why", "because", "factor", "shap", "points")
+WHY_SHOWN = 4
 SIMILAR_SHOWN = 3
 
 
@@ -122,12 +125,24 @@ def completed(text: str, state: AdvisorState) -> str:
         return text
     lowered = text.lower()
     parts = [text]
+    shown = facts.chosen(rec, preference(state))
+    if not any(w in lowered for w in _WHY_WORDS) and (why := _why_lines(state, rec, shown)):
+        parts.append("\n".join(["### Why (SHAP contributions to its predicted accuracy)", *why]))
     if not any(w in lowered for w in _ALTERNATIVE_WORDS):
-        parts.append("\n".join(["### Alternatives", *rec.alternative_lines(
-            pareto=False, presented=facts.chosen(rec, preference(state)))]))
+        parts.append("\n".join(["### Alternatives", *rec.alternative_lines(pareto=False, presented=shown)]))
     if not any(w in lowered for w in _SIMILAR_WORDS) and rec.similar_runs:
         parts.append("\n".join(["### Similar past runs", *rec.similar_run_lines(SIMILAR_SHOWN)]))
     return "\n\n".join(parts)
+
+
+def _why_lines(state: AdvisorState, rec: Any, shown: Any) -> list[str]:
+    """The presented config's SHAP factors as bullets: the recommendation's own for the best, this
+    turn's explain_config output for another (none when it was not explained)."""
+    if shown is rec.best:
+        texts = [f.text for f in rec.explanation.factors]
+    else:
+        texts = explained(state, shown.config.model_dump()).get("why", [])
+    return [f"- {t}" for t in texts[:WHY_SHOWN]]
 
 
 BUDGET_QUESTION = ("What will you train on, and for how long? Name the GPU (or say CPU only, or "

@@ -118,7 +118,7 @@ class Recommendation(BaseModel):
         b = self.best
         if presented is not None and presented is not b and presented is not self.faster:
             lines = [f"- **Top-ranked within the budget**: {config_label(b)} — {_pct(b.predicted_acc)} "
-                     f"in ~{_time(b)} (this one: ~{_time(presented)})."]
+                     f"in ~{_time(b)}; the config above trains faster."]
             if self.more_accurate is not None and self.more_accurate is not presented:
                 m = self.more_accurate
                 lines.append(f"- **More accurate** ({more_accurate_text(self, long=True)}): "

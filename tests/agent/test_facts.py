@@ -124,10 +124,21 @@ def test_facts_numbers_all_have_declared_kinds(tools, store) -> None:  # noqa: F
     text = completed("Train it.", speedy)
     alternatives = text.split("### Alternatives\n", 1)[1].split("\n\n")[0].splitlines()
     assert alternatives[0].startswith(f"- **Top-ranked within the budget**: {config_label(best)} — ")
-    assert "(this one: ~" in alternatives[0] and len(alternatives) == 1  # quick is not listed again
+    # no number of the presented config beside the best's name (it would read as the best's)
+    assert alternatives[0].endswith("; the config above trains faster.") and len(alternatives) == 1
     assert "no config ranked below" not in text
     plain = completed("Train it.", {**speedy, "constraints": {}})
     assert "- **Faster**: no config ranked below the best" in plain and "**More accurate**" in plain
+    # an answer without reasons gets the presented config's SHAP factors: the best's own, or this
+    # turn's explain_config output for another (none without one)
+    why = "### Why (SHAP contributions to its predicted accuracy)\n"
+    assert why + f"- {rec.explanation.factors[0].text}" in plain and why not in text
+    output = {"factors": [{"factor": "learning rate (log10)", "value": "7e-03", "points": 5.2}],
+              "average_over_past_runs_pct": 70.0}
+    told = {**speedy, "turn": 2, "tool_outputs": [{"tool": "explain_config", "turn": 2, "output": json.dumps(output),
+                                                   "args": {"config": quick.config.model_dump()}}]}
+    assert why + "- learning rate (log10) 7e-03 → +5.2 points" in completed("Train it.", told)
+    assert why not in completed("Train it, because it is fast.", told)
     # one ranked higher that is faster too (the default, above the configs the anchor moved): it
     default = quick.model_copy(update={"config": best.config.model_copy(update={"epochs": 10}),
                                        "predicted_seconds": best.predicted_seconds * 0.7})
