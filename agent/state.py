@@ -85,8 +85,9 @@ def known_traits(state: AdvisorState) -> dict[str, Any]:
 def recommended_this_turn(state: AdvisorState) -> bool:
     """Whether the last user turn made a recommendation (remade for a new preference, it can equal
     the last one, to its latency's last digit)."""
-    return (state.get("recommendation") is not None
-            and state.get("recommended_turn") == state.get("turn") is not None)
+    turn = state.get("turn")
+    return (state.get("recommendation") is not None and turn is not None
+            and state.get("recommended_turn") == turn)
 
 
 __all__ = ["AdvisorState", "Constraints", "Source", "ToolOutput", "Trait", "known_traits",

@@ -29,7 +29,8 @@ from agent.state import AdvisorState
 from agent.translate import translated
 from knowledge.recommend import config_label
 
-# Words that show an answer has the card's alternatives / similar runs (the judge's completeness).
+# Words that show an answer has the card's reasons / alternatives / similar runs (the judge's
+# completeness, `agent.judge`'s field words): a section missing from the answer is appended.
 _ALTERNATIVE_WORDS = ("faster", "alternative", "more accurate")
 _SIMILAR_WORDS = ("similar", "past run", "previous run")
 _WHY_WORDS = ("why", "because", "factor", "shap", "points")
